@@ -1,0 +1,51 @@
+"""`vzoo compare`: published vs latest measured numbers, as markdown/csv/json/html."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+class ReportFormat(str, Enum):
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+
+
+def compare(
+    ids: Optional[list[str]] = typer.Argument(None, help="Row ids (default: all rows)."),
+    all_rows: bool = typer.Option(False, "--all", help="All rows (the default without ids)."),
+    task: Optional[str] = typer.Option(None, help="Only rows of this task."),
+    report: ReportFormat = typer.Option(ReportFormat.markdown, "--report", help="Report format."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the report here (atomically)."),
+    tolerance: Optional[list[str]] = typer.Option(
+        None, "--tolerance", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
+    ),
+) -> None:
+    """Compare published and measured numbers; one verdict per (row, metric)."""
+    from vzoo.core.atomic import write_text_atomic
+    from vzoo.core.errors import UserInputError
+    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.core.report import compare as build, parse_tolerances, render
+    from vzoo.core.results import ResultStore
+
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    rows = load_registry().select(ids or None, task=task)
+    records = build(rows, ResultStore().latest(), parse_tolerances(tolerance or []))
+    text = render(records, report.value)
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        write_text_atomic(out, text)
+        typer.echo(f"wrote {out}", err=True)

@@ -1,0 +1,32 @@
+"""Errors the CLI turns into one line on stderr and an exit code (2: bad input, 1: failure)."""
+
+from __future__ import annotations
+
+
+class VzooError(Exception):
+    """A failure with a message meant for the user (exit code 1)."""
+
+    exit_code = 1
+
+
+class UserInputError(VzooError):
+    """Bad input: an unknown id, a missing file, an invalid option (exit code 2)."""
+
+    exit_code = 2
+
+
+class UnknownRowError(UserInputError):
+    def __init__(self, row_id: str, suggestions: list[str]) -> None:
+        hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown row id '{row_id}'{hint} (see `vzoo list`)")
+        self.row_id = row_id
+        self.suggestions = suggestions
+
+
+class RegistryError(UserInputError):
+    """The registry file is invalid; `problems` holds one line per problem."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))

@@ -1,0 +1,1 @@
+"""Running the real evaluations (COCO, ImageNet, ADE20K) and recording them (issue: vzoo eval)."""

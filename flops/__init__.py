@@ -1,0 +1,1 @@
+"""Params and FLOPs counted the way each paper counts them (issue: vzoo flops)."""

@@ -1,0 +1,1 @@
+"""Checkpoint downloads and the local cache: resumable, verified, atomic (issue: vzoo download)."""

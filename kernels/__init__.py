@@ -1,0 +1,1 @@
+"""Selective-scan and cross-scan kernels: reference, vectorised PyTorch, Triton."""

@@ -1,0 +1,26 @@
+"""Shared fixtures: every test gets its own vzoo home, so no test touches a user's cache or store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def vzoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "vzoo-home"
+    monkeypatch.setenv("VZOO_HOME", str(home))
+    monkeypatch.delenv("VZOO_OFFLINE", raising=False)
+    monkeypatch.delenv("VZOO_SCAN_BACKEND", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the checkout (seeds, reference state dicts, wheels)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"../shared not found at {SHARED}: the tests need the seed and reference files")
+    return SHARED

@@ -1,0 +1,1 @@
+"""Our implementations of every backbone and head, checkpoint-exact and function-exact."""
