@@ -34,7 +34,8 @@ def compare(
     from vzoo.core.atomic import write_text_atomic
     from vzoo.core.errors import UserInputError
     from vzoo.core.registry import TASKS, load_registry
-    from vzoo.core.report import compare as build, parse_tolerances, render
+    from vzoo.core.report import compare as build
+    from vzoo.core.report import parse_tolerances, render
     from vzoo.core.results import ResultStore
 
     if ids and all_rows:

@@ -147,7 +147,9 @@ def load_registry(path: str | Path | None = None) -> Registry:
 
 def _parse(path: Path) -> Registry:
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yaml.load(
+            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except yaml.YAMLError as e:
         raise RegistryError(str(path), [f"not valid YAML: {e}".replace("\n", " ")]) from None
     problems: list[str] = []

@@ -179,7 +179,9 @@ def render_html(records: list[ComparisonRecord]) -> str:
         plot = pareto_png(recs, task)
         if plot is not None:
             b64 = base64.b64encode(plot).decode()
-            parts.append(f"<img alt='Pareto plot: accuracy vs FLOPs' src='data:image/png;base64,{b64}'>")
+            parts.append(
+                f"<img alt='Pareto plot: accuracy vs FLOPs' src='data:image/png;base64,{b64}'>"
+            )
         parts.append(
             "<table><tr><th>row</th><th>metric</th><th>published</th><th>measured</th>"
             "<th>delta</th><th>verdict</th></tr>"

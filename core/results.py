@@ -150,9 +150,7 @@ class ResultStore:
                 raise
         return ids
 
-    def query(
-        self, row_id: str | None = None, metric: str | None = None
-    ) -> list[StoredResult]:
+    def query(self, row_id: str | None = None, metric: str | None = None) -> list[StoredResult]:
         """All records (oldest first), optionally for one row and/or metric."""
         sql = "SELECT * FROM results"
         where, args = [], []

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own vzoo home, so no test touches a user's cache or store."""
+"""Shared fixtures: each test gets its own vzoo home, never a user's cache or store."""
 
 from __future__ import annotations
 
