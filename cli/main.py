@@ -24,9 +24,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app`; imports inside commands stay lazy (torch, mmdet).
-    from vzoo.cli import catalog, compare, registry_cmd
+    from vzoo.cli import catalog, compare, data, evaluate, registry_cmd
 
-    for module in (catalog, compare, registry_cmd):
+    for module in (catalog, compare, registry_cmd, evaluate, data):
         module.register(app)
 
 
@@ -60,3 +60,7 @@ def run(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> None:
     print(f"vzoo: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+if __name__ == "__main__":  # `python -m vzoo.cli.main` (torchrun / srun re-launch)
+    run()

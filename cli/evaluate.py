@@ -1,0 +1,169 @@
+"""`vzoo eval`: run the real evaluation of rows and record the measured numbers.
+
+Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh:
+`--gpus N` re-executes this command under `torchrun --nproc_per_node N ... --launcher pytorch`;
+`--launcher slurm --partition P` submits it through `srun`, and inside SLURM it runs as one task.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vzoo.core.errors import UserInputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_rows)
+
+
+def parse_cfg_options(items: list[str]) -> dict[str, Any]:
+    """mmengine's `--cfg-options key=value` syntax (DictAction), as in mmdet's tools/test.py."""
+    from mmengine.config import DictAction
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"bad --cfg-options '{item}': expected KEY=VALUE")
+        out[key] = DictAction._parse_iterable(value)
+    return out
+
+
+def _relaunch(argv: list[str], gpus: int) -> None:
+    """Run this same command under torchrun, one process per GPU (torchrun's own launcher)."""
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        raise UserInputError("--gpus > 1 needs torchrun (installed with torch) on PATH")
+    cmd = [
+        torchrun, f"--nproc_per_node={gpus}",
+        f"--master_port={os.environ.get('MASTER_PORT', '29500')}",
+        "-m", "vzoo.cli.main", *argv, "--launcher", "pytorch",
+    ]  # fmt: skip
+    os.execvp(cmd[0], cmd)
+
+
+def _submit_slurm(argv: list[str], partition: str, gpus: int, cpus_per_task: int) -> None:
+    """Submit through srun, as mmdet's slurm_test.sh: one task per GPU."""
+    srun = shutil.which("srun")
+    if srun is None:
+        raise UserInputError("--launcher slurm --partition needs srun on PATH (a SLURM login node)")
+    cmd = [
+        srun, "-p", partition, "--job-name=vzoo-eval", f"--gres=gpu:{min(gpus, 8)}",
+        f"--ntasks={gpus}", f"--ntasks-per-node={min(gpus, 8)}",
+        f"--cpus-per-task={cpus_per_task}", "--kill-on-bad-exit=1",
+        sys.executable, "-m", "vzoo.cli.main", *argv, "--launcher", "slurm",
+    ]  # fmt: skip
+    os.execvp(cmd[0], cmd)
+
+
+def _strip(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """argv without the given `--option value` pairs (they are re-added by the launcher)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in options:
+            skip = True
+            continue
+        if any(a.startswith(o + "=") for o in options):
+            continue
+        out.append(a)
+    return out
+
+
+def eval_rows(
+    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
+    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Dataset directory (default: $VZOO_DATA/<name> or data/<name>)."
+    ),
+    ann_file: Optional[Path] = typer.Option(None, "--ann-file", help="COCO annotation file."),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="Evaluate this file instead of the row's downloaded weights."
+    ),
+    gpus: int = typer.Option(0, "--gpus", help="GPUs (0: CPU). >1 runs under torchrun."),
+    launcher: str = typer.Option("none", "--launcher", help="none | pytorch | slurm"),
+    partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (srun)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-process batch size."),
+    cfg_options: Optional[list[str]] = typer.Option(
+        None, "--cfg-options", help="Override config keys, mmengine syntax: KEY=VALUE."
+    ),
+    metric_backend: Optional[str] = typer.Option(
+        None, "--metric-backend", help="COCO scoring: faster-coco-eval (default) | pycocotools."
+    ),
+    tta: bool = typer.Option(False, "--tta", help="Segmentation: multi-scale + flip (mIoU ms)."),
+    force: bool = typer.Option(False, "--force", help="Re-run rows already measured."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Logs and detections."),
+    workers: int = typer.Option(2, "--workers", help="Data-loading worker processes."),
+    random_init: bool = typer.Option(
+        False, "--random-init", help="Smoke test: no checkpoint, the model's init (recorded so)."
+    ),
+) -> None:
+    """Evaluate rows with the official weights; results go to the results store."""
+    from vzoo.core.registry import TASKS, load_registry
+
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if not ids and not all_rows:
+        raise UserInputError("give row ids or --all (see `vzoo list`)")
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    rows = load_registry().select(ids or None, task=task)
+    if not rows:
+        raise UserInputError("no rows selected")
+    if gpus < 0:
+        raise UserInputError("--gpus must be >= 0")
+    if gpus > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserInputError(
+                f"--gpus {gpus} was given but CUDA is not available here: use --gpus 0 for CPU"
+            )
+    argv = sys.argv[1:]
+    if launcher == "slurm" and partition is not None and "SLURM_PROCID" not in os.environ:
+        _submit_slurm(_strip(argv, ("--partition", "--launcher")), partition, max(gpus, 1), 5)
+    if gpus > 1 and launcher == "none":
+        _relaunch(_strip(argv, ("--launcher",)), gpus)
+
+    from vzoo.evaluation.runner import EvalOptions, RowReport, evaluate
+
+    options = EvalOptions(
+        data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
+        batch_size=batch_size, cfg_options=parse_cfg_options(cfg_options or []), force=force,
+        metric_backend=metric_backend, work_root=work_dir, offline=offline or None, tta=tta,
+        num_workers=workers, random_init=random_init,
+    )  # fmt: skip
+    if os.environ.get("VZOO_OFFLINE") == "1":
+        options.offline = True
+
+    def show(report: RowReport) -> None:
+        vals = ", ".join(f"{k}={v:.2f}" for k, v in report.metrics.items())
+        typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
+
+    reports = evaluate(rows, options, on_row=show)
+    _summary(reports)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+def _summary(reports: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vzoo eval")
+    for col in ("row", "status", "metrics", "seconds", "note"):
+        table.add_column(col)
+    for r in reports:
+        vals = ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items())
+        table.add_row(r.row_id, r.status, vals, f"{r.seconds:.0f}", r.message)
+    Console(stderr=True).print(table)

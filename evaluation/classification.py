@@ -1,0 +1,146 @@
+"""ImageNet-1K top-1 / top-5 of a classifier row, with each paper's own test preprocessing.
+
+Single process, or one process per GPU under torchrun (`--launcher pytorch`): each rank scores a
+shard (DistributedSampler) and rank 0 gathers per-image results, de-duplicating the sampler's
+padding so every val image counts exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.registry import Row
+from vzoo.evaluation.datasets import ImageNetLayout
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the short side to size/crop_pct, centre-crop `size`, normalise (timm-style eval)."""
+
+    size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+# Each family's eval transform, from the authors' configs. All four test at 224 with the
+# Swin/VMamba/timm recipe: resize to int(224 / 0.875) = 256, bicubic, centre crop 224.
+PREPROCESS: dict[str, Preprocess] = {
+    "mlla": Preprocess(),  # MLLA config.py: DATA.INTERPOLATION bicubic, TEST.CROP True
+    "spatial-mamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
+    "msvmamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
+    "sparx-mamba": Preprocess(),  # timm validate defaults (crop_pct 0.875, bicubic)
+}
+
+
+class ImageFolderVal:
+    """`val/<class>/<image>`; class index = position of the folder in sorted order (as ImageNet)."""
+
+    def __init__(self, root: Path, pre: Preprocess) -> None:
+        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+        exts = {".jpeg", ".jpg", ".png"}
+        self.samples = [
+            (p, i)
+            for i, c in enumerate(self.classes)
+            for p in sorted((root / c).iterdir())
+            if p.suffix.lower() in exts
+        ]
+        self.pre = pre
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        path, label = self.samples[index]
+        return load_image(path, self.pre), label, index
+
+
+def load_image(path: Path, pre: Preprocess) -> Any:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[pre.interpolation]
+    img = Image.open(path).convert("RGB")
+    scale_size = int(pre.size / pre.crop_pct)  # short side, as timm / torchvision Resize(int)
+    w, h = img.size
+    if w <= h:
+        nw, nh = scale_size, int(scale_size * h / w)
+    else:
+        nw, nh = int(scale_size * w / h), scale_size
+    img = img.resize((nw, nh), resample)
+    left, top = round((nw - pre.size) / 2.0), round((nh - pre.size) / 2.0)
+    img = img.crop((left, top, left + pre.size, top + pre.size))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    mean = torch.tensor(pre.mean).view(3, 1, 1)
+    std = torch.tensor(pre.std).view(3, 1, 1)
+    return (x - mean) / std
+
+
+@dataclass(frozen=True)
+class ClassificationOutcome:
+    metrics: dict[str, float]  # top1, top5 in percent
+    num_images: int
+    is_main_process: bool
+
+
+def run_classification(
+    row: Row,
+    data: ImageNetLayout,
+    state_dict: dict[str, Any] | None,
+    *,
+    batch_size: int = 64,
+    num_workers: int = 2,
+    launcher: str = "none",
+    device: str | None = None,
+) -> ClassificationOutcome:
+    import torch
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+
+    from vzoo.zoo import build_classifier
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    distributed = launcher != "none"
+    if distributed and not dist.is_initialized():
+        from mmengine.dist import init_dist
+
+        init_dist(launcher)  # torchrun / srun environment -> process group (mmengine's engine)
+    rank = dist.get_rank() if distributed else 0
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and distributed:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    model = build_classifier(row.arch)
+    if state_dict is not None:
+        load_state_dict_strict(model, state_dict, source=f"checkpoint of {row.id}")
+    model.eval().to(dev)
+    dataset = ImageFolderVal(data.val_dir, PREPROCESS.get(row.family, Preprocess()))
+    sampler = DistributedSampler(dataset, shuffle=False) if distributed else None
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, shuffle=False
+    )
+    per_image: dict[int, tuple[bool, bool]] = {}
+    with torch.inference_mode():
+        for images, labels, indices in loader:
+            logits = model(images.to(dev))
+            top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
+            for idx, label, pred in zip(
+                indices.tolist(), labels.tolist(), top5.tolist(), strict=True
+            ):
+                per_image[idx] = (pred[0] == label, label in pred)
+    if distributed:
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, per_image)
+        for part in gathered:
+            per_image.update(part)
+    n = len(per_image)
+    top1 = 100.0 * sum(a for a, _ in per_image.values()) / max(n, 1)
+    top5 = 100.0 * sum(b for _, b in per_image.values()) / max(n, 1)
+    return ClassificationOutcome({"top1": top1, "top5": top5}, n, is_main_process=rank == 0)

@@ -1,0 +1,124 @@
+"""Where each dataset is looked for, and the checks that fail early with the path that was missing.
+
+Resolution order: `--data-root PATH` (the dataset directory itself), else `$VZOO_DATA/<name>`
+(a directory holding coco/, imagenet/, ade/), else `data/<name>` under the working directory,
+as in mmdet / mmseg.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vzoo.core.errors import UserInputError
+
+DATASET_DIRS = {"coco2017": "coco", "imagenet-1k": "imagenet", "ade20k": "ade/ADEChallengeData2016"}
+
+
+@dataclass(frozen=True)
+class CocoLayout:
+    root: Path
+    ann_file: Path
+    img_dir: Path
+
+
+@dataclass(frozen=True)
+class ImageNetLayout:
+    root: Path
+    val_dir: Path  # ImageFolder: val/<wnid>/<image>
+
+
+@dataclass(frozen=True)
+class Ade20kLayout:
+    root: Path
+    img_dir: Path
+    ann_dir: Path
+
+
+def resolve_root(dataset: str, explicit: str | Path | None) -> Path:
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    sub = DATASET_DIRS[dataset]
+    env = os.environ.get("VZOO_DATA")
+    if env:
+        return Path(env).expanduser() / sub
+    return Path("data") / sub
+
+
+def _require(path: Path, what: str, hint: str) -> None:
+    if not path.exists():
+        raise UserInputError(f"{what} not found: looked for {path.resolve()} ({hint})")
+
+
+def coco_layout(root: Path, ann_file: str | None = None) -> CocoLayout:
+    hint = "pass --data-root DIR holding annotations/ and val2017/, or set VZOO_DATA"
+    _require(root, "COCO dataset", hint)
+    ann = Path(ann_file) if ann_file else root / "annotations" / "instances_val2017.json"
+    _require(ann, "COCO annotation file", hint + "; --ann-file to override")
+    img_dir = root / "val2017"
+    _require(img_dir, "COCO image directory", hint)
+    _check_coco_json(ann)
+    return CocoLayout(root=root, ann_file=ann, img_dir=img_dir)
+
+
+def _check_coco_json(ann: Path) -> None:
+    """A wrong file (e.g. captions, or a broken download) fails here, not deep inside mmdet."""
+    import json
+
+    try:
+        with ann.open("rb") as f:
+            head = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserInputError(f"COCO annotation file {ann} is not valid JSON: {e}") from None
+    missing = [k for k in ("images", "annotations", "categories") if k not in head]
+    if missing:
+        raise UserInputError(
+            f"{ann} is not a COCO instances file (no {', '.join(missing)}): "
+            "use annotations/instances_val2017.json"
+        )
+    anns = head["annotations"]
+    if anns and "bbox" not in anns[0]:
+        raise UserInputError(f"{ann} has no boxes: use annotations/instances_val2017.json")
+
+
+def imagenet_layout(root: Path) -> ImageNetLayout:
+    hint = "pass --data-root DIR holding val/<wnid>/*.JPEG (ImageFolder), or set VZOO_DATA"
+    _require(root, "ImageNet dataset", hint)
+    val = root / "val"
+    _require(val, "ImageNet val directory", hint)
+    classes = [d for d in val.iterdir() if d.is_dir()]
+    if len(classes) == 0:
+        raise UserInputError(f"ImageNet val directory {val} holds no class folders ({hint})")
+    return ImageNetLayout(root=root, val_dir=val)
+
+
+def ade20k_layout(root: Path) -> Ade20kLayout:
+    hint = (
+        "pass --data-root DIR (ADEChallengeData2016) holding images/validation and "
+        "annotations/validation, or set VZOO_DATA"
+    )
+    _require(root, "ADE20K dataset", hint)
+    img, ann = root / "images" / "validation", root / "annotations" / "validation"
+    _require(img, "ADE20K image directory", hint)
+    _require(ann, "ADE20K annotation directory", hint)
+    return Ade20kLayout(root=root, img_dir=img, ann_dir=ann)
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 of a file (the annotation file identifies a COCO split)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_fingerprint(root: Path) -> str:
+    """sha256 over the relative paths and sizes of every file (cheap: no content reads)."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(f"{p.relative_to(root)}\0{p.stat().st_size}\n".encode())
+    return h.hexdigest()

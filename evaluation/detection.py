@@ -1,0 +1,123 @@
+"""COCO bbox + segm evaluation of a detection row through mmdet 3 / mmengine's Runner test loop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.errors import VzooError
+from vzoo.core.paths import package_root
+from vzoo.core.registry import Row
+from vzoo.evaluation.coco_scoring import score_detections
+from vzoo.evaluation.datasets import CocoLayout
+
+# Rows whose released checkpoints use mmdet-2 key names (see vzoo.zoo.map_mmdet2_keys).
+MMDET2_CHECKPOINT_FAMILIES = frozenset({"mlla", "sparse-rcnn"})
+# Which COCO iou types each method produces, and the registry metric each AP goes to.
+IOU_TYPES = {
+    "mask-rcnn": ("bbox", "segm"),
+    "sparse-rcnn": ("bbox",),
+    "dual-attn-sparse-rcnn": ("bbox",),
+}
+METRIC_OF_IOU = {"bbox": "box_ap", "segm": "mask_ap"}
+
+
+@dataclass
+class DetectionRun:
+    row: Row
+    data: CocoLayout
+    work_dir: Path
+    state_dict: dict[str, Any] | None = None  # None: keep the model's init (tests only)
+    batch_size: int = 1
+    launcher: str = "none"
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    metric_backend: str | None = None
+    num_workers: int = 2
+
+
+@dataclass(frozen=True)
+class DetectionOutcome:
+    metrics: dict[str, float]  # registry metric name -> value in AP percent
+    detail: dict[str, dict[str, float]]  # iou type -> AP, AP50, ...
+    det_files: dict[str, Path]
+    num_images: int
+    is_main_process: bool
+
+
+def load_row_config(row: Row, cfg_options: dict[str, Any] | None = None) -> Any:
+    """The row's mmengine Config with `--cfg-options` merged."""
+    from mmengine.config import Config
+
+    if row.config is None:
+        raise VzooError(f"{row.id}: the registry gives no config for this row")
+    path = Path(row.config) if Path(row.config).is_absolute() else package_root() / row.config
+    if not path.is_file():
+        raise VzooError(f"{row.id}: config {row.config} is missing from the installed package")
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def config_hash(cfg: Any) -> str:
+    return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()[:16]
+
+
+def _point_at_data(cfg: Any, run: DetectionRun) -> None:
+    ds = cfg.test_dataloader.dataset
+    ds.data_root = str(run.data.root) + "/"
+    ds.ann_file = str(run.data.ann_file.resolve())
+    ds.data_prefix = dict(img=str(run.data.img_dir.resolve()) + "/")
+    cfg.test_dataloader.batch_size = run.batch_size
+    cfg.test_dataloader.num_workers = run.num_workers
+    cfg.test_dataloader.persistent_workers = run.num_workers > 0
+    cfg.test_evaluator = dict(
+        type="CocoMetric",
+        ann_file=str(run.data.ann_file.resolve()),
+        metric=list(IOU_TYPES[run.row.method]),
+        format_only=True,  # save detections; vzoo scores them (either backend, re-scorable)
+        outfile_prefix=str(run.work_dir.resolve() / "detections"),
+    )
+
+
+def run_detection(run: DetectionRun) -> DetectionOutcome:
+    """Build the row's detector, load the weights strictly, run the test loop, score the json."""
+    from mmdet.utils import register_all_modules
+    from mmengine.dist import get_rank
+    from mmengine.runner import Runner
+
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_row_config(run.row, run.cfg_options)
+    _point_at_data(cfg, run)
+    cfg.work_dir = str(run.work_dir)
+    cfg.launcher = run.launcher
+    cfg.load_from = None
+    cfg.resume = False
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    if run.state_dict is not None:
+        sd = run.state_dict
+        if run.row.family in MMDET2_CHECKPOINT_FAMILIES:
+            from vzoo.zoo import map_mmdet2_keys
+
+            sd = map_mmdet2_keys(sd)
+        load_state_dict_strict(model, sd, source=f"checkpoint of {run.row.id}")
+    runner.test()
+    det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in IOU_TYPES[run.row.method]}
+    num_images = len(runner.test_dataloader.dataset)
+    if get_rank() != 0:
+        return DetectionOutcome({}, {}, det_files, num_images, is_main_process=False)
+    detail = {
+        iou: score_detections(run.data.ann_file, path, iou, run.metric_backend)
+        for iou, path in det_files.items()
+    }
+    metrics = {METRIC_OF_IOU[iou]: d["AP"] for iou, d in detail.items()}
+    summary = {"row": run.row.id, "metrics": metrics, "detail": detail}
+    (run.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return DetectionOutcome(metrics, detail, det_files, num_images, is_main_process=True)

@@ -1,0 +1,259 @@
+"""`vzoo eval`: evaluate rows one after another, record each as soon as it is measured.
+
+Rows already measured with the same checkpoint sha256, config hash and environment are skipped
+(unless `force`), so an interrupted `--all` resumes where it stopped. Nothing is written to the
+store for a row that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.metrics import METRICS
+from vzoo.core.registry import Row
+from vzoo.core.results import (
+    EvalResult,
+    ResultStore,
+    command_line,
+    environment_fingerprint,
+    environment_key,
+)
+from vzoo.evaluation import datasets
+
+LAUNCHERS = ("none", "pytorch", "slurm")
+TASK_METRICS = {
+    "classification": ("top1", "top5"),
+    "detection": ("box_ap", "mask_ap"),
+    "segmentation": ("miou_ss",),
+}
+
+
+@dataclass
+class EvalOptions:
+    data_root: Path | None = None
+    ann_file: Path | None = None
+    checkpoint: Path | None = None
+    launcher: str = "none"
+    batch_size: int | None = None
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    metric_backend: str | None = None
+    work_root: Path | None = None
+    offline: bool = False
+    tta: bool = False
+    num_workers: int = 2
+    random_init: bool = False  # tests / smoke runs: skip the checkpoint, keep the model's init
+
+
+@dataclass(frozen=True)
+class RowReport:
+    row_id: str
+    status: str  # measured | skipped | failed
+    metrics: dict[str, float]
+    message: str = ""
+    seconds: float = 0.0
+
+
+def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
+    if row.task == "detection":
+        from vzoo.evaluation.detection import IOU_TYPES, METRIC_OF_IOU
+
+        return tuple(METRIC_OF_IOU[i] for i in IOU_TYPES[row.method])
+    if row.task == "segmentation":
+        return ("miou_ms",) if tta else ("miou_ss",)
+    return TASK_METRICS[row.task]
+
+
+def check_datasets(rows: list[Row], options: EvalOptions) -> dict[str, Any]:
+    """Resolve and check every dataset the rows need, before anything runs."""
+    layouts: dict[str, Any] = {}
+    for ds in sorted({r.dataset for r in rows}):
+        root = datasets.resolve_root(ds, options.data_root)
+        if ds == "coco2017":
+            layouts[ds] = datasets.coco_layout(
+                root, str(options.ann_file) if options.ann_file else None
+            )
+        elif ds == "imagenet-1k":
+            layouts[ds] = datasets.imagenet_layout(root)
+        else:
+            layouts[ds] = datasets.ade20k_layout(root)
+    return layouts
+
+
+def dataset_fingerprint(layout: Any) -> str:
+    if isinstance(layout, datasets.CocoLayout):
+        return "coco:" + datasets.file_fingerprint(layout.ann_file)[:16]
+    if isinstance(layout, datasets.ImageNetLayout):
+        return "imagenet:" + datasets.tree_fingerprint(layout.val_dir)[:16]
+    return "ade20k:" + datasets.tree_fingerprint(layout.ann_dir)[:16]
+
+
+def file_sha256(path: Path) -> str:
+    return datasets.file_fingerprint(path)
+
+
+def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str | None]:
+    """The checkpoint file to evaluate and its sha256: `--checkpoint`, else the download cache."""
+    if options.random_init:
+        return None, None
+    if options.checkpoint is not None:
+        if not options.checkpoint.is_file():
+            raise UserInputError(f"checkpoint not found: {options.checkpoint}")
+        return options.checkpoint, file_sha256(options.checkpoint)
+    from vzoo.hub import fetch_checkpoint
+
+    path = fetch_checkpoint(row, offline=options.offline)
+    return path, file_sha256(path)
+
+
+def row_config_hash(row: Row, options: EvalOptions) -> str:
+    if row.config is None:  # classifiers: the arch and the eval preprocessing define the run
+        from vzoo.evaluation.classification import PREPROCESS, Preprocess
+
+        text = f"{row.arch}|{PREPROCESS.get(row.family, Preprocess())}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    from vzoo.evaluation.detection import config_hash, load_row_config
+
+    return config_hash(load_row_config(row, options.cfg_options))
+
+
+def evaluate_row(
+    row: Row, layout: Any, options: EvalOptions, state_dict: dict[str, Any] | None, work_dir: Path
+) -> tuple[dict[str, float], bool]:
+    """Run one row's evaluation; returns (metrics, is_main_process)."""
+    if row.task == "detection":
+        from vzoo.evaluation.detection import DetectionRun, run_detection
+
+        out = run_detection(
+            DetectionRun(
+                row=row, data=layout, work_dir=work_dir, state_dict=state_dict,
+                batch_size=options.batch_size or 1, launcher=options.launcher,
+                cfg_options=options.cfg_options, metric_backend=options.metric_backend,
+                num_workers=options.num_workers,
+            )
+        )  # fmt: skip
+        return out.metrics, out.is_main_process
+    if row.task == "classification":
+        from vzoo.evaluation.classification import run_classification
+
+        out_c = run_classification(
+            row, layout, state_dict, batch_size=options.batch_size or 64,
+            num_workers=options.num_workers, launcher=options.launcher,
+        )  # fmt: skip
+        return out_c.metrics, out_c.is_main_process
+    from vzoo.evaluation.segmentation import SegmentationRun, run_segmentation
+
+    out_s = run_segmentation(
+        SegmentationRun(
+            row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
+            launcher=options.launcher, cfg_options=options.cfg_options,
+            num_workers=options.num_workers,
+        )
+    )  # fmt: skip
+    return out_s.metrics, out_s.is_main_process
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "cpu"
+
+
+def evaluate(
+    rows: list[Row],
+    options: EvalOptions,
+    store: ResultStore | None = None,
+    on_row: Callable[[RowReport], None] | None = None,
+) -> list[RowReport]:
+    if options.launcher not in LAUNCHERS:
+        raise UserInputError(
+            f"unknown launcher '{options.launcher}'; choose one of {', '.join(LAUNCHERS)}"
+        )
+    if options.checkpoint is not None and len(rows) != 1:
+        raise UserInputError("--checkpoint applies to exactly one row id")
+    if any(r.task == "segmentation" for r in rows):
+        from vzoo.evaluation.segmentation import require_mmseg
+
+        require_mmseg()
+    layouts = check_datasets(rows, options)
+    store = store or ResultStore()
+    env = environment_fingerprint(device_name())
+    env_key = environment_key(env)
+    work_root = options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))
+    reports: list[RowReport] = []
+    for row in rows:
+        t0 = time.perf_counter()
+        try:
+            report = _evaluate_one(
+                row, layouts[row.dataset], options, store, env, env_key, work_root
+            )
+        except UserInputError:
+            raise
+        except VzooError as e:
+            if len(rows) == 1:
+                raise
+            report = RowReport(row.id, "failed", {}, str(e))
+        report = RowReport(report.row_id, report.status, report.metrics, report.message,
+                           time.perf_counter() - t0)  # fmt: skip
+        reports.append(report)
+        if on_row is not None:
+            on_row(report)
+    return reports
+
+
+def _evaluate_one(
+    row: Row,
+    layout: Any,
+    options: EvalOptions,
+    store: ResultStore,
+    env: dict[str, Any],
+    env_key: str,
+    work_root: Path,
+) -> RowReport:
+    ckpt_path, ckpt_sha = resolve_checkpoint(row, options)
+    cfg_hash = row_config_hash(row, options)
+    metrics = expected_metrics(row, options.tta)
+    if (
+        not options.force
+        and not options.random_init
+        and store.find_measured(
+            row.id, metrics, checkpoint_sha256=ckpt_sha, config_hash=cfg_hash, env_key=env_key
+        )
+    ):
+        return RowReport(row.id, "skipped", {}, "already measured (use --force to re-run)")
+    state_dict = None
+    if ckpt_path is not None:
+        from vzoo.evaluation.checkpoints import read_checkpoint
+
+        expected = (
+            row.weights.sha256 if row.weights is not None and options.checkpoint is None else None
+        )
+        state_dict = read_checkpoint(ckpt_path, expected)
+    values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id)
+    if is_main:
+        fp = dataset_fingerprint(layout)
+        store.record(
+            EvalResult(
+                row_id=row.id,
+                metric=m,
+                value=v,
+                unit=METRICS[m].unit,
+                command=command_line(),
+                env=env,
+                convention="random-init" if options.random_init else None,
+                checkpoint_sha256=ckpt_sha,
+                config_hash=cfg_hash,
+                dataset_fingerprint=fp,
+            )
+            for m, v in values.items()
+        )  # fmt: skip
+    return RowReport(row.id, "measured", values)

@@ -1,0 +1,89 @@
+"""ADE20K mIoU of an UperNet row through mmsegmentation's Runner test loop (optional extra).
+
+Single-scale by default; `tta=True` runs the config's multi-scale + flip `tta_pipeline` through
+mmseg's `SegTTAModel`, as the papers' "ms" column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.errors import UserInputError
+from vzoo.core.registry import Row
+from vzoo.evaluation.datasets import Ade20kLayout
+from vzoo.evaluation.detection import load_row_config
+
+
+def require_mmseg() -> None:
+    try:
+        import mmseg  # noqa: F401
+    except ImportError:
+        raise UserInputError(
+            "segmentation rows need mmsegmentation: pip install 'vzoo[seg]' (mmsegmentation==1.2.2)"
+        ) from None
+
+
+@dataclass
+class SegmentationRun:
+    row: Row
+    data: Ade20kLayout
+    work_dir: Path
+    state_dict: dict[str, Any] | None = None
+    tta: bool = False
+    launcher: str = "none"
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    num_workers: int = 2
+
+
+@dataclass(frozen=True)
+class SegmentationOutcome:
+    metrics: dict[str, float]  # miou_ss or miou_ms, in percent
+    detail: dict[str, float]
+    num_images: int
+    is_main_process: bool
+
+
+def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
+    require_mmseg()
+    from mmengine.dist import get_rank
+    from mmengine.runner import Runner
+    from mmseg.utils import register_all_modules
+
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_row_config(run.row, run.cfg_options)
+    ds = cfg.test_dataloader.dataset
+    ds.data_root = str(run.data.root.resolve())
+    ds.data_prefix = dict(img_path="images/validation", seg_map_path="annotations/validation")
+    cfg.test_dataloader.batch_size = 1
+    cfg.test_dataloader.num_workers = run.num_workers
+    cfg.test_dataloader.persistent_workers = run.num_workers > 0
+    if run.tta:
+        if "tta_model" not in cfg or "tta_pipeline" not in cfg:
+            raise UserInputError(f"{run.row.id}: its config defines no tta_pipeline for --tta")
+        ds.pipeline = cfg.tta_pipeline
+        cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    cfg.test_evaluator = dict(type="IoUMetric", iou_metrics=["mIoU"])
+    cfg.work_dir = str(run.work_dir)
+    cfg.launcher = run.launcher
+    cfg.load_from = None
+    cfg.resume = False
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    if run.tta:
+        model = model.module  # SegTTAModel wraps the segmentor
+    if run.state_dict is not None:
+        load_state_dict_strict(model, run.state_dict, source=f"checkpoint of {run.row.id}")
+    results = runner.test()
+    name = "miou_ms" if run.tta else "miou_ss"
+    miou = float(results["mIoU"])  # mmseg reports percent already
+    return SegmentationOutcome(
+        {name: miou},
+        {k: float(v) for k, v in results.items()},
+        len(runner.test_dataloader.dataset),
+        is_main_process=get_rank() == 0,
+    )

@@ -1,0 +1,180 @@
+"""`vzoo eval` on CPU: synthetic COCO, mmdet test loop, scoring, store, skip/force, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vzoo.core.errors import UserInputError
+from vzoo.core.registry import load_registry
+from vzoo.core.results import ResultStore
+from vzoo.evaluation.coco_scoring import score_detections
+from vzoo.evaluation.datasets import coco_layout
+from vzoo.evaluation.runner import EvalOptions, evaluate
+from vzoo.evaluation.synthetic import write_synthetic_coco
+
+TINY_CONFIG = Path(__file__).parent / "data" / "tiny_mask_rcnn.py"
+
+
+@pytest.fixture(scope="module")
+def synth_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_coco(tmp_path_factory.mktemp("coco"), images=4, seed=3)
+
+
+@pytest.fixture()
+def tiny_row():
+    # A real detection row's identity with the tiny test config (not an mmdet-2 checkpoint family).
+    row = load_registry().get("mlla-t-1x")
+    return dataclasses.replace(row, config=str(TINY_CONFIG), family="spatial-mamba")
+
+
+def test_synthetic_coco_reads_in_mmdet(synth_coco: Path) -> None:
+    from mmdet.datasets import CocoDataset
+    from mmdet.utils import register_all_modules
+
+    register_all_modules()
+    doc = json.loads((synth_coco / "annotations" / "instances_val2017.json").read_text())
+    ds = CocoDataset(
+        data_root=str(synth_coco),
+        ann_file="annotations/instances_val2017.json",
+        data_prefix=dict(img="val2017/"),
+        test_mode=True,
+        pipeline=[],
+    )
+    assert len(ds) == len(doc["images"]) == 4
+    n_inst = sum(len(ds.get_data_info(i)["instances"]) for i in range(len(ds)))
+    assert n_inst == len(doc["annotations"]) > 0
+    # polygons are real masks: area from pycocotools is positive and within the box
+    for a in doc["annotations"]:
+        assert 0 < a["area"] <= a["bbox"][2] * a["bbox"][3] + 1e-6
+
+
+def _perturbed_detections(ann_file: Path, seed: int) -> list[dict]:
+    from pycocotools import mask as mask_utils
+
+    doc = json.loads(ann_file.read_text())
+    sizes = {i["id"]: (i["height"], i["width"]) for i in doc["images"]}
+    rng = np.random.default_rng(seed)
+    dets = []
+    for a in doc["annotations"]:
+        h, w = sizes[a["image_id"]]
+        poly = np.array(a["segmentation"][0]) + rng.normal(0, 3, len(a["segmentation"][0]))
+        rle = mask_utils.merge(mask_utils.frPyObjects([poly.tolist()], h, w))
+        rle["counts"] = rle["counts"].decode()
+        bbox = (np.array(a["bbox"]) + rng.normal(0, 4, 4)).tolist()
+        dets.append(
+            dict(image_id=a["image_id"], category_id=a["category_id"], bbox=bbox,
+                 segmentation=rle, score=float(rng.uniform(0.3, 1)))
+        )  # fmt: skip
+        dets.append(  # a false positive of another class
+            dict(image_id=a["image_id"], category_id=1, bbox=[5.0, 5.0, 40.0, 30.0],
+                 segmentation=rle, score=float(rng.uniform(0, 0.5)))
+        )  # fmt: skip
+    return dets
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_faster_coco_eval_agrees_with_pycocotools(synth_coco: Path, tmp_path: Path, iou_type: str):
+    ann = synth_coco / "annotations" / "instances_val2017.json"
+    det_file = tmp_path / "dets.json"
+    det_file.write_text(json.dumps(_perturbed_detections(ann, seed=7)))
+    ref = score_detections(ann, det_file, iou_type, "pycocotools")
+    fast = score_detections(ann, det_file, iou_type, "faster-coco-eval")
+    assert 5.0 < ref["AP"] < 100.0  # a non-trivial AP, so agreement means something
+    for k in ref:
+        assert fast[k] == pytest.approx(ref[k], abs=1e-9), k
+
+
+def test_eval_end_to_end_records_what_pycocotools_computes(
+    synth_coco: Path, tmp_path: Path, tiny_row
+) -> None:
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    register_all_modules()
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(TINY_CONFIG)).model)
+    model.init_weights()
+    ckpt = tmp_path / "tiny.pth"
+    torch.save({"state_dict": model.state_dict(), "meta": {"epoch": 12}}, ckpt)
+
+    store = ResultStore(tmp_path / "store.sqlite")
+    work = tmp_path / "work"
+    opts = EvalOptions(data_root=synth_coco, checkpoint=ckpt, work_root=work, num_workers=0)
+    (report,) = evaluate([tiny_row], opts, store)
+    assert report.status == "measured"
+    ann = synth_coco / "annotations" / "instances_val2017.json"
+    for metric, iou in (("box_ap", "bbox"), ("mask_ap", "segm")):
+        det_file = work / tiny_row.id / f"detections.{iou}.json"
+        dets = json.loads(det_file.read_text())
+        assert dets, "the model produced no detections"
+        expected = score_detections(ann, det_file, iou, "pycocotools")["AP"]
+        (stored,) = store.query(tiny_row.id, metric)
+        assert stored.value == pytest.approx(expected, abs=1e-9)
+        assert stored.checkpoint_sha256 is not None and len(stored.checkpoint_sha256) == 64
+        assert stored.dataset_fingerprint.startswith("coco:")
+        assert stored.env["torch"] == torch.__version__.split("+")[0] or stored.env["torch"]
+
+    # same checkpoint, config and environment: skipped; --force re-runs and appends
+    (again,) = evaluate([tiny_row], opts, store)
+    assert again.status == "skipped"
+    assert len(store.query(tiny_row.id, "box_ap")) == 1
+    (forced,) = evaluate([tiny_row], dataclasses.replace(opts, force=True), store)
+    assert forced.status == "measured"
+    assert len(store.query(tiny_row.id, "box_ap")) == 2
+
+
+def test_mismatched_checkpoint_fails_and_writes_nothing(
+    synth_coco: Path, tmp_path: Path, tiny_row
+) -> None:
+    ckpt = tmp_path / "wrong.pth"
+    torch.save({"state_dict": {"backbone.conv1.weight": torch.zeros(3)}}, ckpt)
+    store = ResultStore(tmp_path / "store.sqlite")
+    opts = EvalOptions(
+        data_root=synth_coco, checkpoint=ckpt, work_root=tmp_path / "w", num_workers=0
+    )
+    with pytest.raises(Exception, match="missing key"):
+        evaluate([tiny_row], opts, store)
+    assert store.query() == []
+
+
+def test_missing_dataset_and_wrong_annotation_file(tmp_path: Path, tiny_row) -> None:
+    store = ResultStore(tmp_path / "store.sqlite")
+    with pytest.raises(UserInputError, match=str(tmp_path / "nowhere")):
+        evaluate([tiny_row], EvalOptions(data_root=tmp_path / "nowhere"), store)
+    root = tmp_path / "coco"
+    (root / "val2017").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances_val2017.json").write_text(
+        json.dumps({"images": [], "annotations": [{"caption": "a cat"}], "categories": []})
+    )
+    with pytest.raises(UserInputError, match="no boxes"):
+        coco_layout(root)
+    assert store.query() == []
+
+
+def test_cli_eval_errors_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def vzoo(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vzoo.cli.main", *args], capture_output=True, text=True
+        )
+
+    r = vzoo("eval", "mlla-t-1x", "--data-root", str(tmp_path / "nope"))
+    assert r.returncode == 2
+    assert "COCO dataset not found" in r.stderr and "Traceback" not in r.stderr
+    r = vzoo("eval", "mlla-t-1x", "--gpus", "2")
+    assert r.returncode == 2 and "CUDA is not available" in r.stderr
+    r = vzoo("eval", "mlla-t-1x", "--checkpoint", str(tmp_path / "missing.pth"),
+             "--data-root", str(tmp_path))  # fmt: skip
+    assert r.returncode == 2
+    r = vzoo("eval", "mlla-t-1y")
+    assert r.returncode == 2 and "mlla-t-1x" in r.stderr
