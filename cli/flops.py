@@ -1,0 +1,105 @@
+"""`vzoo flops`: params and FLOPs counted the way each paper counts them, next to the published."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vzoo.core.errors import UserInputError, VzooError
+
+
+class Convention(str, Enum):
+    paper = "paper"  # fvcore MACs, the unit of every published "FLOPs" figure
+    macs = "macs"
+    flops = "flops"  # 2 x MACs
+
+
+def register(app: typer.Typer) -> None:
+    app.command("flops")(flops)
+
+
+def parse_input(text: str) -> tuple[int, int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserInputError(f"bad --input '{text}': expected HxW, e.g. 1280x800") from None
+    if h <= 0 or w <= 0:
+        raise UserInputError(f"bad --input '{text}': sizes must be positive")
+    return (3, h, w)
+
+
+def flops(
+    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
+    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    input_hw: Optional[str] = typer.Option(
+        None, "--input", help="HxW (default: the paper's: 224x224, 1280x800, 512x2048)."
+    ),
+    convention: Convention = typer.Option(Convention.paper, "--convention"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    allow_uncounted: bool = typer.Option(
+        False, "--allow-uncounted", help="Report ops without a handle instead of failing."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write a markdown report here."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not record in the results store."),
+) -> None:
+    """Count params and FLOPs of rows' full models; record them next to the published figures."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vzoo.core.atomic import write_text_atomic
+    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.core.results import ResultStore
+    from vzoo.flops.report import render_flops_markdown, render_flops_table
+
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if not ids and not all_rows:
+        raise UserInputError("give row ids or --all (see `vzoo list`)")
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserInputError("--device cuda was given but CUDA is not available here")
+    shape = parse_input(input_hw) if input_hw else None
+    rows = load_registry().select(ids or None, task=task)
+    if not rows:
+        raise UserInputError("no rows selected")
+
+    from vzoo.flops.models import default_input
+    from vzoo.flops.run import count_row, record
+
+    store = None if no_store else ResultStore()
+    results, failures = [], []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), transient=True,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("counting", total=len(rows))
+        for row in rows:
+            progress.update(bar, description=f"counting {row.id}")
+            try:
+                res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+            except VzooError as e:
+                if len(rows) == 1:
+                    raise
+                failures.append(f"{row.id}: {e}")
+            else:
+                results.append(res)
+                # only counts at the paper's input size are comparable with the published figure
+                if store is not None and res.input_shape == default_input(row):
+                    record(res, store, device)
+            progress.advance(bar)
+    render_flops_table(results, convention.value)
+    if out is not None:
+        write_text_atomic(out, render_flops_markdown(results, convention.value, failures))
+    for f in failures:
+        typer.echo(f"vzoo: error: {f}", err=True)
+    if failures:
+        raise typer.Exit(1)
