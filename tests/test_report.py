@@ -175,3 +175,15 @@ def test_html_embeds_a_pareto_png_when_flops_are_published(registry: Registry) -
 def test_unknown_format_is_refused(registry: Registry) -> None:
     with pytest.raises(ValueError, match="unknown report format"):
         render([], "pdf")
+
+
+def test_committed_published_report_is_up_to_date(registry: Registry) -> None:
+    """reports/published.md is `vzoo compare --report markdown` over an empty store."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "published.md"
+    expected = render(compare(list(registry), {}), "markdown")
+    assert committed.read_text(encoding="utf-8") == expected, (
+        "regenerate: VZOO_HOME=$(mktemp -d) vzoo compare --report markdown "
+        "--out reports/published.md"
+    )
