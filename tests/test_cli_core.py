@@ -57,7 +57,7 @@ def test_list_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     recs = list(csv.DictReader(io.StringIO(out)))
     assert [r["id"] for r in recs] == [r.id for r in reg.select(task="segmentation")]
     tiny = next(r for r in recs if r["id"] == "msvmamba-tiny-upernet-160k")
-    assert tiny["published"] == "miou_ss=47.8, params_m=65, flops_g=942"
+    assert tiny["published"] == "miou_ss=47.8, params_m=65M, flops_g=942G"  # as printed
     assert tiny["schedule"] == "160k" and tiny["method"] == "upernet"
 
 
@@ -113,6 +113,8 @@ def test_show_json_prints_the_row(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and yaml.safe_load(out)["pretrain"] == "mlla-t"
     code, out, _ = vzoo_cli(["show", "mlla-t-1x"], capsys)
     assert code == 0 and "id: mlla-t-1x" in out and "  box_ap: 46.8" in out
+    assert "flops_input: 3x1280x800" in out and "  filename: mlla_t_mrcnn_1x.pth" in out
+    assert "    - https://cloud.tsinghua.edu.cn/f/ce362e868fb5491ca55c/?dl=1" in out
 
 
 # --------------------------------------------------------------------------- compare
