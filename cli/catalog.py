@@ -103,15 +103,15 @@ def _text_lines(data: dict[str, Any], indent: str = "") -> list[str]:
         if isinstance(value, dict):
             lines.append(f"{indent}{key}:")
             lines += _text_lines(value, indent + "  ")
-        elif isinstance(value, (list, tuple)) and key != "flops_input":
+        elif key == "flops_input" and value:
+            lines.append(f"{indent}{key}: {'x'.join(map(str, value))}")
+        elif isinstance(value, (list, tuple)):
             lines.append(f"{indent}{key}:" + ("" if value else " -"))
             lines += [f"{indent}  - {v}" for v in value]
         elif value is None:
             lines.append(f"{indent}{key}: -")
         elif isinstance(value, float):
             lines.append(f"{indent}{key}: {value:g}")
-        elif isinstance(value, (list, tuple)):
-            lines.append(f"{indent}{key}: {'x'.join(map(str, value))}")
         else:
             lines.append(f"{indent}{key}: {value}")
     return lines
