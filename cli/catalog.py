@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -49,7 +49,9 @@ def list_rows(
             "task": r.task,
             "method": r.method,
             "schedule": r.schedule,
-            "published": ", ".join(f"{k}={v:g}" for k, v in r.published.items()),
+            "published": ", ".join(
+                f"{k}={r.published_printed.get(k, f'{v:g}')}" for k, v in r.published.items()
+            ),
         }
         for r in rows
     ]
@@ -67,8 +69,8 @@ def list_rows(
         from rich.table import Table
 
         table = Table(title=f"vzoo registry ({len(rows)} rows)")
-        for c in cols:
-            table.add_column(c)
+        for c in cols:  # ids are what users copy: never cut them
+            table.add_column(c, no_wrap=c == "id", overflow="fold")
         for rec in records:
             table.add_row(*(str(rec[c] or "") for c in cols))
         Console().print(table)
@@ -90,10 +92,26 @@ def show_row(
 
         typer.echo(yaml.safe_dump(data, sort_keys=False))
     else:
-        for key, value in data.items():
-            if isinstance(value, dict):
-                typer.echo(f"{key}:")
-                for k, v in value.items():
-                    typer.echo(f"  {k}: {v}")
-            else:
-                typer.echo(f"{key}: {value}")
+        for line in _text_lines(data):
+            typer.echo(line)
+
+
+def _text_lines(data: dict[str, Any], indent: str = "") -> list[str]:
+    """A row as indented `key: value` lines (lists one item a line, null as '-')."""
+    lines: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines += _text_lines(value, indent + "  ")
+        elif key == "flops_input" and value:
+            lines.append(f"{indent}{key}: {'x'.join(map(str, value))}")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{indent}{key}:" + ("" if value else " -"))
+            lines += [f"{indent}  - {v}" for v in value]
+        elif value is None:
+            lines.append(f"{indent}{key}: -")
+        elif isinstance(value, float):
+            lines.append(f"{indent}{key}: {value:g}")
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return lines

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,20 @@ DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentat
 METHODS = ("classifier", "mask-rcnn", "upernet", "sparse-rcnn", "dual-attn-sparse-rcnn")
 FAMILIES = ("sparx-mamba", "mlla", "msvmamba", "spatial-mamba", "sparse-rcnn")
 WEIGHT_KINDS = ("file", "drive-folder")
+# Which methods and metrics make sense for each task (a detection row with a top-1 is a typo).
+TASK_METHODS = {
+    "classification": ("classifier",),
+    "detection": ("mask-rcnn", "sparse-rcnn", "dual-attn-sparse-rcnn"),
+    "segmentation": ("upernet",),
+}
+TASK_METRICS = {
+    "classification": ("top1", "top5", "params_m", "flops_g"),
+    "detection": ("box_ap", "mask_ap", "params_m", "flops_g"),
+    "segmentation": ("miou_ss", "miou_ms", "params_m", "flops_g"),
+}
+_ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A published cell as printed: a plain decimal number, optionally with its unit (44M, 255G, 0.9G).
+_PRINTED_RE = re.compile(r"(\d+(?:\.\d+)?)(M|G|%)?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class Provenance:
     seed: str  # file name under shared/seeds
     repo: str  # upstream repository (owner/name)
     paper: str  # arXiv / DOI URL
+    config: str | None = None  # the authors' config for this row (path in `repo`, or a URL)
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,8 @@ class Row:
     flops_input: tuple[int, ...] | None  # (C, H, W) the paper's FLOPs were counted at
     provenance: Provenance
     notes: tuple[str, ...] = ()
+    # metric -> the published cell verbatim ("44M", "44.0"): `published` loses units and zeros.
+    published_printed: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,24 +171,36 @@ def _parse(path: Path) -> Registry:
         )
     except yaml.YAMLError as e:
         raise RegistryError(str(path), [f"not valid YAML: {e}".replace("\n", " ")]) from None
-    problems: list[str] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise RegistryError(str(path), ["top level must be a mapping with a 'rows' list"])
+    problems = [f"{key}: unknown top-level field" for key in sorted(map(str, set(doc) - {"rows"}))]
+    # Every id written in the file, valid row or not: a pretrain pointing at a row that has its
+    # own problems is reported once (on that row), not twice.
+    raw_tasks = {
+        r["id"]: r.get("task")
+        for r in doc["rows"]
+        if isinstance(r, dict) and isinstance(r.get("id"), str)
+    }
     rows: list[Row] = []
     seen: set[str] = set()
     for i, raw in enumerate(doc["rows"]):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(rid, str) and rid in seen:
+            problems.append(f"{rid}: id: duplicate row id (rows[{i}])")
+            continue
+        if isinstance(rid, str):
+            seen.add(rid)
         row = _parse_row(raw, i, problems)
         if row is None:
             continue
-        if row.id in seen:
-            problems.append(f"{row.id}: id: duplicate row id")
-            continue
-        seen.add(row.id)
+        if row.pretrain is not None:
+            if row.pretrain not in raw_tasks:
+                problems.append(f"{row.id}: pretrain: unknown row id '{row.pretrain}'")
+            elif raw_tasks[row.pretrain] != "classification":
+                problems.append(
+                    f"{row.id}: pretrain: '{row.pretrain}' is not an ImageNet classification row"
+                )
         rows.append(row)
-    ids = {r.id for r in rows}
-    for r in rows:
-        if r.pretrain is not None and r.pretrain not in ids:
-            problems.append(f"{r.id}: pretrain: unknown row id '{r.pretrain}'")
     if problems:
         raise RegistryError(str(path), problems)
     return Registry(rows, path)
@@ -177,9 +208,13 @@ def _parse(path: Path) -> Registry:
 
 _ROW_FIELDS = {
     "id", "family", "arch", "task", "dataset", "method", "schedule", "config", "weights",
-    "pretrain", "published", "flops_input", "provenance", "notes",
+    "pretrain", "published", "published_printed", "flops_input", "provenance", "notes",
 }  # fmt: skip
 _REQUIRED = ("id", "family", "arch", "task", "dataset", "method", "published", "provenance")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
@@ -193,7 +228,7 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
     def bad(fld: str, msg: str) -> None:
         problems.append(f"{where}: {fld}: {msg}")
 
-    for fld in sorted(set(raw) - _ROW_FIELDS):
+    for fld in sorted(map(str, set(raw) - _ROW_FIELDS)):
         bad(fld, "unknown field")
     for fld in _REQUIRED:
         if raw.get(fld) in (None, ""):
@@ -201,40 +236,47 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
     for fld in ("id", "family", "arch", "task", "dataset", "method"):
         if fld in raw and raw[fld] is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string")
+    if isinstance(rid, str) and rid and not _ID_RE.fullmatch(rid):
+        bad("id", "must be lowercase words joined by '-' (e.g. mlla-t-1x)")
     task = raw.get("task")
     if isinstance(task, str):
         if task not in TASKS:
             bad("task", f"'{task}' is not one of {', '.join(TASKS)}")
+            task = None
         elif raw.get("dataset") not in (None, DATASETS[task]):
             bad("dataset", f"'{raw.get('dataset')}' does not fit task {task} ({DATASETS[task]})")
-    if isinstance(raw.get("method"), str) and raw["method"] not in METHODS:
-        bad("method", f"'{raw['method']}' is not one of {', '.join(METHODS)}")
+    else:
+        task = None
+    method = raw.get("method")
+    if isinstance(method, str):
+        if method not in METHODS:
+            bad("method", f"'{method}' is not one of {', '.join(METHODS)}")
+        elif task is not None and method not in TASK_METHODS[task]:
+            bad("method", f"'{method}' does not fit task {task} ({', '.join(TASK_METHODS[task])})")
     if isinstance(raw.get("family"), str) and raw["family"] not in FAMILIES:
         bad("family", f"'{raw['family']}' is not one of {', '.join(FAMILIES)}")
     for fld in ("schedule", "config", "pretrain"):
         if raw.get(fld) is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string or null")
     config = raw.get("config")
+    if isinstance(config, str) and not (
+        config.startswith("zoo/configs/") and config.endswith(".py") and ".." not in config
+    ):
+        bad("config", f"'{config}' must be a path zoo/configs/<family>/<name>.py in the package")
+    if raw.get("pretrain") is not None and raw.get("pretrain") == rid:
+        bad("pretrain", "a row cannot be its own pretrain")
 
-    published: dict[str, float] = {}
-    pub = raw.get("published")
-    if pub is not None and not isinstance(pub, dict):
-        bad("published", "must be a mapping metric -> number")
-    elif isinstance(pub, dict):
-        for k, v in pub.items():
-            if k not in METRICS:
-                bad(f"published.{k}", f"unknown metric (known: {', '.join(METRICS)})")
-            elif isinstance(v, bool) or not isinstance(v, (int, float)):
-                bad(f"published.{k}", f"must be a number, got {v!r}")
-            else:
-                published[k] = float(v)
+    published = _parse_published(raw.get("published"), task, bad)
+    raw_pub = raw.get("published")
+    raw_metrics = set(raw_pub) if isinstance(raw_pub, dict) else set()
+    printed = _parse_printed(raw.get("published_printed"), published, raw_metrics, bad)
 
     flops_input = raw.get("flops_input")
     if flops_input is not None:
         if not (
             isinstance(flops_input, list)
             and len(flops_input) == 3
-            and all(isinstance(x, int) and x > 0 for x in flops_input)
+            and all(_is_int(x) and x > 0 for x in flops_input)
         ):
             bad("flops_input", "must be [C, H, W] positive integers")
             flops_input = None
@@ -247,11 +289,15 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
     prov = raw.get("provenance")
     provenance = None
     if isinstance(prov, dict):
+        for k in sorted(map(str, set(prov) - {"seed", "repo", "paper", "config"})):
+            bad(f"provenance.{k}", "unknown field")
         missing = [k for k in ("seed", "repo", "paper") if not isinstance(prov.get(k), str)]
         for k in missing:
             bad(f"provenance.{k}", "required string")
+        if prov.get("config") is not None and not isinstance(prov["config"], str):
+            bad("provenance.config", "must be a string or null")
         if not missing:
-            provenance = Provenance(prov["seed"], prov["repo"], prov["paper"])
+            provenance = Provenance(prov["seed"], prov["repo"], prov["paper"], prov.get("config"))
     elif prov is not None:
         bad("provenance", "must be a mapping with seed, repo, paper")
     notes = raw.get("notes") or []
@@ -275,7 +321,58 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
         flops_input=flops_input,
         provenance=provenance,
         notes=tuple(notes),
+        published_printed=printed,
     )
+
+
+def _parse_published(pub: Any, task: str | None, bad: Any) -> dict[str, float]:
+    published: dict[str, float] = {}
+    if pub is None:
+        return published
+    if not isinstance(pub, dict):
+        bad("published", "must be a mapping metric -> number")
+        return published
+    for k, v in pub.items():
+        if k not in METRICS:
+            bad(f"published.{k}", f"unknown metric (known: {', '.join(METRICS)})")
+        elif task is not None and k not in TASK_METRICS[task]:
+            bad(f"published.{k}", f"not a {task} metric ({', '.join(TASK_METRICS[task])})")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            bad(f"published.{k}", f"must be a number, got {v!r}")
+        elif not math.isfinite(v) or v <= 0:
+            bad(f"published.{k}", f"must be a positive finite number, got {v!r}")
+        else:
+            published[k] = float(v)
+    return published
+
+
+def _parse_printed(
+    raw: Any, published: dict[str, float], raw_metrics: set[Any], bad: Any
+) -> dict[str, str]:
+    """`published_printed`: each cell verbatim; it must say the same number as `published`.
+
+    A metric whose published value is itself invalid was reported already: it is skipped here.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        bad("published_printed", "must be a mapping metric -> string as printed")
+        return {}
+    printed: dict[str, str] = {}
+    for k, v in raw.items():
+        if k not in raw_metrics:
+            bad(f"published_printed.{k}", "no such metric in published")
+        elif k not in published:
+            continue
+        elif not isinstance(v, str) or not (m := _PRINTED_RE.fullmatch(v)):
+            bad(f"published_printed.{k}", f"must be the cell as printed (44M, 46.8), got {v!r}")
+        elif m.group(2) is not None and m.group(2) != METRICS[k].unit:
+            bad(f"published_printed.{k}", f"'{v}': unit {m.group(2)} is not {METRICS[k].unit}")
+        elif float(m.group(1)) != published[k]:
+            bad(f"published_printed.{k}", f"'{v}' does not say published {published[k]:g}")
+        else:
+            printed[k] = v
+    return printed
 
 
 def _parse_weights(raw: Any, bad: Any) -> Weights | None:
@@ -285,12 +382,15 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
         bad("weights", "must be a mapping")
         return None
     ok = True
-    for k in sorted(set(raw) - {"urls", "mirrors", "sha256", "size", "filename", "kind"}):
+    for k in sorted(map(str, set(raw) - {"urls", "mirrors", "sha256", "size", "filename", "kind"})):
         bad(f"weights.{k}", "unknown field")
         ok = False
     urls = raw.get("urls")
     if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
         bad("weights.urls", "must be a non-empty list of URLs")
+        ok = False
+    elif bad_urls := [u for u in urls if not u.startswith(("https://", "http://"))]:
+        bad("weights.urls", f"not an http(s) URL: {', '.join(bad_urls)}")
         ok = False
     mirrors = raw.get("mirrors") or []
     if not isinstance(mirrors, list) or not all(isinstance(u, str) for u in mirrors):
@@ -303,11 +403,17 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
         bad("weights.sha256", "must be 64 lowercase hex digits or null")
         ok = False
     size = raw.get("size")
-    if size is not None and (not isinstance(size, int) or size <= 0):
+    if size is not None and (not _is_int(size) or size <= 0):
         bad("weights.size", "must be a positive integer (bytes) or null")
         ok = False
+    filename = raw.get("filename")
+    if filename is not None and (
+        not isinstance(filename, str) or not filename or "/" in filename or filename in (".", "..")
+    ):
+        bad("weights.filename", "must be a plain file name (no '/') or null")
+        ok = False
     kind = raw.get("kind", "file")
-    if kind not in WEIGHT_KINDS:
+    if not isinstance(kind, str) or kind not in WEIGHT_KINDS:
         bad("weights.kind", f"'{kind}' is not one of {', '.join(WEIGHT_KINDS)}")
         ok = False
     if not ok:
@@ -317,6 +423,6 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
         mirrors=tuple(mirrors),
         sha256=sha,
         size=size,
-        filename=raw.get("filename"),
+        filename=filename,
         kind=kind,
     )

@@ -42,6 +42,7 @@ class ComparisonRecord:
     tolerance_kind: str
     measured_at: str | None
     convention: str | None
+    published_printed: str | None = None  # the cell as the paper's README prints it ("51.0")
 
 
 def verdict_for(
@@ -90,6 +91,7 @@ def compare(
                     tolerance_kind=METRICS[metric].tolerance_kind,
                     measured_at=hit.created_at if hit is not None else None,
                     convention=hit.convention if hit is not None else None,
+                    published_printed=row.published_printed.get(metric),
                 )
             )
     return records
@@ -120,6 +122,14 @@ def _fmt(v: float | None, unit: str = "") -> str:
         return "—"
     text = f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e4 else f"{v:.0f}"
     return f"{text}{unit}" if unit in ("M", "G") else text
+
+
+def _published(r: ComparisonRecord) -> str:
+    """The published number as printed (keeps "51.0"), with the unit shown like measured ones."""
+    if r.published_printed is None:
+        return _fmt(r.published, r.unit)
+    number = r.published_printed.rstrip("MG%")
+    return f"{number}{r.unit}" if r.unit in ("M", "G") else number
 
 
 def _delta(r: ComparisonRecord) -> str:
@@ -159,7 +169,7 @@ def render_markdown(records: list[ComparisonRecord]) -> str:
         for r in recs:
             label = METRICS[r.metric].label
             out.append(
-                f"| {r.id} | {label} | {_fmt(r.published, r.unit)} | {_fmt(r.measured, r.unit)}"
+                f"| {r.id} | {label} | {_published(r)} | {_fmt(r.measured, r.unit)}"
                 f" | {_delta(r)} | {r.verdict} |"
             )
     return "\n".join(out) + "\n"
@@ -190,7 +200,7 @@ def render_html(records: list[ComparisonRecord]) -> str:
             parts.append(
                 f"<tr class='{r.verdict}'><td>{html.escape(r.id)}</td>"
                 f"<td>{html.escape(METRICS[r.metric].label)}</td>"
-                f"<td>{_fmt(r.published, r.unit)}</td><td>{_fmt(r.measured, r.unit)}</td>"
+                f"<td>{_published(r)}</td><td>{_fmt(r.measured, r.unit)}</td>"
                 f"<td>{html.escape(_delta(r))}</td><td>{r.verdict}</td></tr>"
             )
         parts.append("</table>")
@@ -261,11 +271,16 @@ def parse_tolerances(items: list[str]) -> dict[str, float]:
                 f"{', '.join(METRICS)}"
             )
         try:
-            out[name] = float(value)
+            tol = float(value)
         except ValueError:
+            tol = math.nan
+        if not math.isfinite(tol) or tol < 0:
             from vzoo.core.errors import UserInputError
 
-            raise UserInputError(f"bad --tolerance '{item}': '{value}' is not a number") from None
+            raise UserInputError(
+                f"bad --tolerance '{item}': '{value}' is not a non-negative number"
+            ) from None
+        out[name] = tol
     return out
 
 

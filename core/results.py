@@ -7,6 +7,7 @@ Each record carries the environment fingerprint it was measured in. Writes are t
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vzoo import __version__
+from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, vzoo_home
 
 _SCHEMA = """
@@ -128,6 +130,11 @@ class ResultStore:
         """Store all `results` in one transaction; returns their ids."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         rows = list(results)
+        for r in rows:  # a bad number must not reach the store (SQLite would keep NaN as NULL)
+            if r.metric not in METRICS:
+                raise ValueError(f"{r.row_id}: unknown metric {r.metric!r}")
+            if not math.isfinite(float(r.value)):
+                raise ValueError(f"{r.row_id}: {r.metric} = {r.value!r} is not a finite number")
         ids: list[int] = []
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
@@ -186,7 +193,13 @@ class ResultStore:
         config_hash: str | None,
         env_key: str,
     ) -> bool:
-        """True if every metric of `row_id` was measured with this checkpoint, config and env."""
+        """True if every metric of `row_id` was measured with this checkpoint, config and env.
+
+        Asking about no metric at all answers False: nothing known is nothing measured.
+        """
+        metrics = list(metrics)
+        if not metrics:
+            return False
         for metric in metrics:
             hits = [
                 r

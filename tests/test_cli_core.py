@@ -1,0 +1,254 @@
+"""The registry/compare commands end to end: `vzoo list | show | compare | registry check`.
+
+Commands run through `vzoo.cli.main.run` (the console-script entry point) so exit codes and the
+one-line error messages are those a user sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import vzoo
+from vzoo.cli.main import run
+from vzoo.core.registry import load_registry, missing_configs
+from vzoo.core.results import EvalResult, ResultStore
+
+
+def vzoo_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `vzoo ARGS`; returns (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        run(args)
+    out, err = capsys.readouterr()
+    code = e.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter importing the same vzoo as this test session."""
+    env = {**os.environ, "PYTHONPATH": str(Path(vzoo.__file__).parent.parent)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+# --------------------------------------------------------------------------- list / show
+
+
+def test_list_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    reg = load_registry()
+    code, out, _ = vzoo_cli(["list", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert [d["id"] for d in data] == reg.ids
+    assert data[0] == json.loads(json.dumps(reg.get(data[0]["id"]).to_dict()))
+
+    code, out, _ = vzoo_cli(["list", "--format", "csv", "--task", "segmentation"], capsys)
+    assert code == 0
+    recs = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in recs] == [r.id for r in reg.select(task="segmentation")]
+    tiny = next(r for r in recs if r["id"] == "msvmamba-tiny-upernet-160k")
+    assert tiny["published"] == "miou_ss=47.8, params_m=65M, flops_g=942G"  # as printed
+    assert tiny["schedule"] == "160k" and tiny["method"] == "upernet"
+
+
+def test_list_table_filters_by_family(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = vzoo_cli(["list", "--family", "mlla", "--task", "detection"], capsys)
+    assert code == 0
+    assert "(5 rows)" in out and "mlla-b-1x" in out and "spatial" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "--task", "bogus"], "unknown task 'bogus'"),
+        (["list", "--family", "vim"], "unknown family 'vim'"),
+        (["show", "mla-t-1x"], "did you mean: mlla-t-1x"),
+        (["compare", "mlla-t-1x", "--all"], "give row ids or --all, not both"),
+        (["compare", "--task", "bogus"], "unknown task 'bogus'"),
+        (["compare", "nope-1x"], "unknown row id 'nope-1x'"),
+        (["compare", "--tolerance", "box_ap=-1"], "bad --tolerance 'box_ap=-1'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = vzoo_cli(args, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli/main.py catches click's exceptions, but typer >= 0.20 raises its vendored "
+    "click's (typer._click): usage errors exit 1 as 'internal error' until main.py is fixed "
+    "(patch in the registry report); then remove this marker",
+)
+@pytest.mark.parametrize("args", [[], ["list", "--format", "xml"], ["list", "--bogus"]])
+def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = vzoo_cli(args, capsys)
+    assert code == 2
+    assert "Usage:" in err and "internal error" not in err
+
+
+def test_show_json_prints_the_row(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = vzoo_cli(["show", "msvmamba-tiny-3x", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data == json.loads(json.dumps(load_registry().get("msvmamba-tiny-3x").to_dict()))
+    assert data["published"]["params_m"] == 73
+    assert data["weights"]["kind"] == "drive-folder"
+
+    code, out, _ = vzoo_cli(["show", "mlla-t-1x", "--format", "yaml"], capsys)
+    assert code == 0 and yaml.safe_load(out)["pretrain"] == "mlla-t"
+    code, out, _ = vzoo_cli(["show", "mlla-t-1x"], capsys)
+    assert code == 0 and "id: mlla-t-1x" in out and "  box_ap: 46.8" in out
+    assert "flops_input: 3x1280x800" in out and "  filename: mlla_t_mrcnn_1x.pth" in out
+    assert "    - https://cloud.tsinghua.edu.cn/f/ce362e868fb5491ca55c/?dl=1" in out
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_json_shows_the_measured_record(capsys: pytest.CaptureFixture[str]) -> None:
+    ResultStore().record(
+        [EvalResult("mlla-t-1x", "box_ap", 46.4, "AP", "vzoo eval mlla-t-1x")]
+    )  # the test's private VZOO_HOME store, which `vzoo compare` reads
+    code, out, _ = vzoo_cli(["compare", "mlla-t-1x", "mlla-t", "--report", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert [(d["id"], d["metric"]) for d in data] == [
+        ("mlla-t-1x", "box_ap"), ("mlla-t-1x", "mask_ap"), ("mlla-t-1x", "params_m"),
+        ("mlla-t-1x", "flops_g"), ("mlla-t", "top1"), ("mlla-t", "params_m"), ("mlla-t", "flops_g"),
+    ]  # fmt: skip
+    box = data[0]
+    assert box["measured"] == 46.4 and box["delta"] == pytest.approx(-0.4)
+    assert box["verdict"] == "below"
+    assert all(d["measured"] is None and d["verdict"] == "not-measured" for d in data[1:])
+
+    code, out, _ = vzoo_cli(
+        ["compare", "mlla-t-1x", "--report", "json", "--tolerance", "box_ap=0.5"], capsys
+    )
+    assert json.loads(out)[0]["verdict"] == "reproduced"
+
+
+def test_compare_markdown_over_an_empty_store_renders_every_row(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = vzoo_cli(["compare", "--report", "markdown"], capsys)
+    assert code == 0
+    for row in load_registry():
+        assert f"| {row.id} |" in out
+    code, out, _ = vzoo_cli(["compare", "--task", "classification", "--report", "csv"], capsys)
+    assert code == 0 and "mlla-t-1x" not in out and "mlla-t," in out
+
+
+def test_compare_out_writes_atomically(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "reports" / "compare.md"
+    code, out, err = vzoo_cli(["compare", "--out", str(target)], capsys)
+    assert code == 0 and out == "" and f"wrote {target}" in err
+    written = target.read_text(encoding="utf-8")
+    _, stdout_text, _ = vzoo_cli(["compare"], capsys)
+    assert written == stdout_text
+    assert os.listdir(target.parent) == ["compare.md"]  # no temporary file left behind
+    # A failing run leaves the previous report untouched.
+    code, _, _ = vzoo_cli(["compare", "nope", "--out", str(target)], capsys)
+    assert code == 2 and target.read_text(encoding="utf-8") == written
+
+
+def test_write_text_atomic_keeps_the_old_file_when_the_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vzoo.core import atomic
+
+    target = tmp_path / "r.md"
+    target.write_text("old", encoding="utf-8")
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.write_text_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert os.listdir(tmp_path) == ["r.md"]
+
+
+# --------------------------------------------------------------------------- registry check
+
+
+def test_registry_check_bad_file_exits_2_and_lists_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    rows = [
+        {"id": "mlla-t-1x", "family": "mlla", "arch": "mlla-t", "task": "detection",
+         "dataset": "imagenet-1k", "method": "mask-rcnn", "published": {"box_ap": 1, "ap": 2},
+         "provenance": {"seed": "s", "repo": "o/r", "paper": "https://p"}, "colour": "red"},
+    ]  # fmt: skip
+    bad.write_text(yaml.safe_dump({"rows": rows}), encoding="utf-8")
+    code, out, err = vzoo_cli(["registry", "check", str(bad)], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(f"{bad}: mlla-t-1x: ") for line in lines)
+    assert any("colour: unknown field" in line for line in lines)
+    assert any("dataset: 'imagenet-1k' does not fit task detection" in line for line in lines)
+    assert any("published.ap: unknown metric" in line for line in lines)
+
+    code, _, err = vzoo_cli(["registry", "check", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "file not found" in err
+
+
+def test_registry_check_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    row = {"id": "mlla-t", "family": "mlla", "arch": "mlla-t", "task": "classification",
+           "dataset": "imagenet-1k", "method": "classifier", "published": {"top1": 83.5},
+           "provenance": {"seed": "s", "repo": "o/r", "paper": "https://p"}}  # fmt: skip
+    good.write_text(yaml.safe_dump({"rows": [row]}), encoding="utf-8")
+    code, out, _ = vzoo_cli(["registry", "check", str(good)], capsys)
+    assert code == 0 and out.strip() == f"{good.resolve()}: 1 rows, valid"
+
+
+def test_registry_check_packaged_registry_reports_only_missing_configs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reg = load_registry()
+    missing = missing_configs(reg)
+    code, out, err = vzoo_cli(["registry", "check"], capsys)
+    if missing:  # config files land with the model families; until then they are listed
+        assert code == 2
+        assert err.strip().splitlines() == [f"{reg.path}: {m}" for m in missing]
+    else:
+        assert code == 0 and f"{len(reg)} rows, valid" in out
+
+
+# --------------------------------------------------------------------------- startup
+
+
+def test_cli_startup_does_not_import_torch() -> None:
+    probe = _python(
+        "import sys\n"
+        "from vzoo.cli.main import run\n"
+        "for argv in (['--help'], ['list', '--format', 'json'], ['compare', '--report', 'json']):\n"
+        "    try:\n"
+        "        run(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code in (0, None), (argv, e.code)\n"
+        "heavy = sorted(m for m in ('torch', 'mmdet', 'mmcv', 'mmengine') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "print('NO-TORCH-OK')\n"
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.rstrip().endswith("NO-TORCH-OK")
+    assert "Usage" in probe.stdout and "compare" in probe.stdout

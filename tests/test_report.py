@@ -1,0 +1,189 @@
+"""`vzoo compare` logic and renderers: verdicts at the tolerance edges, the report formats."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from vzoo.core.errors import UserInputError
+from vzoo.core.registry import Registry, Row, load_registry
+from vzoo.core.report import compare, parse_tolerances, render, verdict_for
+from vzoo.core.results import StoredResult
+
+JSON_KEYS = ["id", "metric", "published", "measured", "delta", "verdict"]
+
+
+def _measured(row_id: str, metric: str, value: float, unit: str = "AP") -> StoredResult:
+    return StoredResult(
+        row_id=row_id, metric=metric, value=value, unit=unit, command="vzoo eval",
+        id=1, created_at="2026-01-01T00:00:00+00:00",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@pytest.mark.parametrize(
+    ("measured", "verdict"),
+    [
+        (46.8, "reproduced"),
+        (46.5, "reproduced"),  # exactly -0.3 (46.5 - 46.8 is -0.30000000000000426 in floats)
+        (47.1, "reproduced"),  # exactly +0.3
+        (46.49, "below"),
+        (47.11, "above"),
+        (None, "not-measured"),
+    ],
+)
+def test_absolute_tolerance_for_ap(measured: float | None, verdict: str) -> None:
+    assert verdict_for("box_ap", 46.8, measured, 0.3) == verdict
+
+
+@pytest.mark.parametrize(
+    ("measured", "verdict"),
+    [
+        (44.0, "reproduced"),
+        (44.22, "reproduced"),  # +0.5 % of 44 is exactly 0.22
+        (43.78, "reproduced"),
+        (44.23, "above"),
+        (43.77, "below"),
+    ],
+)
+def test_relative_tolerance_for_params(measured: float, verdict: str) -> None:
+    assert verdict_for("params_m", 44.0, measured, 0.005) == verdict
+
+
+def test_relative_tolerance_scales_with_the_published_figure() -> None:
+    # ±2 % FLOPs: 5 G off is fine at 255 G, not at 4.2 G.
+    assert verdict_for("flops_g", 255.0, 260.0, 0.02) == "reproduced"
+    assert verdict_for("flops_g", 255.0, 260.2, 0.02) == "above"
+    assert verdict_for("flops_g", 4.2, 4.284, 0.02) == "reproduced"
+    assert verdict_for("flops_g", 4.2, 4.3, 0.02) == "above"
+    assert verdict_for("box_ap", None, 40.0, 0.3) == "no-published-figure"
+
+
+def test_compare_uses_defaults_and_custom_tolerances(registry: Registry) -> None:
+    row = registry.get("mlla-t-1x")  # box 46.8, mask 42.1, params 44M, FLOPs 255G
+    latest = {
+        ("mlla-t-1x", "box_ap"): _measured("mlla-t-1x", "box_ap", 46.4),
+        ("mlla-t-1x", "params_m"): _measured("mlla-t-1x", "params_m", 44.5, "M"),
+        ("mlla-t-1x", "top5"): _measured("mlla-t-1x", "top5", 90.0, "%"),
+        ("other", "box_ap"): _measured("other", "box_ap", 1.0),
+    }
+    recs = {r.metric: r for r in compare([row], latest)}
+    # Published metrics in registry order, then measured-only ones.
+    assert list(recs) == ["box_ap", "mask_ap", "params_m", "flops_g", "top5"]
+    assert recs["box_ap"].verdict == "below" and recs["box_ap"].delta == pytest.approx(-0.4)
+    assert recs["box_ap"].tolerance == 0.3 and recs["box_ap"].tolerance_kind == "abs"
+    assert recs["params_m"].verdict == "above"  # 44.5 is +1.1 % of 44, default ±0.5 %
+    assert recs["mask_ap"].verdict == "not-measured" and recs["mask_ap"].delta is None
+    assert recs["top5"].verdict == "no-published-figure" and recs["top5"].published is None
+    assert recs["box_ap"].published_printed == "46.8"
+    assert recs["box_ap"].measured_at == "2026-01-01T00:00:00+00:00"
+
+    custom = {r.metric: r for r in compare([row], latest, {"box_ap": 0.5, "params_m": 0.02})}
+    assert custom["box_ap"].verdict == "reproduced" and custom["box_ap"].tolerance == 0.5
+    assert custom["params_m"].verdict == "reproduced"
+    assert custom["mask_ap"].tolerance == 0.3  # not overridden
+
+
+def test_parse_tolerances() -> None:
+    assert parse_tolerances(["box_ap=0.5", "flops_g=0.05"]) == {"box_ap": 0.5, "flops_g": 0.05}
+    assert parse_tolerances([]) == {}
+    for bad in ("box_ap", "ap50=1", "box_ap=abc", "box_ap=-0.1", "box_ap=nan", "=1"):
+        with pytest.raises(UserInputError, match="bad --tolerance"):
+            parse_tolerances([bad])
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _all_records(registry: Registry) -> tuple[list[Row], list]:
+    rows = list(registry)
+    latest = {("mlla-t-1x", "box_ap"): _measured("mlla-t-1x", "box_ap", 46.9)}
+    return rows, compare(rows, latest)
+
+
+def test_json_has_exactly_the_contract_keys(registry: Registry) -> None:
+    rows, records = _all_records(registry)
+    data = json.loads(render(records, "json"))
+    assert len(data) == sum(len(r.published) for r in rows)
+    assert all(list(d) == JSON_KEYS for d in data)
+    hit = next(d for d in data if d["id"] == "mlla-t-1x" and d["metric"] == "box_ap")
+    assert hit == {"id": "mlla-t-1x", "metric": "box_ap", "published": 46.8, "measured": 46.9,
+                   "delta": pytest.approx(0.1), "verdict": "reproduced"}  # fmt: skip
+    never = next(d for d in data if d["id"] == "mlla-t-1x" and d["metric"] == "mask_ap")
+    assert never["measured"] is None and never["delta"] is None
+    assert never["verdict"] == "not-measured"
+
+
+def test_markdown_has_one_table_per_task_and_every_row(registry: Registry) -> None:
+    rows, records = _all_records(registry)
+    text = render(records, "markdown")
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert len(headings) == 3 and len(set(headings)) == 3
+    assert text.count("| row | metric | published | measured | delta | verdict |") == 3
+    sections = re.split(r"^## .+$", text, flags=re.M)[1:]
+    for task, section in zip(
+        ("classification", "detection", "segmentation"), sections, strict=True
+    ):
+        ids = set(re.findall(r"^\| ([a-z0-9-]+) \|", section, flags=re.M)) - {"row"}
+        assert ids == {r.id for r in rows if r.task == task}
+    assert "| mlla-t-1x | box AP | 46.8 | 46.9 | +0.10 | reproduced |" in text
+    assert "| mlla-t-1x | params | 44M | — | — | not-measured |" in text
+    # Published figures keep the printed digits (51.0, not 51) and show units consistently.
+    assert "| sparx-mamba-s-3x | box AP | 51.0 |" in text
+    assert "| sparx-mamba-t | params | 25M |" in text
+    assert "| msvmamba-tiny-3x | params | 73M |" in text
+    assert f"{len(rows)} rows, {len(records)} metrics" in text
+
+
+def test_csv_parses_back(registry: Registry) -> None:
+    _, records = _all_records(registry)
+    frame = pd.read_csv(io.StringIO(render(records, "csv")))
+    assert len(frame) == len(records)
+    assert list(frame.columns[:6]) == JSON_KEYS
+    hit = frame[(frame["id"] == "mlla-t-1x") & (frame["metric"] == "box_ap")].iloc[0]
+    assert hit["measured"] == 46.9 and hit["verdict"] == "reproduced"
+    assert frame["measured"].isna().sum() == len(records) - 1
+    assert frame.loc[frame["id"] == "mlla-t-1x", "published"].tolist() == [46.8, 42.1, 44, 255]
+
+
+def test_html_embeds_a_pareto_png_when_flops_are_published(registry: Registry) -> None:
+    _, records = _all_records(registry)
+    text = render(records, "html")
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(images) == 3  # every task has rows with published FLOPs
+    for b64 in images:
+        assert base64.b64decode(b64).startswith(b"\x89PNG\r\n\x1a\n")
+    assert text.count("<table>") == 3 and "<tr class='reproduced'>" in text
+    # No published FLOPs anywhere (SparX detection rows): a table, no plot.
+    sparx = compare(registry.select(task="detection", family="sparx-mamba"), {})
+    html = render(sparx, "html")
+    assert "data:image/png" not in html and "<table>" in html
+
+
+def test_unknown_format_is_refused(registry: Registry) -> None:
+    with pytest.raises(ValueError, match="unknown report format"):
+        render([], "pdf")
+
+
+def test_committed_published_report_is_up_to_date(registry: Registry) -> None:
+    """reports/published.md is `vzoo compare --report markdown` over an empty store."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "published.md"
+    expected = render(compare(list(registry), {}), "markdown")
+    assert committed.read_text(encoding="utf-8") == expected, (
+        "regenerate: VZOO_HOME=$(mktemp -d) vzoo compare --report markdown "
+        "--out reports/published.md"
+    )
