@@ -39,16 +39,21 @@ def run(argv: list[str] | None = None) -> None:
 
     from vzoo.core.errors import VzooError
 
+    try:  # typer >= 0.20 vendors click: its usage errors are not click's own classes
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:
+        TyperClickException = click.ClickException
+
     try:
         code = app(args=argv, standalone_mode=False)
     except VzooError as e:
         _fail(str(e), e.exit_code)
-    except click.exceptions.Exit as e:
+    except (click.exceptions.Exit, typer.Exit) as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except (click.ClickException, TyperClickException) as e:
         e.show()
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except Exception as e:  # a bug: still one line unless asked for the traceback
         if os.environ.get("VZOO_DEBUG"):

@@ -88,12 +88,6 @@ def test_bad_input_exits_2_with_one_line(
     assert "Traceback" not in err and out == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/main.py catches click's exceptions, but typer >= 0.20 raises its vendored "
-    "click's (typer._click): usage errors exit 1 as 'internal error' until main.py is fixed "
-    "(patch in the registry report); then remove this marker",
-)
 @pytest.mark.parametrize("args", [[], ["list", "--format", "xml"], ["list", "--bogus"]])
 def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = vzoo_cli(args, capsys)
