@@ -233,10 +233,22 @@ def test_state_fusion_equals_clamped_11x11_kernel(size: tuple[int, int]) -> None
     out = sm.structure_aware_state_fusion(h, k1, k3, k5, alpha)
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
-    # The authors' eval path: one merged 11x11 kernel on a replicate-padded map.
-    merged = sm.merged_sasf_kernel(k1, k3, k5, alpha)
-    eval_path = F.conv2d(F.pad(h, (5, 5, 5, 5), mode="replicate"), merged, groups=6)
-    torch.testing.assert_close(eval_path, expected, rtol=1e-12, atol=1e-12)
+    # The authors' training path: three dilated 3x3 convs, each replicate-padded by its dilation.
+    train_path = sum(
+        a * F.conv2d(F.pad(h, (d, d, d, d), mode="replicate"), k, dilation=d, groups=6)
+        for k, d, a in ((k1, 1, alpha[0]), (k3, 3, alpha[1]), (k5, 5, alpha[2]))
+    )
+    torch.testing.assert_close(train_path, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_state_fusion_gradients() -> None:
+    g = torch.Generator().manual_seed(7)
+    args = [torch.randn(1, 2, 4, 3, generator=g, dtype=torch.float64)]
+    args += [torch.randn(2, 1, 3, 3, generator=g, dtype=torch.float64) for _ in range(3)]
+    args += [torch.randn(3, generator=g, dtype=torch.float64)]
+    for t in args:
+        t.requires_grad_(True)
+    assert torch.autograd.gradcheck(sm.structure_aware_state_fusion, tuple(args))
 
 
 def test_state_fusion_uses_current_weights_after_eval_forward() -> None:

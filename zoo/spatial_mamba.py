@@ -78,25 +78,16 @@ def structure_aware_state_fusion(
 
     h: (B, C, H, W); kernels: (C, 1, 3, 3); alpha: (3,). Borders are REPLICATE-padded (the
     authors' dwconv2d CUDA kernel clamps indices; their training path pads with
-    mode='replicate'), output has h's spatial size. This equals their eval path (one 11x11
-    depthwise kernel, `merged_sasf_kernel`) at 27 instead of 121 MACs per element.
+    mode='replicate'), the output has h's spatial size. Computed as their eval path does: one
+    alpha-weighted 11x11 depthwise kernel (`merged_sasf_kernel`, 27 non-zero taps of 121) on a
+    map padded by 5, which on CPU is 2-4x faster than three dilated convolutions (measured).
     Computes in at least float32 (their kernel is float32-only) and keeps float64.
     """
     ct = torch.promote_types(_at_least_float32_dtype(h), kernel_d1.dtype)
-    channels = h.shape[1]
     r = SASF_RADIUS
+    weight = merged_sasf_kernel(kernel_d1.to(ct), kernel_d3.to(ct), kernel_d5.to(ct), alpha.to(ct))
     padded = F.pad(h.to(ct), (r, r, r, r), mode="replicate")
-    height, width = padded.shape[-2:]
-    out: Tensor | None = None
-    for k, (kernel, dil) in enumerate(
-        zip((kernel_d1, kernel_d3, kernel_d5), SASF_DILATIONS, strict=True)
-    ):
-        crop = r - dil  # each branch needs a border of exactly `dil`
-        view = padded[..., crop : height - crop, crop : width - crop]
-        term = F.conv2d(view, kernel.to(ct) * alpha[k].to(ct), dilation=dil, groups=channels)
-        out = term if out is None else out + term
-    assert out is not None
-    return out
+    return F.conv2d(padded, weight, groups=h.shape[1])
 
 
 def merged_sasf_kernel(
@@ -105,10 +96,11 @@ def merged_sasf_kernel(
     """The three dilated 3x3 kernels, alpha-weighted, as one (C, 1, 11, 11) kernel (the
     authors' eval-time weight): taps at offsets dil * {-1, 0, 1} around the centre."""
     kernels = (kernel_d1, kernel_d3, kernel_d5)
-    merged = kernel_d1.new_zeros(kernel_d1.shape[0], 1, 2 * SASF_RADIUS + 1, 2 * SASF_RADIUS + 1)
+    size = 2 * SASF_RADIUS + 1
+    merged = kernel_d1.new_zeros(kernel_d1.shape[0], 1, size, size)
     for k, (kernel, dil) in enumerate(zip(kernels, SASF_DILATIONS, strict=True)):
-        idx = [SASF_RADIUS + dil * o for o in (-1, 0, 1)]
-        merged[:, :, idx[0] : idx[2] + 1 : dil, idx[0] : idx[2] + 1 : dil] += alpha[k] * kernel
+        lo, hi = SASF_RADIUS - dil, SASF_RADIUS + dil + 1
+        merged[:, :, lo:hi:dil, lo:hi:dil] += alpha[k] * kernel
     return merged
 
 
