@@ -401,5 +401,15 @@ def test_row_config_builds_with_our_backbone(shared_dir: Path, name: str) -> Non
         assert list(cfg.model.neck.in_channels) == dims
         assert cfg.train_cfg.max_epochs == (36 if "3x" in name else 12)
         assert cfg.param_scheduler[0]["end"] == 1000  # the Swin-T recipe's warm-up
+    if variant == "t":  # the neck / heads take our feature maps (small input, eval mode)
+        model.eval()
+        with torch.no_grad():
+            if method == "UPerNet":
+                assert model._forward(torch.randn(1, 3, 64, 64)).shape == (1, 150, 16, 16)
+            else:
+                feats = model.extract_feat(torch.randn(1, 3, 64, 96))
+                assert [f.shape[1:] for f in feats] == [
+                    (256, 16, 24), (256, 8, 12), (256, 4, 6), (256, 2, 3), (256, 1, 2)
+                ]  # fmt: skip
     # Whole detector / segmentor, measured; the README rounds to whole millions.
     assert round(n_params(model) / 1e6) == published_params_m(shared_dir)[(variant, method)]
