@@ -22,3 +22,9 @@ optim_wrapper = dict(
         )
     ),
 )
+
+# Swin's 1x recipe (which these papers follow) warms up for 1000 iterations, not mmdet's 500.
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type="MultiStepLR", begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1),
+]
