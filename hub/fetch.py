@@ -19,7 +19,7 @@ from vzoo.core.atomic import write_text_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
-from vzoo.hub.errors import ChecksumMismatchError, DownloadError, OfflineError
+from vzoo.hub.errors import ChecksumMismatchError, DownloadError, HostPageError, OfflineError
 from vzoo.hub.hosts import (
     Endpoints,
     drive_confirm_url,
@@ -166,7 +166,7 @@ class Downloader:
         originals = list(row.weights.urls)
         mirrors = list(row.weights.mirrors)
         sources = mirrors + originals if prefer == "mirror" else originals + mirrors
-        failures: list[str] = []
+        failures: list[Exception] = []
         for source in sources:
             try:
                 if host_kind(source) == "hf":
@@ -176,12 +176,15 @@ class Downloader:
                     return self._adopt_external(row, path, source)
                 return self._download_original(row, source, with_logs=with_logs, have=have)
             except (DownloadError, ChecksumMismatchError) as e:
-                failures.append(str(e))
+                failures.append(e)
                 if len(sources) > 1:
                     self.notify(f"{row.id}: {e}")
-        if len(failures) == 1:
-            raise DownloadError(f"{row.id}: {failures[0]}")
-        raise DownloadError(f"{row.id}: all {len(sources)} sources failed: " + " | ".join(failures))
+        if len(failures) == 1:  # keep the type (quota page, checksum) for callers
+            only = failures[0]
+            only.args = (f"{row.id}: {only}",)
+            raise only
+        joined = " | ".join(str(e) for e in failures)
+        raise DownloadError(f"{row.id}: all {len(sources)} sources failed: {joined}")
 
     def _download_original(
         self, row: Row, url: str, *, with_logs: bool, have: FetchResult | None
@@ -206,7 +209,7 @@ class Downloader:
         label = f"{row.id} ({filename})"
         size = self.http.download(
             target, partial, progress=self.progress, label=label,
-            expected_size=row.weights.size, notify=self.notify,
+            expected_size=row.weights.size, notify=self.notify, origin=url,
         )  # fmt: skip
         actual = sha256_file(partial)
         pinned = row.weights.sha256
@@ -286,12 +289,12 @@ class Downloader:
         return self._resolve_drive_id(drive_download_url(self.endpoints, file_id), url)
 
     def _resolve_drive_id(self, uc_url: str, published: str) -> str:
-        page, page_url, is_html = self.http.probe(uc_url)
+        page, page_url, is_html = self.http.probe(uc_url, origin=published)
         if not is_html:
             return page_url  # no warning page: the file streams from here
         confirm = drive_confirm_url(page, page_url)
         if confirm is None:
-            raise DownloadError(explain_html_page(published, page))
+            raise HostPageError(explain_html_page(published, page))
         return confirm
 
     def _resolve_drive_folder(
@@ -303,7 +306,7 @@ class Downloader:
             raise DownloadError(
                 f"{url}: not a Google Drive folder link (expected /drive/folders/ID)"
             )
-        page, _, is_html = self.http.probe(drive_folder_url(self.endpoints, folder))
+        page, _, is_html = self.http.probe(drive_folder_url(self.endpoints, folder), origin=url)
         entries = parse_drive_folder(page) if is_html else []
         if not entries:
             why = f": {explain_html_page(url, page)}" if is_html else ""
@@ -339,7 +342,9 @@ class Downloader:
             out_dir.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
             target = self._resolve_drive_id(url, url)
-            self.http.download(target, tmp, progress=self.progress, label=f"{row.id}: {safe}")
+            self.http.download(
+                target, tmp, progress=self.progress, label=f"{row.id}: {safe}", origin=url
+            )
             os.replace(tmp, out_dir / safe)
             saved.append(out_dir / safe)
         return saved

@@ -71,23 +71,27 @@ class HttpClient:
         except urllib.error.HTTPError as e:
             return e
 
-    def probe(self, url: str, limit: int = 4 << 20) -> tuple[str, str, bool]:
+    def probe(
+        self, url: str, limit: int = 4 << 20, *, origin: str | None = None
+    ) -> tuple[str, str, bool]:
         """(text, final URL, is_html) with retries: an HTML page is read whole (up to `limit`),
-        anything else only sniffed (its first bytes) and left for `download` to stream."""
+        anything else only sniffed (its first bytes) and left for `download` to stream.
+        `origin` is the published URL that messages name (the host the user knows)."""
+        shown = origin or url
 
         def attempt() -> tuple[str, str, bool]:
             resp = self.open(url)
             with resp:
                 status = _status(resp)
                 if status >= 400:
-                    raise _status_error(url, status, resp)
+                    raise _status_error(shown, status, resp)
                 head = resp.read(512)
                 if not looks_like_html(head, resp.headers.get("Content-Type")):
                     return "", resp.geturl(), False
                 body = head + resp.read(limit)
                 return body.decode("utf-8", "replace"), resp.geturl(), True
 
-        return self._with_retries(url, attempt)
+        return self._with_retries(shown, attempt)
 
     def _with_retries(self, url: str, attempt: Callable[[], Any]) -> Any:
         last: Exception | None = None
@@ -114,24 +118,28 @@ class HttpClient:
         label: str,
         expected_size: int | None = None,
         notify: Callable[[str], None] = lambda _m: None,
+        origin: str | None = None,
     ) -> int:
         """Stream `url` into `dest`, resuming what `dest` already holds; returns the final size.
 
         Attempts are counted only while no new byte arrives, so a long download over a flaky
         link keeps going as long as it makes progress.
         """
+        shown = origin or url
         failures = 0
         last: DownloadError | None = None
         while True:
             have = dest.stat().st_size if dest.exists() else 0
             try:
-                return self._stream_once(url, dest, have, progress, label, expected_size, notify)
+                return self._stream_once(
+                    url, shown, dest, have, progress, label, expected_size, notify
+                )
             except DownloadError as e:
                 if not e.retryable:
                     raise
                 last = e
             except (urllib.error.URLError, *_NETWORK_ERRORS) as e:
-                last = DownloadError(f"{url}: {_describe(e)}", retryable=True)
+                last = DownloadError(f"{shown}: {_describe(e)}", retryable=True)
             now = dest.stat().st_size if dest.exists() else 0
             failures = 0 if now > have else failures + 1
             if failures >= self.retry.attempts:
@@ -146,6 +154,7 @@ class HttpClient:
     def _stream_once(
         self,
         url: str,
+        shown: str,
         dest: Path,
         have: int,
         progress: ProgressReporter,
@@ -166,20 +175,20 @@ class HttpClient:
                     return have
                 dest.unlink()
                 raise DownloadError(
-                    f"{url}: range {have}- not satisfiable; restarting", retryable=True
+                    f"{shown}: range {have}- not satisfiable; restarting", retryable=True
                 )
             if status >= 400:
-                raise _status_error(url, status, resp)
+                raise _status_error(shown, status, resp)
             first = resp.read(512)
             # Mid-file bytes of a resumed body prove nothing; the content type still does.
             sniffed = first if status != 206 else b""
             if looks_like_html(sniffed, resp.headers.get("Content-Type")):
                 page = (first + resp.read(256 << 10)).decode("utf-8", "replace")
-                raise HostPageError(explain_html_page(url, page))
+                raise HostPageError(explain_html_page(shown, page))
             if status == 206:
-                start, total = _parse_content_range(resp.headers.get("Content-Range"), url)
+                start, total = _parse_content_range(resp.headers.get("Content-Range"), shown)
                 if start != have:
-                    raise DownloadError(f"{url}: server resumed at byte {start}, not {have}")
+                    raise DownloadError(f"{shown}: server resumed at byte {start}, not {have}")
                 mode = "ab"
             else:
                 if have:
@@ -190,7 +199,7 @@ class HttpClient:
                 mode = "wb"
             if expected_size is not None and total is not None and total != expected_size:
                 raise DownloadError(
-                    f"{url}: the server sends {total} bytes but the registry expects "
+                    f"{shown}: the server sends {total} bytes but the registry expects "
                     f"{expected_size}: a different file (or an error page)"
                 )
             progress.start(label, total, have)
@@ -205,12 +214,12 @@ class HttpClient:
                 f.flush()
             if total is not None and written < total:
                 raise DownloadError(
-                    f"{url}: connection closed after {written} of {total} bytes", retryable=True
+                    f"{shown}: connection closed after {written} of {total} bytes", retryable=True
                 )
             if total is not None and written > total:
                 dest.unlink()
                 raise DownloadError(
-                    f"{url}: received more bytes than announced; restarting", retryable=True
+                    f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
             return written
 
