@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from servers.loopback import DriveFile, FakeDrive, FakeHub, FileRoute, LoopbackServer, send_page
+from servers.registry_file import write_registry
 
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.registry import Row, load_registry
@@ -62,40 +63,6 @@ def downloader(server: LoopbackServer, messages: list[str]) -> Downloader:
         timeout=5,
         notify=messages.append,
     )
-
-
-def write_registry(path: Path, rows: list[dict[str, object]]) -> Path:
-    """A small registry file with real-looking rows (and comments, which `pin` must keep)."""
-    out = ["# test registry: comments must survive `vzoo registry pin`", "rows:"]
-    for r in rows:
-        out += [
-            f"  - id: {r['id']}  # row comment",
-            "    family: mlla",
-            "    arch: mlla-t",
-            "    task: classification",
-            "    dataset: imagenet-1k",
-            "    method: classifier",
-            "    schedule: 300e",
-            "    config: null",
-            "    weights:",
-            f"      urls: [{', '.join(repr(u) for u in r['urls'])}]  # as published",  # type: ignore[attr-defined]
-        ]
-        for key in ("mirrors",):
-            if r.get(key):
-                out.append(f"      {key}: [{', '.join(repr(u) for u in r[key])}]")  # type: ignore[attr-defined]
-        for key in ("sha256", "size", "filename", "kind"):
-            if r.get(key) is not None:
-                out.append(f"      {key}: {r[key]}")
-        out += [
-            "    pretrain: null",
-            "    published: {top1: 83.5}",
-            "    provenance:",
-            "      seed: 001_31712cf740ca7fb9.txt",
-            "      repo: LeapLabTHU/MLLA",
-            "      paper: https://arxiv.org/abs/2405.16605",
-        ]
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
 
 
 def make_row(tmp_path: Path, **fields: object) -> Row:
