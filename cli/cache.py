@@ -99,6 +99,7 @@ def verify(
             continue
         actual = sha256_file(blob)
         if actual != e.sha256:
+            blob.unlink(missing_ok=True)  # gone for every row sharing it: they re-download
             cache.forget(e.row_id)
             typer.echo(
                 f"{e.row_id}: CORRUPT {blob}: expected sha256 {e.sha256}, actual {actual}; "

@@ -203,14 +203,15 @@ class Downloader:
                 )
         else:
             target = self._resolve_file(url)
-        filename = filename or _url_filename(url)
         partial = self.cache.partial_path(row.id)
         self._match_partial(partial, url)
-        label = f"{row.id} ({filename})"
-        size = self.http.download(
+        label = f"{row.id} ({filename or _url_filename(url)})"
+        transfer = self.http.download(
             target, partial, progress=self.progress, label=label,
             expected_size=row.weights.size, notify=self.notify, origin=url,
         )  # fmt: skip
+        size = transfer.size
+        filename = filename or transfer.filename or _url_filename(url)
         actual = sha256_file(partial)
         pinned = row.weights.sha256
         if pinned is not None and actual != pinned:

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from vzoo.hub.errors import DownloadError, HostPageError
-from vzoo.hub.hosts import explain_html_page, explain_http_status, looks_like_html
+from vzoo.hub.hosts import explain_html_page, explain_http_status, host_kind, looks_like_html
 from vzoo.hub.progress import ProgressReporter
 
 USER_AGENT = "vzoo-download/0.1 (+https://github.com/vzoo)"
@@ -36,6 +37,12 @@ _NETWORK_ERRORS = (
     http.client.RemoteDisconnected,
     http.client.BadStatusLine,
 )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    size: int  # bytes in the finished file
+    filename: str | None  # from Content-Disposition, when the server names the file
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,8 @@ class HttpClient:
         expected_size: int | None = None,
         notify: Callable[[str], None] = lambda _m: None,
         origin: str | None = None,
-    ) -> int:
-        """Stream `url` into `dest`, resuming what `dest` already holds; returns the final size.
+    ) -> Transfer:
+        """Stream `url` into `dest`, resuming what `dest` already holds.
 
         Attempts are counted only while no new byte arrives, so a long download over a flaky
         link keeps going as long as it makes progress.
@@ -161,7 +168,7 @@ class HttpClient:
         label: str,
         expected_size: int | None,
         notify: Callable[[str], None],
-    ) -> int:
+    ) -> Transfer:
         if expected_size is not None and have > expected_size:
             dest.unlink()  # more bytes than the file has: not a prefix of it, start over
             have = 0
@@ -172,7 +179,7 @@ class HttpClient:
             if status == 416 and have:
                 total = _content_range_total(resp.headers.get("Content-Range"))
                 if total == have:  # the previous run already had every byte
-                    return have
+                    return Transfer(have, _disposition_filename(resp.headers))
                 dest.unlink()
                 raise DownloadError(
                     f"{shown}: range {have}- not satisfiable; restarting", retryable=True
@@ -221,7 +228,7 @@ class HttpClient:
                 raise DownloadError(
                     f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
-            return written
+            return Transfer(written, _disposition_filename(resp.headers))
 
 
 def _status(resp: Any) -> int:
@@ -230,6 +237,14 @@ def _status(resp: Any) -> int:
 
 def _status_error(url: str, status: int, resp: Any) -> DownloadError:
     reason = getattr(resp, "reason", "") or ""
+    if status in (403, 429) and host_kind(url) == "drive":
+        # Drive sends its quota and login pages with 403/429 too: the page says which.
+        try:
+            page = resp.read(256 << 10).decode("utf-8", "replace")
+        except OSError:
+            page = ""
+        if looks_like_html(page[:512].encode(), resp.headers.get("Content-Type")):
+            return HostPageError(explain_html_page(url, page))
     return DownloadError(
         explain_http_status(url, status, reason), retryable=status in _RETRY_STATUS
     )
@@ -241,6 +256,20 @@ def _parse_content_range(value: str | None, url: str) -> tuple[int, int | None]:
         raise DownloadError(f"{url}: 206 response without a valid Content-Range ({value!r})")
     total = None if m.group(3) == "*" else int(m.group(3))
     return int(m.group(1)), total
+
+
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*[\w-]+''([^;]+)", re.I)
+_FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?', re.I)
+
+
+def _disposition_filename(headers: Any) -> str | None:
+    """`Content-Disposition: attachment; filename="x.pth"` (or RFC 5987 filename*=)."""
+    value = headers.get("Content-Disposition") or ""
+    m = _FILENAME_STAR.search(value) or _FILENAME.search(value)
+    if not m:
+        return None
+    name = Path(unquote(m.group(1).strip())).name
+    return name or None
 
 
 def _content_range_total(value: str | None) -> int | None:

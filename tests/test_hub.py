@@ -185,17 +185,23 @@ def test_tsinghua_dead_token(tmp_path, server, downloader, status):
 
 
 def test_tsinghua_download(tmp_path, server, downloader, messages):
-    server.routes["/f/abcdef012345/"] = FileRoute(PAYLOAD)
+    server.routes["/f/abcdef012345/"] = FileRoute(
+        PAYLOAD, headers={"Content-Disposition": "attachment;filename*=UTF-8''mlla_t.pth"}
+    )
     row = make_row(tmp_path, urls=["https://cloud.tsinghua.edu.cn/f/abcdef012345/?dl=1"])
     res = downloader.fetch(row)
     assert res.path.read_bytes() == PAYLOAD and not res.verified
+    assert res.entry.filename == "mlla_t.pth"  # the token URL says nothing; the header does
     assert server.requests("/f/abcdef012345/")[0].query == {"dl": ["1"]}
     assert any("recorded sha256" in m and "vzoo registry pin row-a" in m for m in messages)
 
 
-def test_drive_quota_page_is_not_saved_as_a_checkpoint(tmp_path, server, downloader):
+@pytest.mark.parametrize("status", [200, 403])
+def test_drive_quota_page_is_not_saved_as_a_checkpoint(tmp_path, server, downloader, status):
     drive = FakeDrive(server)
-    drive.files["1AbCdEfGhIjKlMnOp"] = DriveFile("model.pth", PAYLOAD, quota=True)
+    drive.files["1AbCdEfGhIjKlMnOp"] = DriveFile(
+        "model.pth", PAYLOAD, quota=True, quota_status=status
+    )
     row = make_row(tmp_path, urls=["https://drive.google.com/file/d/1AbCdEfGhIjKlMnOp/view"])
     with pytest.raises(HostPageError, match="Google Drive returned a quota page") as err:
         downloader.fetch(row)

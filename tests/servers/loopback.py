@@ -195,8 +195,10 @@ class FileRoute:
         *,
         ranges: bool = True,
         chunk_delay: float = 0.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.data = data
+        self.headers = headers
         self.script = list(script or [])
         self.ranges = ranges
         self.chunk_delay = chunk_delay
@@ -220,7 +222,10 @@ class FileRoute:
         elif step == "html":
             send_page(req, QUOTA_PAGE)
         else:
-            serve_bytes(req, self.data, ranges=self.ranges, chunk_delay=self.chunk_delay)
+            serve_bytes(
+                req, self.data, ranges=self.ranges, chunk_delay=self.chunk_delay,
+                headers=self.headers,
+            )  # fmt: skip
 
 
 QUOTA_PAGE = (
@@ -241,6 +246,7 @@ class DriveFile:
     data: bytes
     confirm: bool = True  # large files get the "can't scan for viruses" page
     quota: bool = False
+    quota_status: int = 200
 
 
 class FakeDrive:
@@ -262,7 +268,7 @@ class FakeDrive:
         if file is None:
             send_page(req, "<html><title>Google Drive - Page Not Found</title></html>", 404)
         elif file.quota:
-            send_page(req, QUOTA_PAGE)
+            send_page(req, QUOTA_PAGE, status=file.quota_status)
         elif file.confirm:
             fid = html.escape(query["id"][0])
             send_page(
