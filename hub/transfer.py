@@ -8,6 +8,7 @@ that ignores `Range` (answers 200) makes the file start over.
 from __future__ import annotations
 
 import http.client
+import os
 import http.cookiejar
 import re
 import socket
@@ -219,6 +220,7 @@ class HttpClient:
                     progress.advance(len(chunk))
                     chunk = resp.read(CHUNK)
                 f.flush()
+                os.fsync(f.fileno())  # the rename into the cache must not precede the bytes
             if total is not None and written < total:
                 raise DownloadError(
                     f"{shown}: connection closed after {written} of {total} bytes", retryable=True
