@@ -8,8 +8,8 @@ that ignores `Range` (answers 200) makes the file start over.
 from __future__ import annotations
 
 import http.client
-import os
 import http.cookiejar
+import os
 import re
 import socket
 import time
