@@ -34,7 +34,7 @@ from vzoo.hub.hosts import (
     pick_checkpoint,
 )
 from vzoo.hub.mirrors import fetch_hf_mirror, parse_hf_url
-from vzoo.hub.progress import NullProgress, ProgressReporter
+from vzoo.hub.progress import NullProgress, ProgressReporter, default_progress
 from vzoo.hub.transfer import HttpClient, RetryPolicy
 
 PREFER_CHOICES = ("original", "mirror")
@@ -381,5 +381,14 @@ def fetch_checkpoint(
     prefer: str = "original",
     downloader: Downloader | None = None,
 ) -> Path:
-    """The verified local checkpoint of `row`, downloading it if needed (the eval/flops API)."""
-    return (downloader or Downloader()).fetch(row, prefer=prefer, offline=offline).path
+    """The verified local checkpoint of `row`, downloading it if needed (the eval/flops API).
+
+    Shows a progress bar while downloading when stderr is a terminal.
+    """
+    if downloader is not None:
+        return downloader.fetch(row, prefer=prefer, offline=offline).path
+    progress = default_progress()
+    try:
+        return Downloader(progress=progress).fetch(row, prefer=prefer, offline=offline).path
+    finally:
+        progress.close()

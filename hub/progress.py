@@ -48,11 +48,14 @@ class RichProgress:
             console=Console(stderr=True),
             transient=False,
         )
-        self._progress.start()
+        self._started = False  # the live display starts with the first byte, not before
         self._task: Any = None
         self._label: str | None = None
 
     def start(self, label: str, total: int | None, completed: int) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
         if self._task is None or label != self._label:
             self._task = self._progress.add_task(label, total=total, completed=completed)
             self._label = label
@@ -64,7 +67,9 @@ class RichProgress:
             self._progress.advance(self._task, n)
 
     def close(self) -> None:
-        self._progress.stop()
+        if self._started:
+            self._progress.stop()
+            self._started = False
 
 
 def default_progress() -> ProgressReporter:
