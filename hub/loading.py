@@ -21,6 +21,50 @@ from vzoo.hub.errors import ChecksumMismatchError, UnsafeCheckpointError
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
+class MissingObject(dict):  # type: ignore[type-arg]
+    """Stands in for a pickled object whose class is not importable here (e.g. mmcv 1.x's
+    ConfigDict in an mmdet-2 checkpoint's `meta`): the tensors still load, the metadata is kept
+    as plain data. A dict subclass, since most such objects pickle their items into it."""
+
+    missing = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(**{k: v for k, v in kwargs.items() if isinstance(k, str)})
+        self.args = args
+        self.items_list: list[Any] = []
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def append(self, item: Any) -> None:
+        self.items_list.append(item)
+
+    def extend(self, items: Any) -> None:
+        self.items_list.extend(items)
+
+    def __repr__(self) -> str:
+        return f"<missing {self.missing}>"
+
+
+class _LenientUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return type(name, (MissingObject,), {"missing": f"{module}.{name}"})
+
+
+class _LenientPickle:
+    """A `pickle_module` for torch.load (used only for pinned, matching files)."""
+
+    __name__ = "vzoo.hub.loading.lenient_pickle"
+    Unpickler = _LenientUnpickler
+
+    @staticmethod
+    def load(file: Any, **kwargs: Any) -> Any:
+        return _LenientUnpickler(file, **kwargs).load()
+
+
 def _rows_holding(path: Path) -> list[str]:
     """Row ids whose cached blob is `path` (to name the row in messages)."""
     cache = CheckpointCache()
@@ -76,7 +120,9 @@ def load_checkpoint(
             ) from None
         # The bytes are exactly the pinned, reviewed file: a full unpickle is acceptable.
         try:
-            return torch.load(path, map_location=map_location, weights_only=False)
+            return torch.load(
+                path, map_location=map_location, weights_only=False, pickle_module=_LenientPickle
+            )
         except Exception as full:
             raise _corrupt(path, who, expected_sha256, actual, _short(full)) from None
     except (RuntimeError, ValueError, EOFError, zipfile.BadZipFile, OSError, KeyError) as e:

@@ -30,7 +30,7 @@ from vzoo.hub import (
     fetch_checkpoint,
     load_checkpoint,
 )
-from vzoo.hub.hosts import drive_file_id, drive_folder_id, host_kind
+from vzoo.hub.hosts import drive_confirm_url, drive_file_id, drive_folder_id, host_kind
 
 PAYLOAD = os.urandom(300_000)  # > several 16 KiB server chunks, so "half a body" is meaningful
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -283,6 +283,12 @@ def test_url_forms() -> None:
         "1Fold_er000"
     )
     assert drive_file_id("https://drive.google.com/drive/folders/1Fold_er000") is None
+    # The older confirm page: a `confirm=TOKEN` link back to the same `uc` endpoint.
+    legacy = '<a id="uc-download-link" href="/uc?export=download&amp;confirm=Zx9_&amp;id=1Ab">'
+    assert drive_confirm_url(legacy, "https://drive.google.com/uc?export=download&id=1Ab") == (
+        "https://drive.google.com/uc?export=download&id=1Ab&confirm=Zx9_"
+    )
+    assert drive_confirm_url("<html>no form</html>", "https://drive.google.com/uc?id=1") is None
     assert host_kind("https://cloud.tsinghua.edu.cn/f/x/?dl=1") == "tsinghua"
     assert host_kind("hf://org/repo/file.pth") == "hf"
     ep = Endpoints(tsinghua="http://127.0.0.1:9")
@@ -445,6 +451,31 @@ def test_load_checkpoint_weights_only_and_pinned_full_unpickle(tmp_path):
     assert int(full["meta"]["epoch"][0]) == 12
     with pytest.raises(ChecksumMismatchError, match=f"expected {sha(b'x')}, got {sha(data)}"):
         load_checkpoint(meta, sha(b"x"))
+
+
+def test_pinned_checkpoint_with_unimportable_meta_class_still_loads(tmp_path, monkeypatch):
+    import torch
+
+    # An mmdet-2 checkpoint pickles mmcv 1.x classes this environment cannot import.
+    (tmp_path / "oldmmcv_cfg.py").write_text(
+        "class ConfigDict(dict):\n    pass\n\nclass Runner:\n    def __init__(self):\n"
+        "        self.epoch = 12\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import oldmmcv_cfg
+
+    meta = {"config": oldmmcv_cfg.ConfigDict(lr=0.02), "runner": oldmmcv_cfg.Runner()}
+    data = torch_bytes({"state_dict": {"w": torch.ones(3)}, "meta": meta})
+    monkeypatch.delitem(sys.modules, "oldmmcv_cfg")
+    (tmp_path / "oldmmcv_cfg.py").unlink()
+    path = tmp_path / "mmdet2.pth"
+    path.write_bytes(data)
+    with pytest.raises(UnsafeCheckpointError, match="oldmmcv_cfg"):
+        load_checkpoint(path)
+    ckpt = load_checkpoint(path, sha(data))
+    assert torch.equal(ckpt["state_dict"]["w"], torch.ones(3))
+    assert ckpt["meta"]["config"] == {"lr": 0.02}
+    assert ckpt["meta"]["runner"].state == {"epoch": 12}
 
 
 def test_load_checkpoint_corrupt_file_names_file_and_hashes(tmp_path):
