@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from filelock import BaseFileLock, Timeout
+
 from vzoo.core.atomic import write_text_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
@@ -351,11 +353,9 @@ class Downloader:
         return saved
 
 
-def _try_acquire(lock: object) -> bool:
-    from filelock import Timeout
-
+def _try_acquire(lock: BaseFileLock) -> bool:
     try:
-        lock.acquire(timeout=0)  # type: ignore[attr-defined]
+        lock.acquire(timeout=0)
         return True
     except Timeout:
         return False
