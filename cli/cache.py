@@ -88,6 +88,9 @@ def verify(
         entries = [e for e in entries if e.row_id == row_id]
         if not entries:
             raise _missing(row_id, registry)
+    if not entries:
+        typer.echo(f"no checkpoints cached in {cache.root}")
+        return
     reg = load_registry(registry)
     bad: list[str] = []
     for e in entries:
