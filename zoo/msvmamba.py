@@ -526,7 +526,7 @@ def _register() -> None:
     for mod in ("mmdet.registry", "mmseg.registry"):
         try:
             registry = __import__(mod, fromlist=["MODELS"]).MODELS
-        except ImportError:
+        except (ImportError, AssertionError):  # absent, or mmcv/mmengine version mismatch
             continue
         registry.register_module(name="MM_VSSM", module=MSVMambaBackbone, force=True)
 
