@@ -394,6 +394,29 @@ def test_classifier_and_backbone_agree_on_shared_weights() -> None:
     torch.testing.assert_close(last, naive_ln(feats, bb.outnorm3).permute(0, 3, 1, 2))
 
 
+def test_matches_outputs_of_the_authors_code_float64() -> None:
+    """Fixture made by running the authors' VSSM / Backbone_VSSM (see its "source")."""
+    fx = torch.load(DATA / "msvmamba-authors-small-float64.pt", weights_only=True)
+    kw = fx["kwargs"]
+    arch = dict(dims=kw["dims"], depths=tuple(kw["depths"]))
+    cls = build_classifier("msvmamba-nano", num_classes=fx["cls"]["num_classes"], **arch)
+    state = {k: v.double() for k, v in fx["cls"]["state_dict"].items()}
+    load_state_dict_strict(cls.double().eval(), state, source="authors' fixture")
+    with torch.no_grad():
+        got = cls(fx["cls"]["input"].double())
+    torch.testing.assert_close(got, fx["cls"]["output"], rtol=1e-11, atol=1e-11)
+
+    bb = build_backbone("msvmamba-nano", **arch).double().eval()
+    shared = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    outnorms = {k: v.double() for k, v in fx["backbone"]["outnorms"].items()}
+    load_state_dict_strict(bb, {**shared, **outnorms}, source="authors' fixture")
+    with torch.no_grad():
+        outs = bb(fx["backbone"]["input"].double())
+    assert len(outs) == len(fx["backbone"]["outputs"]) == 4
+    for o, want in zip(outs, fx["backbone"]["outputs"], strict=True):
+        torch.testing.assert_close(o, want, rtol=1e-11, atol=1e-11)
+
+
 def test_seed_has_the_rows_these_tests_read(shared_dir: Path) -> None:
     got = published_params(shared_dir)
     want_keys = {(v, "cls") for v in VARIANTS} | {
