@@ -134,6 +134,27 @@ def test_configs_build_our_backbone_with_the_authors_param_count(
         assert round(measured / 1e6) == published
 
 
+def test_detector_and_segmentor_run_end_to_end_on_a_small_image() -> None:
+    from mmdet.structures import DetDataSample
+    from mmengine.registry import DefaultScope
+
+    det = build_from_config(CONFIGS / "msvmamba_micro_1x.py").eval()
+    sample = DetDataSample()
+    sample.set_metainfo(dict(img_shape=(70, 90), ori_shape=(70, 90), scale_factor=(1.0, 1.0)))
+    img = torch.randint(0, 255, (3, 70, 90), dtype=torch.uint8)
+    with DefaultScope.overwrite_default_scope("mmdet"), torch.no_grad():
+        data = det.data_preprocessor({"inputs": [img], "data_samples": [sample]}, False)
+        feats = det.extract_feat(data["inputs"])  # padded to 96x96 by the preprocessor
+        (res,) = det(**data, mode="predict")
+    assert [tuple(f.shape[-2:]) for f in feats] == [(24, 24), (12, 12), (6, 6), (3, 3), (2, 2)]
+    assert res.pred_instances.bboxes.shape[-1] == 4
+
+    seg = build_from_config(CONFIGS / "msvmamba_micro_upernet_160k.py").eval()
+    with DefaultScope.overwrite_default_scope("mmseg"), torch.no_grad():
+        logits = seg(torch.randn(1, 3, 64, 96), mode="tensor")
+    assert tuple(logits.shape) == (1, 150, 16, 24)
+
+
 @pytest.mark.parametrize("v", VARIANTS)
 def test_classifier_params_match_the_readme(v: str, shared_dir: Path) -> None:
     measured = n_params(build_classifier(f"msvmamba-{v}"))
