@@ -129,37 +129,21 @@ class ConvFFN(nn.Module):
         return self.drop2(self.linear2(x))
 
 
-def low_res_sequence(x: Tensor, n_dirs: int) -> Tensor:
-    """(B, D, h, w) -> (B, D, n_dirs*h*w): the half-resolution directions, concatenated.
-
-    Order as the authors': row-major reversed, column-major, column-major reversed (3 dirs);
-    row-major reversed, column-major reversed (2); column-major reversed (1).
-    """
-    rows_rev = x.flatten(2).flip(-1)
+def low_res_sequence(x: Tensor) -> Tensor:
+    """(B, D, h, w) -> (B, D, 3*h*w): row-major reversed, column-major, column-major reversed."""
     cols = x.transpose(2, 3).flatten(2)
-    cols_rev = cols.flip(-1)
-    parts = {3: [rows_rev, cols, cols_rev], 2: [rows_rev, cols_rev], 1: [cols_rev]}[n_dirs]
-    return torch.cat(parts, dim=2)
+    return torch.cat([x.flatten(2).flip(-1), cols, cols.flip(-1)], dim=2)
 
 
-def merge_low_res(y: Tensor, h: int, w: int, n_dirs: int) -> Tensor:
-    """(B, n_dirs*h*w, D) scan output -> (B, D, h, w): each direction back in place, summed."""
+def merge_low_res(y: Tensor, h: int, w: int) -> Tensor:
+    """(B, 3*h*w, D) scan output -> (B, D, h, w): each direction put back in place, summed."""
     b, _, d = y.shape
-    n = h * w
-    chunks = y.split(n, dim=1)
-
-    def rows_rev(t: Tensor) -> Tensor:
-        return t.flip(1).reshape(b, h, w, d)
-
-    def cols(t: Tensor) -> Tensor:
-        return t.reshape(b, w, h, d).transpose(1, 2)
-
-    def cols_rev(t: Tensor) -> Tensor:
-        return cols(t.flip(1))
-
-    order = {3: (rows_rev, cols, cols_rev), 2: (rows_rev, cols_rev), 1: (cols_rev,)}[n_dirs]
-    total = sum(f(c) for f, c in zip(order, chunks, strict=True))
-    assert isinstance(total, Tensor)
+    rows_rev, cols, cols_rev = y.split(h * w, dim=1)
+    total = (
+        rows_rev.flip(1).reshape(b, h, w, d)
+        + cols.reshape(b, w, h, d).transpose(1, 2)
+        + cols_rev.flip(1).reshape(b, w, h, d).transpose(1, 2)
+    )
     return total.permute(0, 3, 1, 2)
 
 
@@ -179,15 +163,15 @@ class MultiScaleSS2D(nn.Module):
         dt_init_floor: float = 1e-4,
     ) -> None:
         super().__init__()
-        if ms_split[0] != 1 or ms_split[1] not in (1, 2, 3):
+        if list(ms_split) != [1, 3]:
+            # [1, 1] / [1, 2] exist in the authors' code but fail there (x is never flattened)
             raise UserInputError(
-                f"MSVMamba: ms_split={list(ms_split)} is not supported; the authors' multi-scale "
-                "scan works with ms_split=[1, n], n in 1..3 (all released configs use [1, 3])"
+                f"MSVMamba: ms_split={list(ms_split)} is not supported; only [1, 3] (the released"
+                " configs) runs in the authors' code"
             )
         d_inner = int(ssm_ratio * d_model)
         self.d_inner, self.d_state = d_inner, d_state
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
-        self.n_low_dirs = int(ms_split[1])
         k = 2  # parameter set 0: half-resolution sequence; 1: full-resolution sequence
 
         x_proj = torch.empty(k, self.dt_rank + 2 * d_state, d_inner)
@@ -244,9 +228,9 @@ class MultiScaleSS2D(nn.Module):
         x_full = self.act(self.conv2d(x))
         x_low = self.act(self.conv2d_b1(x))
         h1, w1 = x_low.shape[2:]
-        y_low = self.scan(low_res_sequence(x_low, self.n_low_dirs), 0)
+        y_low = self.scan(low_res_sequence(x_low), 0)
         y_full = self.scan(x_full.flatten(2), 1).reshape(b, h, w, -1)
-        y_low = merge_low_res(y_low, h1, w1, self.n_low_dirs)
+        y_low = merge_low_res(y_low, h1, w1)
         y_low = F.interpolate(y_low, size=(h, w), mode="bilinear", align_corners=False)
         y = y_full + y_low.permute(0, 2, 3, 1)
         y = self.se(y) * z
