@@ -61,7 +61,7 @@ def sine_position_code(
     dtype: torch.dtype = torch.float32,
     device: torch.device | None = None,
 ) -> Tensor:
-    """DETR's normalised 2-D sine code of an unpadded `size` x `size` grid: (2*num_feats, size*size).
+    """DETR's normalised 2-D sine code of an unpadded size x size grid: (2*num_feats, size**2).
 
     Channels [0, num_feats) encode the row, [num_feats, 2*num_feats) the column, each as
     interleaved sin/cos pairs. Same values as mmdet's `SinePositionalEncoding(normalize=True)`
@@ -260,7 +260,9 @@ class DualAttnHead(DIIHead):
             )
         known = {"temperature", "scale", "eps", "offset"}
         if set(cfg) - known:
-            raise UserInputError(f"DualAttnHead: unknown positional_encoding keys {set(cfg) - known}")
+            raise UserInputError(
+                f"DualAttnHead: unknown positional_encoding keys {set(cfg) - known}"
+            )
         return {k: float(v) for k, v in cfg.items()}
 
     def forward(self, roi_feat: Tensor, proposal_feat: Tensor) -> tuple[Tensor, ...]:
@@ -419,14 +421,19 @@ MMDET2_KEY_RULES: list[tuple[str, str, str]] = [
     (_STAGE + r"attention\.attn\.(in_proj_(weight|bias)|out_proj\.(weight|bias))", _KEEP, "DII"),
     (_STAGE + r"attention_norm\." + _AFFINE, _KEEP, "DIIHead"),
     (
-        _STAGE + r"instance_interactive_conv\.(dynamic_layer|norm_in|norm_out|fc_layer|fc_norm)\."
+        _STAGE
+        + r"instance_interactive_conv\.(dynamic_layer|norm_in|norm_out|fc_layer|fc_norm)\."
         + _AFFINE,
         _KEEP,
         "DIIHead DynamicConv",
     ),
     (_STAGE + r"instance_interactive_conv_norm\." + _AFFINE, _KEEP, "DIIHead"),
     # --- shared by both heads ---
-    (_STAGE + r"ffn\.layers\.(0\.0|1)\." + _AFFINE, _KEEP, "FFN: Sequential(Linear, act, drop), Linear"),
+    (
+        _STAGE + r"ffn\.layers\.(0\.0|1)\." + _AFFINE,
+        _KEEP,
+        "FFN: Sequential(Linear, act, drop), Linear",
+    ),
     (_STAGE + r"ffn_norm\." + _AFFINE, _KEEP, "LN after the FFN"),
     (_STAGE + r"(cls|reg)_fcs\.\d+\." + _AFFINE, _KEEP, "cls/reg towers (Linear, LN, ReLU)*"),
     (_STAGE + r"fc_(cls|reg)\." + _AFFINE, _KEEP, "per-proposal predictors"),
