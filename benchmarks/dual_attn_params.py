@@ -89,7 +89,12 @@ def main() -> None:
     pub = published()
     rows = [
         ("Sparse-RCNN", "Sparse R-CNN (our config, 100 proposals)", "sparse_rcnn_r50_1x.py", None),
-        ("Sparse-RCNN", "Sparse R-CNN, 300 proposals", "sparse_rcnn_r50_1x.py", _set_proposals(300)),
+        (
+            "Sparse-RCNN",
+            "Sparse R-CNN, 300 proposals",
+            "sparse_rcnn_r50_1x.py",
+            _set_proposals(300),
+        ),
         (
             "Dual-Attn-Sparse-RCNN",
             "Dual-Attn (our config = authors' released config)",
@@ -118,9 +123,7 @@ def main() -> None:
         total, trainable = count(model)
         ref = pub.get(key)
         ratio = f"{100 * (trainable / (ref * 1e6) - 1):+.2f}%" if ref else "n/a"
-        lines.append(
-            f"| {label} | {total:,} | {trainable:,} | {ref if ref else 'n/a'} | {ratio} |"
-        )
+        lines.append(f"| {label} | {total:,} | {trainable:,} | {ref if ref else 'n/a'} | {ratio} |")
         if edit is None:
             models[config] = model
         else:
@@ -134,11 +137,14 @@ def main() -> None:
     lines += ["", "## One bbox head (stage 0), by module", ""]
     for name, model in (("DIIHead", base), ("DualAttnHead", dual)):
         head = model.roi_head.bbox_head[0]
-        lines.append(f"- {name}: {count(head)[0]:,} = " + ", ".join(
-            f"{child}: {count(mod)[0]:,}"
-            for child, mod in head.named_children()
-            if count(mod)[0]
-        ))
+        lines.append(
+            f"- {name}: {count(head)[0]:,} = "
+            + ", ".join(
+                f"{child}: {count(mod)[0]:,}"
+                for child, mod in head.named_children()
+                if count(mod)[0]
+            )
+        )
     if args.flops:
         lines += [
             "",
@@ -147,8 +153,9 @@ def main() -> None:
         ]
         for name, model, size in (("DIIHead (7x7 RoIs)", base, 7), ("DualAttnHead (5x5)", dual, 5)):
             flops = head_flops(model.roi_head.bbox_head[0], size, 100)
-            lines.append(f"- {name}: {flops / 1e9:.3f} G per stage, x6 stages = "
-                         f"{6 * flops / 1e9:.2f} G")
+            lines.append(
+                f"- {name}: {flops / 1e9:.3f} G per stage, x6 stages = {6 * flops / 1e9:.2f} G"
+            )
     write_text_atomic(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -540,3 +540,31 @@ def test_detector_training_losses(small_detector: torch.nn.Module) -> None:
     total.backward()
     grad = small_detector.roi_head.bbox_head[0].cbam[0].spatial_fc.weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def test_detector_computes_in_float64(small_detector: torch.nn.Module) -> None:
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (3, 72, 100), dtype=torch.uint8)
+    model = small_detector.eval()
+    data = model.data_preprocessor(dict(inputs=[img], data_samples=[_sample(72, 100, False)]))
+    seen: list[tuple[torch.dtype, torch.dtype]] = []
+    hook = model.roi_head.bbox_head[5].register_forward_hook(
+        lambda mod, args, out: seen.append((args[0].dtype, out[0].dtype))
+    )
+    scores = {}
+    try:
+        for dtype in (torch.float64, torch.float32):
+            model.to(dtype)
+            with torch.no_grad():
+                feats = model.extract_feat(data["inputs"].to(dtype))
+                rpn = model.rpn_head.predict(feats, data["data_samples"])
+                (res,) = model.roi_head.predict(feats, rpn, data["data_samples"], rescale=False)
+            scores[dtype] = res.scores.sort().values
+    finally:
+        hook.remove()
+        model.float()
+    assert seen[0] == (torch.float64, torch.float64)
+    assert scores[torch.float64].dtype == torch.float64
+    torch.testing.assert_close(
+        scores[torch.float64].float(), scores[torch.float32], rtol=1e-4, atol=1e-5
+    )
