@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import UserInputError, VzooError
 from vzoo.zoo.checkpoint import CheckpointMismatchError, load_state_dict_strict
 from vzoo.zoo.dual_attn_sparse_rcnn import (
     MMDET2_KEY_RULES,
@@ -415,6 +415,26 @@ def test_openmmlab_sparse_rcnn_layout_loads_strictly(
     sparse_rcnn_model: torch.nn.Module, shared_dir: Path
 ) -> None:
     _assert_loaded(sparse_rcnn_model, _random_state_dict(_mmdet2_sparse_rcnn_layout(shared_dir), 3))
+
+
+def test_prerelease_dii_head_names_are_mapped() -> None:
+    old = {
+        "roi_head.bbox_head.4.self_attention.attn.in_proj_weight": 1,
+        "roi_head.bbox_head.4.self_attention_norm.bias": 2,
+    }
+    assert map_sparse_rcnn_mmdet2_keys(old) == {
+        "roi_head.bbox_head.4.attention.attn.in_proj_weight": 1,
+        "roi_head.bbox_head.4.attention_norm.bias": 2,
+    }
+
+
+def test_colliding_keys_are_an_error() -> None:
+    both = {
+        "roi_head.bbox_head.0.self_attention_norm.bias": 1,
+        "roi_head.bbox_head.0.attention_norm.bias": 2,
+    }
+    with pytest.raises(VzooError, match="both map to"):
+        map_sparse_rcnn_mmdet2_keys(both)
 
 
 def test_every_mmdet2_key_is_covered_by_a_rule(shared_dir: Path) -> None:

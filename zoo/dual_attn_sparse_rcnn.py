@@ -37,7 +37,7 @@ from mmdet.models.roi_heads.bbox_heads.dii_head import DIIHead
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import UserInputError, VzooError
 
 __all__ = [
     "MMDET2_KEY_RULES",
@@ -421,6 +421,11 @@ MMDET2_KEY_RULES: list[tuple[str, str, str]] = [
     (_STAGE + r"attention\.attn\.(in_proj_(weight|bias)|out_proj\.(weight|bias))", _KEEP, "DII"),
     (_STAGE + r"attention_norm\." + _AFFINE, _KEEP, "DIIHead"),
     (
+        _STAGE + r"self_attention(\.attn\..+|_norm\..+)",
+        r"roi_head.bbox_head.\1.attention\2",
+        "DIIHead as first written for mmdet 2 (pre-release `self_attention` naming)",
+    ),
+    (
         _STAGE
         + r"instance_interactive_conv\.(dynamic_layer|norm_in|norm_out|fc_layer|fc_norm)\."
         + _AFFINE,
@@ -458,4 +463,14 @@ def map_sparse_rcnn_mmdet2_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]
     """
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], Mapping):
         state_dict = state_dict["state_dict"]
-    return {map_sparse_rcnn_mmdet2_key(k): v for k, v in state_dict.items()}
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in state_dict.items():
+        new = map_sparse_rcnn_mmdet2_key(key)
+        if new in out:
+            raise VzooError(
+                f"checkpoint keys '{origin[new]}' and '{key}' both map to '{new}': "
+                "the file mixes two key layouts"
+            )
+        out[new], origin[new] = value, key
+    return out
