@@ -428,6 +428,14 @@ def test_prerelease_dii_head_names_are_mapped() -> None:
     }
 
 
+def test_mapping_is_idempotent(shared_dir: Path) -> None:
+    """A loader that maps twice (or gets an already-converted file) must not corrupt keys."""
+    keys = dict.fromkeys(_reference(shared_dir)["detector"]["state_dict"], 0)
+    keys.update(dict.fromkeys(_mmdet2_sparse_rcnn_layout(shared_dir), 0))
+    once = map_sparse_rcnn_mmdet2_keys(keys)
+    assert map_sparse_rcnn_mmdet2_keys(once) == once
+
+
 def test_colliding_keys_are_an_error() -> None:
     both = {
         "roi_head.bbox_head.0.self_attention_norm.bias": 1,
