@@ -380,7 +380,7 @@ def _build_trunk(
         model.absolute_pos_embed = nn.Parameter(torch.zeros(1, n_patches, embed_dim))
         nn.init.trunc_normal_(model.absolute_pos_embed, std=0.02)
     model.pos_drop = nn.Dropout(drop_rate)
-    dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+    dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
     model.layers = nn.ModuleList()
     for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
         start = sum(depths[:i])
