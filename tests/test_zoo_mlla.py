@@ -319,11 +319,14 @@ def test_float64_end_to_end_and_deterministic() -> None:
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
 
 
-def test_half_precision_rope_is_promoted_not_truncated() -> None:
-    blk = small_block(True, (4, 4))
-    q = torch.randn(1, 4, 4, 16, dtype=torch.float16)
-    assert blk.attn._rope(q).dtype == torch.float32
-    assert blk.attn.rope(q).dtype == torch.float32
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_half_precision_rope_is_promoted_not_truncated(dynamic: bool) -> None:
+    attn = small_block(dynamic, (4, 4)).attn
+    cos, sin = attn.rope_tables(4, 4, torch.zeros(1, dtype=torch.float16))
+    assert cos.dtype == sin.dtype == torch.float32
+    assert attn.rope(torch.randn(1, 4, 4, 16, dtype=torch.float16)).dtype == torch.float32
+    cos64, _ = attn.rope_tables(4, 4, torch.zeros(1, dtype=torch.float64))
+    assert cos64.dtype == torch.float64
 
 
 def test_classifier_rejects_other_sizes_and_t_shapes() -> None:

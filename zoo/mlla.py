@@ -85,6 +85,15 @@ class RoPE(nn.Module):
         return rotate_pairs(x, rot[..., 0], rot[..., 1])
 
 
+def _tokens_to_map(x: Tensor, hw: tuple[int, int]) -> Tensor:
+    # A channels-last view, no copy: depthwise convs run faster on it on CPU.
+    return x.reshape(x.shape[0], *hw, x.shape[2]).permute(0, 3, 1, 2)
+
+
+def _map_to_tokens(x: Tensor) -> Tensor:
+    return x.flatten(2).transpose(1, 2)
+
+
 class LinearAttention(nn.Module):
     """Linear attention with RoPE and LePE; v is the input itself, only q and k are projected.
 
@@ -107,12 +116,14 @@ class LinearAttention(nn.Module):
         self.lepe = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.rope = RoPE(input_resolution[0], input_resolution[1], dim)
 
-    def _rope(self, x: Tensor) -> Tensor:
-        if not self.dynamic_rope:
-            return self.rope(x)
-        dtype = _at_least_float32(x.dtype)
-        angles = rope_angles(x.shape[1], x.shape[2], x.shape[3], dtype, x.device)
-        return rotate_pairs(x.to(dtype), angles.cos(), angles.sin())
+    def rope_tables(self, h: int, w: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        """cos, sin (h, w, dim // 2) in at least float32, shared by q and k."""
+        dtype = _at_least_float32(like.dtype)
+        if self.dynamic_rope:
+            angles = rope_angles(h, w, self.dim, dtype, like.device)
+            return angles.cos(), angles.sin()
+        rot = self.rope.rotations.to(dtype)
+        return rot[..., 0], rot[..., 1]
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         b, n, c = x.shape
@@ -125,16 +136,19 @@ class LinearAttention(nn.Module):
         def split_heads(t: Tensor) -> Tensor:
             return t.reshape(b, n, heads, head_dim).transpose(1, 2)
 
-        q_rope = split_heads(self._rope(q.reshape(b, h, w, c)))
-        k_rope = split_heads(self._rope(k.reshape(b, h, w, c)))
+        cos, sin = self.rope_tables(h, w, q)
+
+        def rope(t: Tensor) -> Tensor:
+            return split_heads(rotate_pairs(t.reshape(b, h, w, c).to(cos.dtype), cos, sin))
+
+        q_rope, k_rope = rope(q), rope(k)
         q, k, v = split_heads(q), split_heads(k), split_heads(x)
 
         # The normaliser uses q, k without RoPE (positivity); both 1/sqrt(n) keep kv bounded.
         z = 1.0 / (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1) + 1e-6)
         kv = (k_rope.transpose(-2, -1) * n**-0.5) @ (v * n**-0.5)
         out = (q_rope @ kv * z).transpose(1, 2).reshape(b, n, c)
-        lepe = self.lepe(x.transpose(1, 2).reshape(b, c, h, w))
-        return out + lepe.flatten(2).transpose(1, 2)
+        return out + _map_to_tokens(self.lepe(_tokens_to_map(x, hw)))
 
 
 class DropPath(nn.Module):
@@ -165,14 +179,6 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-def _tokens_to_map(x: Tensor, hw: tuple[int, int]) -> Tensor:
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *hw)
-
-
-def _map_to_tokens(x: Tensor) -> Tensor:
-    return x.flatten(2).transpose(1, 2)
 
 
 class MLLABlock(nn.Module):
@@ -477,8 +483,9 @@ except ImportError:  # pragma: no cover - mmengine is a core dependency
 class MLLABackbone(_BackboneBase):
     """The detection/segmentation backbone (downstream/*/backbones/mlla.py), mmdet type `MLLA`.
 
-    Takes the authors' config kwargs as-is (`num_classes`, `qk_scale` are accepted and unused,
-    as in their code). Returns a tuple of NCHW maps, one per `out_indices` entry.
+    Takes the authors' config kwargs as-is (`num_classes` and `qk_scale` are accepted and
+    unused, as in their code; an unknown kwarg is an error rather than silently ignored).
+    Returns a tuple of NCHW maps, one per `out_indices` entry.
     """
 
     def __init__(
@@ -498,10 +505,10 @@ class MLLABackbone(_BackboneBase):
         init_cfg: dict[str, Any] | None = None,
         ape: bool = False,
         use_checkpoint: bool = False,
-        **unused: Any,
+        qk_scale: float | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        del num_classes, unused  # the authors' configs pass num_classes / qk_scale; no head here
+        del num_classes, qk_scale  # in the authors' configs, unused by their code too
         self.out_indices = tuple(out_indices)
         self.num_features = [embed_dim * 2**i for i in range(len(depths))]
         # norm0..3 are created before the trunk, so they lead the state dict as in the authors'.
