@@ -340,15 +340,18 @@ def test_classifier_rejects_other_sizes_and_t_shapes() -> None:
 # --------------------------------------------------------------------------- mmdet / configs
 
 
-def test_registered_in_mmdet_and_mmseg_and_reimport_is_harmless() -> None:
-    import importlib
-
+def test_registered_in_mmdet_and_reregistering_is_harmless() -> None:
     from mmdet.registry import MODELS as DET
 
-    importlib.reload(mlla_module)  # registering twice must not raise
+    mlla_module._register()  # registering again (a second import path) must not raise
     assert DET.get("MLLA") is mlla_module.MLLABackbone
+
+
+def test_registered_in_mmseg_when_installed() -> None:
     mmseg_registry = pytest.importorskip("mmseg.registry")
     assert mmseg_registry.MODELS.get("MLLA") is mlla_module.MLLABackbone
+    seg_backbone = mmseg_registry.MODELS.build(dict(type="MLLA", **SMALL, drop_path_rate=0.5))
+    assert isinstance(seg_backbone, mlla_module.MLLABackbone)
 
 
 def test_pretrained_init_cfg_loads_a_classifier_checkpoint(tmp_path: Path) -> None:
