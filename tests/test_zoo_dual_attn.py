@@ -22,13 +22,10 @@ import torch
 from torch import Tensor
 
 from vzoo.core.errors import UserInputError, VzooError
+from vzoo.zoo import map_mmdet2_keys
 from vzoo.zoo.checkpoint import CheckpointMismatchError, load_state_dict_strict
-from vzoo.zoo.dual_attn_sparse_rcnn import (
-    MMDET2_KEY_RULES,
-    DualAttnHead,
-    map_sparse_rcnn_mmdet2_keys,
-    sine_position_code,
-)
+from vzoo.zoo.dual_attn_sparse_rcnn import DualAttnHead, sine_position_code
+from vzoo.zoo.mmdet2_keys import SPARSE_RCNN
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo" / "configs" / "sparse_rcnn"
 
@@ -372,7 +369,7 @@ def test_head_matches_reference_parameters(shared_dir: Path) -> None:
     want = _reference(shared_dir)["head"]["state_dict"]
     # the rules work on detector keys: place the head at stage 0
     prefix = "roi_head.bbox_head.0."
-    mapped = map_sparse_rcnn_mmdet2_keys({prefix + k: torch.zeros(v) for k, v in want.items()})
+    mapped = map_mmdet2_keys({prefix + k: torch.zeros(v) for k, v in want.items()})
     assert {k: list(v.shape) for k, v in mapped.items()} == {
         prefix + k: list(v.shape) for k, v in head.state_dict().items()
     }
@@ -396,12 +393,10 @@ def sparse_rcnn_model() -> torch.nn.Module:
 
 def _assert_loaded(model: torch.nn.Module, mmdet2: dict[str, Tensor]) -> None:
     ckpt = {"meta": {"mmdet_version": "2.x"}, "state_dict": mmdet2}
-    load_state_dict_strict(model, map_sparse_rcnn_mmdet2_keys(ckpt), source="mmdet-2 checkpoint")
+    load_state_dict_strict(model, map_mmdet2_keys(ckpt), source="mmdet-2 checkpoint")
     own = model.state_dict()
     for old, tensor in mmdet2.items():
-        assert torch.equal(own[map_sparse_rcnn_mmdet2_keys({old: tensor}).popitem()[0]], tensor), (
-            old
-        )
+        assert torch.equal(own[map_mmdet2_keys({old: tensor}).popitem()[0]], tensor), old
 
 
 def test_authors_checkpoint_layout_loads_strictly(
@@ -422,7 +417,7 @@ def test_prerelease_dii_head_names_are_mapped() -> None:
         "roi_head.bbox_head.4.self_attention.attn.in_proj_weight": 1,
         "roi_head.bbox_head.4.self_attention_norm.bias": 2,
     }
-    assert map_sparse_rcnn_mmdet2_keys(old) == {
+    assert map_mmdet2_keys(old) == {
         "roi_head.bbox_head.4.attention.attn.in_proj_weight": 1,
         "roi_head.bbox_head.4.attention_norm.bias": 2,
     }
@@ -432,8 +427,8 @@ def test_mapping_is_idempotent(shared_dir: Path) -> None:
     """A loader that maps twice (or gets an already-converted file) must not corrupt keys."""
     keys = dict.fromkeys(_reference(shared_dir)["detector"]["state_dict"], 0)
     keys.update(dict.fromkeys(_mmdet2_sparse_rcnn_layout(shared_dir), 0))
-    once = map_sparse_rcnn_mmdet2_keys(keys)
-    assert map_sparse_rcnn_mmdet2_keys(once) == once
+    once = map_mmdet2_keys(keys)
+    assert map_mmdet2_keys(once) == once
 
 
 def test_colliding_keys_are_an_error() -> None:
@@ -441,14 +436,14 @@ def test_colliding_keys_are_an_error() -> None:
         "roi_head.bbox_head.0.self_attention_norm.bias": 1,
         "roi_head.bbox_head.0.attention_norm.bias": 2,
     }
-    with pytest.raises(VzooError, match="both map to"):
-        map_sparse_rcnn_mmdet2_keys(both)
+    with pytest.raises(VzooError, match="sends both"):
+        map_mmdet2_keys(both)
 
 
 def test_every_mmdet2_key_is_covered_by_a_rule(shared_dir: Path) -> None:
     keys = list(_reference(shared_dir)["detector"]["state_dict"])
     keys += list(_mmdet2_sparse_rcnn_layout(shared_dir))
-    uncovered = [k for k in keys if not any(re.fullmatch(p, k) for p, _, _ in MMDET2_KEY_RULES)]
+    uncovered = [k for k in keys if not SPARSE_RCNN.covers(k)]
     assert uncovered == []
 
 
@@ -458,7 +453,7 @@ def test_incomplete_checkpoint_is_reported(
     layout = dict(_reference(shared_dir)["detector"]["state_dict"])
     del layout["roi_head.bbox_head.3.roi_transformer.2.2.layers.1.weight"]
     layout["roi_head.bbox_head.0.dym_sp_attn_params.0.0.weight"] = [49, 256]  # a 7x7 RoI model
-    mapped = map_sparse_rcnn_mmdet2_keys(_random_state_dict(layout, seed=4))
+    mapped = map_mmdet2_keys(_random_state_dict(layout, seed=4))
     with pytest.raises(CheckpointMismatchError) as err:
         load_state_dict_strict(dual_attn_model, mapped)
     assert err.value.missing == ["roi_head.bbox_head.3.roi_transformer.2.ffn.layers.1.weight"]

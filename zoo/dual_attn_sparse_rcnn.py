@@ -18,14 +18,13 @@ Importing this module registers `DualAttnHead` in mmdet's `MODELS` (the only typ
 add; their fork's FPN, EmbeddingRPNHead and SparseRoIHead are upstream's).
 
 Checkpoints: our module names differ from the authors' (they index `nn.Sequential`s);
-`MMDET2_KEY_RULES` / `map_sparse_rcnn_mmdet2_keys` translate mmdet-2 checkpoints of both
-Dual-Attn Sparse R-CNN and the OpenMMLab Sparse R-CNN baseline to our mmdet-3 models.
+mmdet-2 checkpoints of both Dual-Attn Sparse R-CNN and the OpenMMLab Sparse R-CNN baseline load
+after `vzoo.zoo.map_mmdet2_keys` (rule set `SPARSE_RCNN` in zoo/mmdet2_keys.py).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,15 +36,13 @@ from mmdet.models.roi_heads.bbox_heads.dii_head import DIIHead
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 
 __all__ = [
-    "MMDET2_KEY_RULES",
     "DualAttnHead",
     "DynamicCBAM",
     "RoITransformerLayer",
     "StaticCBAM",
-    "map_sparse_rcnn_mmdet2_keys",
     "sine_position_code",
 ]
 
@@ -309,168 +306,3 @@ class DualAttnHead(DIIHead):
         cls_score = self.fc_cls(cls_feat).view(n, p, -1)
         bbox_delta = self.fc_reg(reg_feat).view(n, p, 4)
         return cls_score, bbox_delta, obj_feat.view(n, p, c), attn_feats
-
-
-# ---------------------------------------------------------------------------------------------
-# mmdet-2 checkpoint keys -> ours.
-#
-# Rules are (pattern, replacement, why): the first pattern that FULLY matches a key renames it
-# with `re.Match.expand(replacement)`; a key no rule matches is left as it is. `\g<0>` keeps a
-# key. Written for Sparse R-CNN-family detectors only (every key of both checkpoints is covered).
-#
-# Sparse R-CNN (OpenMMLab, mmdet v2.0 checkpoint of 2020-12-22): mmdet 2.x DIIHead has
-# attention.attn.{in_proj_weight,in_proj_bias,out_proj.*} (nn.MultiheadAttention inside the
-# MultiheadAttention wrapper), attention_norm, instance_interactive_conv.{dynamic_layer,norm_in,
-# norm_out,fc_layer,fc_norm} (DynamicConv), instance_interactive_conv_norm, ffn.layers.0.0 /
-# ffn.layers.1 (FFN: Sequential(Linear, act, Dropout), Linear), ffn_norm, cls_fcs.{0,1},
-# reg_fcs.{0,1,3,4,6,7} (Linear no bias, LN, ReLU), fc_cls, fc_reg; EmbeddingRPNHead
-# init_proposal_{bboxes,features}; FPN ConvModule `.conv`; ResNet as in mmdet 3. mmdet 3.3
-# builds exactly these names and shapes, so for the baseline every rule keeps the key.
-# ---------------------------------------------------------------------------------------------
-
-_KEEP = r"\g<0>"
-_STAGE = r"roi_head\.bbox_head\.(\d+)\."
-_AFFINE = r"(weight|bias)"
-
-MMDET2_KEY_RULES: list[tuple[str, str, str]] = [
-    (r"backbone\..+", _KEEP, "mmdet ResNet-50: same module tree in mmdet 2.x and 3.x"),
-    (r"neck\.(lateral|fpn)_convs\.\d+\.conv\.(weight|bias)", _KEEP, "FPN ConvModule, no norm"),
-    (
-        r"rpn_head\.init_proposal_(bboxes|features)\.weight",
-        _KEEP,
-        "EmbeddingRPNHead embeddings",
-    ),
-    # --- Dual-Attn head (authors' nn.Sequential indices -> our named layers) ---
-    (
-        _STAGE + r"p_attention\.(.+)",
-        r"roi_head.bbox_head.\1.proposal_attn.\2",
-        "proposal self-attention (mmcv MultiheadAttention, same inner names)",
-    ),
-    (
-        _STAGE + r"p_attention_norm\." + _AFFINE,
-        r"roi_head.bbox_head.\1.proposal_attn_norm.\2",
-        "LN after the proposal self-attention",
-    ),
-    (
-        _STAGE + r"dym_ch_attn_params\.(\d+)\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_fc.\3",
-        "dynamic CBAM: Sequential(Linear C->C, LN)[0]",
-    ),
-    (
-        _STAGE + r"dym_ch_attn_params\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
-        "dynamic CBAM: Sequential(Linear C->C, LN)[1]",
-    ),
-    (
-        _STAGE + r"dym_sp_attn_params\.(\d+)\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_fc.\3",
-        "dynamic CBAM: Sequential(Linear C->S*S, LN)[0]",
-    ),
-    (
-        _STAGE + r"dym_sp_attn_params\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_norm.\3",
-        "dynamic CBAM: Sequential(Linear C->S*S, LN)[1]",
-    ),
-    (
-        _STAGE + r"ch_attn_ffn\.(\d+)\.0\.(.+)",
-        r"roi_head.bbox_head.\1.cbam.\2.channel_mlp.\3",
-        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[0]",
-    ),
-    (
-        _STAGE + r"ch_attn_ffn\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
-        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[1]",
-    ),
-    (
-        _STAGE + r"sp_attn_conv\.(\d+)\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_conv.\3",
-        "static CBAM (dynamic_cbam=False): 3x3 conv on [mean, max] maps",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.0\.(.+)",
-        r"roi_head.bbox_head.\1.roi_transformer.\2.attn.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[0]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_transformer.\2.attn_norm.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[1]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.2\.(.+)",
-        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[2]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.3\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn_norm.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[3]",
-    ),
-    (
-        _STAGE + r"roi_attn_proj\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_fuse_fc.\2",
-        "branch fusion: Sequential(Linear C*S*S->C, LN)[0]",
-    ),
-    (
-        _STAGE + r"roi_attn_proj\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_fuse_norm.\2",
-        "branch fusion: Sequential(Linear C*S*S->C, LN)[1]",
-    ),
-    (_STAGE + r"obj_norm\." + _AFFINE, _KEEP, "Dual-Attn: LN of proposal + fused RoI feature"),
-    # --- DIIHead (Sparse R-CNN) layers ---
-    (_STAGE + r"attention\.attn\.(in_proj_(weight|bias)|out_proj\.(weight|bias))", _KEEP, "DII"),
-    (_STAGE + r"attention_norm\." + _AFFINE, _KEEP, "DIIHead"),
-    (
-        _STAGE + r"self_attention(\.attn\..+|_norm\..+)",
-        r"roi_head.bbox_head.\1.attention\2",
-        "DIIHead as first written for mmdet 2 (pre-release `self_attention` naming)",
-    ),
-    (
-        _STAGE
-        + r"instance_interactive_conv\.(dynamic_layer|norm_in|norm_out|fc_layer|fc_norm)\."
-        + _AFFINE,
-        _KEEP,
-        "DIIHead DynamicConv",
-    ),
-    (_STAGE + r"instance_interactive_conv_norm\." + _AFFINE, _KEEP, "DIIHead"),
-    # --- shared by both heads ---
-    (
-        _STAGE + r"ffn\.layers\.(0\.0|1)\." + _AFFINE,
-        _KEEP,
-        "FFN: Sequential(Linear, act, drop), Linear",
-    ),
-    (_STAGE + r"ffn_norm\." + _AFFINE, _KEEP, "LN after the FFN"),
-    (_STAGE + r"(cls|reg)_fcs\.\d+\." + _AFFINE, _KEEP, "cls/reg towers (Linear, LN, ReLU)*"),
-    (_STAGE + r"fc_(cls|reg)\." + _AFFINE, _KEEP, "per-proposal predictors"),
-]
-
-_COMPILED_RULES = [(re.compile(p), r) for p, r, _ in MMDET2_KEY_RULES]
-
-
-def map_sparse_rcnn_mmdet2_key(key: str) -> str:
-    for pattern, replacement in _COMPILED_RULES:
-        match = pattern.fullmatch(key)
-        if match is not None:
-            return match.expand(replacement)
-    return key
-
-
-def map_sparse_rcnn_mmdet2_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """An mmdet-2 (Dual-Attn) Sparse R-CNN state dict (or whole checkpoint) -> our key layout.
-
-    Accepts the bare state dict or mmcv's `{"state_dict": ..., "meta": ...}` checkpoint.
-    Returns a new dict (values shared, not copied).
-    """
-    if "state_dict" in state_dict and isinstance(state_dict["state_dict"], Mapping):
-        state_dict = state_dict["state_dict"]
-    out: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    for key, value in state_dict.items():
-        new = map_sparse_rcnn_mmdet2_key(key)
-        if new in out:
-            raise VzooError(
-                f"checkpoint keys '{origin[new]}' and '{key}' both map to '{new}': "
-                "the file mixes two key layouts"
-            )
-        out[new], origin[new] = value, key
-    return out

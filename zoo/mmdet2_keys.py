@@ -95,8 +95,142 @@ MASK_RCNN_FPN = RuleSet(
     ),
 )
 
-# Appended to by other detector families (e.g. Sparse R-CNN); applied in this order.
-RULE_SETS: list[RuleSet] = [MASK_RCNN_FPN]
+# ---------------------------------------------------------------------------------------------
+# mmdet-2 checkpoint keys -> ours.
+#
+# Sparse R-CNN (OpenMMLab, mmdet v2.0 checkpoint of 2020-12-22): mmdet 2.x DIIHead has
+# attention.attn.{in_proj_weight,in_proj_bias,out_proj.*} (nn.MultiheadAttention inside the
+# MultiheadAttention wrapper), attention_norm, instance_interactive_conv.{dynamic_layer,norm_in,
+# norm_out,fc_layer,fc_norm} (DynamicConv), instance_interactive_conv_norm, ffn.layers.0.0 /
+# ffn.layers.1 (FFN: Sequential(Linear, act, Dropout), Linear), ffn_norm, cls_fcs.{0,1},
+# reg_fcs.{0,1,3,4,6,7} (Linear no bias, LN, ReLU), fc_cls, fc_reg; EmbeddingRPNHead
+# init_proposal_{bboxes,features}; FPN ConvModule `.conv`; ResNet as in mmdet 3. mmdet 3.3
+# builds exactly these names and shapes, so for the baseline every rule keeps the key.
+# ---------------------------------------------------------------------------------------------
+
+_STAGE = r"roi_head\.bbox_head\.(\d+)\."
+_AFFINE = r"(weight|bias)"
+
+_SPARSE_RCNN_RULES: list[tuple[str, str, str]] = [
+    (r"backbone\..+", _KEEP, "mmdet ResNet-50: same module tree in mmdet 2.x and 3.x"),
+    (r"neck\.(lateral|fpn)_convs\.\d+\.conv\.(weight|bias)", _KEEP, "FPN ConvModule, no norm"),
+    (
+        r"rpn_head\.init_proposal_(bboxes|features)\.weight",
+        _KEEP,
+        "EmbeddingRPNHead embeddings",
+    ),
+    # --- Dual-Attn head (authors' nn.Sequential indices -> our named layers) ---
+    (
+        _STAGE + r"p_attention\.(.+)",
+        r"roi_head.bbox_head.\1.proposal_attn.\2",
+        "proposal self-attention (mmcv MultiheadAttention, same inner names)",
+    ),
+    (
+        _STAGE + r"p_attention_norm\." + _AFFINE,
+        r"roi_head.bbox_head.\1.proposal_attn_norm.\2",
+        "LN after the proposal self-attention",
+    ),
+    (
+        _STAGE + r"dym_ch_attn_params\.(\d+)\.0\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_fc.\3",
+        "dynamic CBAM: Sequential(Linear C->C, LN)[0]",
+    ),
+    (
+        _STAGE + r"dym_ch_attn_params\.(\d+)\.1\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
+        "dynamic CBAM: Sequential(Linear C->C, LN)[1]",
+    ),
+    (
+        _STAGE + r"dym_sp_attn_params\.(\d+)\.0\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_fc.\3",
+        "dynamic CBAM: Sequential(Linear C->S*S, LN)[0]",
+    ),
+    (
+        _STAGE + r"dym_sp_attn_params\.(\d+)\.1\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_norm.\3",
+        "dynamic CBAM: Sequential(Linear C->S*S, LN)[1]",
+    ),
+    (
+        _STAGE + r"ch_attn_ffn\.(\d+)\.0\.(.+)",
+        r"roi_head.bbox_head.\1.cbam.\2.channel_mlp.\3",
+        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[0]",
+    ),
+    (
+        _STAGE + r"ch_attn_ffn\.(\d+)\.1\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
+        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[1]",
+    ),
+    (
+        _STAGE + r"sp_attn_conv\.(\d+)\." + _AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_conv.\3",
+        "static CBAM (dynamic_cbam=False): 3x3 conv on [mean, max] maps",
+    ),
+    (
+        _STAGE + r"roi_transformer\.(\d+)\.0\.(.+)",
+        r"roi_head.bbox_head.\1.roi_transformer.\2.attn.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[0]",
+    ),
+    (
+        _STAGE + r"roi_transformer\.(\d+)\.1\." + _AFFINE,
+        r"roi_head.bbox_head.\1.roi_transformer.\2.attn_norm.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[1]",
+    ),
+    (
+        _STAGE + r"roi_transformer\.(\d+)\.2\.(.+)",
+        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[2]",
+    ),
+    (
+        _STAGE + r"roi_transformer\.(\d+)\.3\." + _AFFINE,
+        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn_norm.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[3]",
+    ),
+    (
+        _STAGE + r"roi_attn_proj\.0\." + _AFFINE,
+        r"roi_head.bbox_head.\1.roi_fuse_fc.\2",
+        "branch fusion: Sequential(Linear C*S*S->C, LN)[0]",
+    ),
+    (
+        _STAGE + r"roi_attn_proj\.1\." + _AFFINE,
+        r"roi_head.bbox_head.\1.roi_fuse_norm.\2",
+        "branch fusion: Sequential(Linear C*S*S->C, LN)[1]",
+    ),
+    (_STAGE + r"obj_norm\." + _AFFINE, _KEEP, "Dual-Attn: LN of proposal + fused RoI feature"),
+    # --- DIIHead (Sparse R-CNN) layers ---
+    (_STAGE + r"attention\.attn\.(in_proj_(weight|bias)|out_proj\.(weight|bias))", _KEEP, "DII"),
+    (_STAGE + r"attention_norm\." + _AFFINE, _KEEP, "DIIHead"),
+    (
+        _STAGE + r"self_attention(\.attn\..+|_norm\..+)",
+        r"roi_head.bbox_head.\1.attention\2",
+        "DIIHead as first written for mmdet 2 (pre-release `self_attention` naming)",
+    ),
+    (
+        _STAGE
+        + r"instance_interactive_conv\.(dynamic_layer|norm_in|norm_out|fc_layer|fc_norm)\."
+        + _AFFINE,
+        _KEEP,
+        "DIIHead DynamicConv",
+    ),
+    (_STAGE + r"instance_interactive_conv_norm\." + _AFFINE, _KEEP, "DIIHead"),
+    # --- shared by both heads ---
+    (
+        _STAGE + r"ffn\.layers\.(0\.0|1)\." + _AFFINE,
+        _KEEP,
+        "FFN: Sequential(Linear, act, drop), Linear",
+    ),
+    (_STAGE + r"ffn_norm\." + _AFFINE, _KEEP, "LN after the FFN"),
+    (_STAGE + r"(cls|reg)_fcs\.\d+\." + _AFFINE, _KEEP, "cls/reg towers (Linear, LN, ReLU)*"),
+    (_STAGE + r"fc_(cls|reg)\." + _AFFINE, _KEEP, "per-proposal predictors"),
+]
+
+SPARSE_RCNN = RuleSet(
+    "sparse-rcnn / dual-attn sparse r-cnn (mmdet 2.x -> 3.3)",
+    tuple(KeyRule(p, r, why) for p, r, why in _SPARSE_RCNN_RULES),
+)
+
+# Applied in this order; per-stage Sparse R-CNN patterns (`bbox_head.<digit>.`) never match a
+# Mask R-CNN key, and Mask R-CNN's never match a Sparse R-CNN head key.
+RULE_SETS: list[RuleSet] = [MASK_RCNN_FPN, SPARSE_RCNN]
 
 
 def unwrap_checkpoint(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -132,6 +266,7 @@ def map_mmdet2_keys(
 __all__ = [
     "MASK_RCNN_FPN",
     "RULE_SETS",
+    "SPARSE_RCNN",
     "KeyRule",
     "RuleSet",
     "map_mmdet2_keys",
