@@ -14,6 +14,7 @@ with a compiled numba recurrence, VZOO_SCAN_NUMBA=0 forces the pure-torch path),
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torch import Tensor
@@ -84,6 +85,16 @@ def _check(
     if len(set(devices.values())) > 1:
         where = ", ".join(f"{name} on {dev}" for name, dev in devices.items())
         raise ValueError(f"selective_scan: tensors on different devices: {where}")
+
+
+def _checked(*args: Tensor | None, **kwargs: Tensor | None) -> None:
+    """`_check`, quiet under torch.jit.trace (fvcore): its shape tests would warn there."""
+    if not torch.jit.is_tracing():
+        _check(*args, **kwargs)  # type: ignore[arg-type]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        _check(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def _expand_groups(t: Tensor, dim: int) -> Tensor:
@@ -210,7 +221,7 @@ def selective_scan(
     (batch, D, N) in the compute dtype (float32 for half inputs), as Mamba's reference does.
     Runs as the single operator `vzoo::selective_scan` (one node for jit.trace / fvcore).
     """
-    _check(u, delta, A, B, C, D, z, delta_bias)
+    _checked(u, delta, A, B, C, D, z, delta_bias)
     name = resolve_backend(backend, u.device)
     y, last = scan_ops.selective_scan_op(
         u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), name
@@ -233,7 +244,7 @@ def selective_scan_states(
     In the compute dtype (float32 for half inputs, float64 for float64). Runs as the single
     operator `vzoo::selective_scan_states`.
     """
-    _check(u, delta, A, B, None, delta_bias=delta_bias)
+    _checked(u, delta, A, B, None, delta_bias=delta_bias)
     name = resolve_backend(backend, u.device)
     return scan_ops.selective_scan_states_op(
         u, delta, A, B, delta_bias, bool(delta_softplus), name
