@@ -74,7 +74,7 @@ def _forward_n1(
         g3 = g3 if k > 3 else g0
         d0, d1, d2, d3 = dvec[r0 % dim], dvec[r1 % dim], dvec[r2 % dim], dvec[r3 % dim]
         h0, h1, h2, h3 = h[r0], h[r1], h[r2], h[r3]
-        if g0 == g3 and want_y and not want_s:
+        if g0 == g1 == g2 == g3 and want_y and not want_s:
             # the common case (one B/C group for all four rows): one B and C load per step
             for t in range(t_len):
                 tt = t0 + t
@@ -229,9 +229,7 @@ class _Chunks:
     Every buffer has `chunk` columns; a shorter last chunk fills only the first t_len of them.
     """
 
-    def __init__(
-        self, shape: tuple[int, int, int], A: Tensor, B: Tensor, C: Tensor | None
-    ) -> None:
+    def __init__(self, shape: tuple[int, int, int], A: Tensor, B: Tensor, C: Tensor | None) -> None:
         bsz, dim, length = shape
         self.dim, self.length = dim, length
         self.n_state, self.groups = A.shape[1], B.shape[1]
@@ -252,8 +250,7 @@ class _Chunks:
 
     def slices(self) -> list[slice]:
         return [
-            slice(t0, min(self.length, t0 + self.chunk))
-            for t0 in range(0, self.length, self.chunk)
+            slice(t0, min(self.length, t0 + self.chunk)) for t0 in range(0, self.length, self.chunk)
         ]
 
     def load(self, sl: slice, delta: Tensor, bias: Tensor | None, softplus: bool) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 SUB = 32
-BLOCK_ELEMENTS = 1 << 20
+BLOCK_ELEMENTS = 1 << 18
 
 
 def _expand(t: Tensor, dim: int) -> Tensor:
@@ -75,7 +75,7 @@ def scan_torch(
     return_states: bool = False,
     block_elements: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """(y (b, D, L) or states (b, D, N, L), last state (b, D, N)); delta already biased/softplused."""
+    """(y (b, D, L) or states (b, D, N, L), last state (b, D, N)); delta is post-softplus."""
     bsz, dim, length = u.shape
     n = A.shape[1]
     budget = BLOCK_ELEMENTS if block_elements is None else block_elements

@@ -13,9 +13,6 @@ Inputs are contiguous and already in the compute dtype; B/C are grouped (b, G, N
 
 from __future__ import annotations
 
-import os
-
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
@@ -80,11 +77,6 @@ def _scan_kernel(
     tl.store(last_ptr + last_off, h, mask=dn_ok)
 
 
-def available_for(device: torch.device) -> bool:
-    """The kernel runs on CUDA tensors, or anywhere under Triton's CPU interpreter."""
-    return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
-
-
 def scan_triton(
     u: Tensor,
     delta: Tensor,
@@ -102,10 +94,7 @@ def scan_triton(
     block_n = triton.next_power_of_2(n_state)
     block_d = max(1, min(triton.next_power_of_2(dim), 2048 // (block_n * 32), 32))
     block_t = 32 if n_state > 4 else 64
-    if return_states:
-        out = u.new_empty(bsz, dim, n_state, length)
-    else:
-        out = u.new_empty(bsz, dim, length)
+    out = u.new_empty((bsz, dim, n_state, length) if return_states else (bsz, dim, length))
     last = u.new_empty(bsz, dim, n_state)
     grid = (bsz, triton.cdiv(dim, block_d))
     _scan_kernel[grid](
