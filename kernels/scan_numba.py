@@ -211,12 +211,16 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def _softplus_(x: Tensor, tmp: Tensor) -> None:
-    """x <- softplus(x) = log1p(exp(x)), taken as x above 20 (F.softplus's threshold).
+    """x <- F.softplus(x) (beta 1, threshold 20: x > 20 ? x : log1p(exp(x))), as Mamba.
 
-    Computed as max(x, log1p(exp(min(x, 20)))): equal to F.softplus up to an ulp (log1p(exp(20))
-    rounds to 20 in float32 and float64, and softplus(x) > x), with four out= passes and no
-    boolean mask, about 2x faster than ATen's softplus on CPU.
+    Same formula as ATen's softplus with out= passes (about 2x faster on CPU). Above the
+    threshold it takes max(x, log1p(exp(min(x, 20)))), which is x: log1p(exp(20)) rounds to 20
+    in float32 and float64, and softplus(x) > x.
     """
+    if float(x.max()) <= 20.0:  # the usual case: two passes
+        torch.exp(x, out=tmp)
+        torch.log1p(tmp, out=x)
+        return
     torch.clamp_max(x, 20.0, out=tmp)
     torch.exp(tmp, out=tmp)
     torch.log1p(tmp, out=tmp)
