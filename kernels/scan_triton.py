@@ -50,8 +50,10 @@ def _scan_kernel(
     dn_ok = d_ok[:, None] & n_ok[None, :]
     g_idx = d_idx // (dim // groups)
     a_mat = tl.load(a_ptr + d_idx[:, None] * n_state + n_idx[None, :], mask=dn_ok, other=0.0)
-    row = (bi * dim + d_idx) * length  # (BLOCK_D,) offsets of the (b, D, L) rows
-    bc_row = ((bi * groups + g_idx)[:, None] * n_state + n_idx[None, :]) * length  # (D, N)
+    # int64 offsets: a (b, D, N, L) states tensor can pass 2**31 elements
+    ch_idx = (bi * dim + d_idx).to(tl.int64)
+    row = ch_idx * length  # (BLOCK_D,) offsets of the (b, D, L) rows
+    bc_row = ((bi * groups + g_idx).to(tl.int64)[:, None] * n_state + n_idx[None, :]) * length
     h = tl.zeros((BLOCK_D, BLOCK_N), dtype=a_mat.dtype)
     for t0 in range(0, length, BLOCK_T):
         t_idx = t0 + t_rel
@@ -67,13 +69,13 @@ def _scan_kernel(
         hs = hloc + acum * h[:, :, None]
         h = tl.sum(tl.where(t_rel[None, None, :] == BLOCK_T - 1, hs, 0.0), axis=2)
         if STATES:
-            s_off = ((bi * dim + d_idx)[:, None] * n_state + n_idx[None, :]) * length
+            s_off = (ch_idx[:, None] * n_state + n_idx[None, :]) * length
             tl.store(out_ptr + s_off[:, :, None] + t_idx[None, None, :], hs, mask=m3)
         else:
             cc = tl.load(c_ptr + bc_row[:, :, None] + t_idx[None, None, :], mask=m3, other=0.0)
             y = tl.sum(hs * cc, axis=1)
             tl.store(out_ptr + row[:, None] + t_idx[None, :], y, mask=dt_ok)
-    last_off = (bi * dim + d_idx)[:, None] * n_state + n_idx[None, :]
+    last_off = ch_idx[:, None] * n_state + n_idx[None, :]
     tl.store(last_ptr + last_off, h, mask=dn_ok)
 
 
