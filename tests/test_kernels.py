@@ -196,6 +196,21 @@ def test_large_decay_is_stable(backend: str) -> None:
     assert rel_err(y, y_ref) <= 1e-4
 
 
+def test_large_decay_gradients(backend: str) -> None:
+    """Steep decays also in the backward (pure torch: the pairwise-scan branch)."""
+    grads = []
+    for name in ("reference", backend):
+        inp = make_inputs((1, 3, 4, 40, None), seed=8, requires_grad=True)
+        with torch.no_grad():
+            inp["A"].copy_(-torch.arange(1, 5, dtype=torch.float64).repeat(3, 1) * 4)
+            inp["delta"].abs_().mul_(6)
+        y = run_scan(inp, name, {"D": True})
+        y.square().sum().backward()
+        grads.append({k: v.grad for k, v in inp.items() if v.grad is not None})
+    for k, g_ref in grads[0].items():
+        assert rel_err(grads[1][k], g_ref) <= 1e-10, k
+
+
 @settings(
     max_examples=25,
     deadline=None,
