@@ -100,6 +100,21 @@ def _forward_n1(
                 y[r3, tt] = h3 * ct + d3 * u3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
             continue
+        if g0 == g1 == g2 == g3 and want_s and not want_y:
+            # the same for the states-only scan (Spatial-Mamba)
+            for t in range(t_len):
+                tt, ts = t0 + t, s_off + t
+                bt = bm[g0, t]
+                h0 = a[r0, t] * h0 + dl[r0, t] * uu[r0, tt] * bt
+                h1 = a[r1, t] * h1 + dl[r1, t] * uu[r1, tt] * bt
+                h2 = a[r2, t] * h2 + dl[r2, t] * uu[r2, tt] * bt
+                h3 = a[r3, t] * h3 + dl[r3, t] * uu[r3, tt] * bt
+                s[r0, ts] = h0
+                s[r1, ts] = h1
+                s[r2, ts] = h2
+                s[r3, ts] = h3
+            h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
+            continue
         for t in range(t_len):
             tt = t0 + t
             u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
