@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -69,7 +69,6 @@ class SparXMambaArch:
     # Upstream README (ImageNet-1K table): params (M) and FLOPs (G) at 224², as printed.
     published_params_m: float = 0.0
     published_flops_g: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def cross_layer_indices(self, stage: int) -> list[int]:
         """Blocks of `stage` that are cross layers: every `dense_step`-th, counted from the end."""
