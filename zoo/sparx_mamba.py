@@ -513,7 +513,7 @@ class _SparXTrunk(nn.Module):
     ) -> None:
         super().__init__()
         self.arch = arch
-        dpr = torch.linspace(0, drop_path_rate, sum(arch.depths)).tolist()
+        dpr = torch.linspace(0, drop_path_rate, sum(arch.depths), device="cpu").tolist()
         self.patch_embed = _stem(arch, in_chans)
         self.layers = nn.ModuleList()
         start = 0
