@@ -17,8 +17,9 @@ one normalises each stage output with LayerNorm2d(eps=1e-6) (`norm.{i}`) and lea
 scale of every cross layer (`op.scale`, initialised for 1333x800 inputs); the classifier uses
 SDPA's default scale 1/sqrt(tokens of the strided map).
 
-The scan goes through `vzoo.kernels.selective_scan` only. vzoo has no cross-scan kernel yet, so the
-4 scan orders (row-major, column-major, and both reversed) are plain tensor ops here.
+The scan goes through `vzoo.kernels.selective_scan` only; the 4 scan orders (row-major,
+column-major, both reversed) come from `vzoo.kernels.cross_scan` when that exists, else from the
+equivalent plain tensor ops below.
 """
 
 from __future__ import annotations
@@ -195,21 +196,24 @@ def _strided_dwconv(dim: int, sr_ratio: int) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4-direction cross scan (plain tensor ops; vzoo.kernels has no cross-scan kernel yet)
+# 4-direction cross scan: vzoo.kernels' once it has one, else the same plain tensor ops here
 # ---------------------------------------------------------------------------------------------
-def cross_scan(x: Tensor) -> Tensor:
-    """(B, C, H, W) -> (B, 4, C, H*W): row-major, column-major, and each of them reversed."""
-    rows = x.flatten(2)
-    cols = x.transpose(2, 3).flatten(2)
-    return torch.stack((rows, cols, rows.flip(-1), cols.flip(-1)), dim=1)
+try:
+    from vzoo.kernels import cross_merge, cross_scan  # type: ignore[attr-defined]
+except ImportError:
 
+    def cross_scan(x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, 4, C, H*W): row-major, column-major, and each of them reversed."""
+        rows = x.flatten(2)
+        cols = x.transpose(2, 3).flatten(2)
+        return torch.stack((rows, cols, rows.flip(-1), cols.flip(-1)), dim=1)
 
-def cross_merge(y: Tensor, height: int, width: int) -> Tensor:
-    """Inverse of `cross_scan` summed over the 4 orders: (B, 4, C, H*W) -> (B, C, H*W)."""
-    b, _, c, length = y.shape
-    rows = y[:, 0] + y[:, 2].flip(-1)
-    cols = (y[:, 1] + y[:, 3].flip(-1)).view(b, c, width, height).transpose(2, 3)
-    return rows + cols.reshape(b, c, length)
+    def cross_merge(ys: Tensor, height: int, width: int) -> Tensor:
+        """Inverse of `cross_scan` summed over the 4 orders: (B, 4, C, H*W) -> (B, C, H*W)."""
+        b, _, c, length = ys.shape
+        rows = ys[:, 0] + ys[:, 2].flip(-1)
+        cols = (ys[:, 1] + ys[:, 3].flip(-1)).view(b, c, width, height).transpose(2, 3)
+        return rows + cols.reshape(b, c, length)
 
 
 # ---------------------------------------------------------------------------------------------
