@@ -431,6 +431,17 @@ def test_registration_survives_reimport() -> None:
     assert backbone.init_cfg == {"type": "Pretrained", "checkpoint": sm.IMAGENET_URLS["s"]}
 
 
+def test_mmseg_names_build_the_fixed_scale_segmentation_variant() -> None:
+    mmseg_registry = pytest.importorskip("mmseg.registry")
+    # the authors' segmentation file: the detection network without the learned attention scales
+    det_layout = reference("t")["det_backbone"]["state_dict"]
+    expected = {k: s for k, s in det_layout.items() if not k.endswith(".op.scale")}
+    assert len(expected) < len(det_layout)
+    with torch.device("meta"):
+        seg = mmseg_registry.MODELS.build(dict(type="sparx_mamba_t", pretrained=False))
+    assert shapes(seg) == expected
+
+
 AUTHORS_BACKBONE = {  # detection/config/maskrcnn_sparx_mamba_{v}_fpn_{1x,3x}_coco.py
     "t": dict(type="sparx_mamba_t", pretrained=True, drop_path_rate=0.2),
     "s": dict(type="sparx_mamba_s", pretrained=True, drop_path_rate=0.3),

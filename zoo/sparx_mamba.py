@@ -24,6 +24,7 @@ equivalent plain tensor ops below.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -564,8 +565,9 @@ class SparXMamba(_SparXTrunk):
 
 
 class SparXMambaBackbone(BaseModule):
-    """Detection backbone as the authors' mmdet file builds it: 4 NCHW maps, each through
-    LayerNorm2d(eps=1e-6), learnable cross-layer attention scales.
+    """Dense-prediction backbone as the authors' mmdet file builds it: 4 NCHW maps, each through
+    LayerNorm2d(eps=1e-6), learnable cross-layer attention scales (`op.scale`). Their mmseg file
+    is the same network with the classifier's fixed scale: `learnable_attn_scale=False`.
 
     `pretrained=True` (the authors' config) means "start from the ImageNet release": unlike the
     authors' builder it does not download at construction; it becomes an mmengine `Pretrained`
@@ -580,6 +582,7 @@ class SparXMambaBackbone(BaseModule):
         out_indices: Sequence[int] = (0, 1, 2, 3),
         in_chans: int = 3,
         init_cfg: dict[str, Any] | None = None,
+        learnable_attn_scale: bool = True,
     ) -> None:
         a = _resolve(arch)
         if pretrained and init_cfg is None:
@@ -593,7 +596,7 @@ class SparXMambaBackbone(BaseModule):
         bad = [i for i in self.out_indices if not 0 <= i < 4]
         if bad:
             raise UserInputError(f"SparX-Mamba out_indices must be within 0..3, got {bad}")
-        trunk = _SparXTrunk(a, in_chans, drop_path_rate, learnable_scale=True)
+        trunk = _SparXTrunk(a, in_chans, drop_path_rate, learnable_scale=learnable_attn_scale)
         # flat attributes so the keys are `patch_embed.*`, `layers.*`, `norm.*` as upstream
         self.arch = a
         self.patch_embed = trunk.patch_embed
@@ -626,29 +629,29 @@ def build_backbone(arch_id: str, **overrides: Any) -> SparXMambaBackbone:
     return SparXMambaBackbone(a, **cfg)
 
 
-def sparx_mamba_t(pretrained: bool | str = False, **kwargs: Any) -> SparXMambaBackbone:
-    return SparXMambaBackbone("t", pretrained=pretrained, **kwargs)
+def _variant_builder(variant: str, learnable_attn_scale: bool) -> Any:
+    """The authors' `sparx_mamba_{t,s,b}(pretrained=False, **kwargs)` config entry points."""
 
+    def build(pretrained: bool | str = False, **kwargs: Any) -> SparXMambaBackbone:
+        kwargs.setdefault("learnable_attn_scale", learnable_attn_scale)
+        return SparXMambaBackbone(variant, pretrained=pretrained, **kwargs)
 
-def sparx_mamba_s(pretrained: bool | str = False, **kwargs: Any) -> SparXMambaBackbone:
-    return SparXMambaBackbone("s", pretrained=pretrained, **kwargs)
-
-
-def sparx_mamba_b(pretrained: bool | str = False, **kwargs: Any) -> SparXMambaBackbone:
-    return SparXMambaBackbone("b", pretrained=pretrained, **kwargs)
+    build.__name__ = build.__qualname__ = f"sparx_mamba_{variant}"
+    return build
 
 
 def _register() -> None:
-    """Register the authors' type names (`sparx_mamba_{t,s,b}`) in mmdet's MODELS.
-
-    Only mmdet: the authors' segmentation file is a different model variant that vzoo does not
-    implement, so the names are deliberately not claimed in mmseg's registry."""
-    try:
-        from mmdet.registry import MODELS
-    except (ImportError, AssertionError):  # absent, or an mmcv/mmengine version mismatch
-        return
-    for fn in (sparx_mamba_t, sparx_mamba_s, sparx_mamba_b):
-        MODELS.register_module(name=fn.__name__, module=fn, force=True)
+    """Register the authors' type names `sparx_mamba_{t,s,b}`: in mmdet's MODELS the detection
+    variant (learned attention scale), in mmseg's the segmentation one (fixed scale), as their
+    two files do. Either library may be missing."""
+    for module, learnable in (("mmdet.registry", True), ("mmseg.registry", False)):
+        try:
+            registry = importlib.import_module(module).MODELS
+        except (ImportError, AssertionError):  # absent, or an mmcv/mmengine version mismatch
+            continue
+        for variant in ("t", "s", "b"):
+            fn = _variant_builder(variant, learnable)
+            registry.register_module(name=fn.__name__, module=fn, force=True)
 
 
 _register()
