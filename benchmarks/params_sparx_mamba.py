@@ -1,9 +1,12 @@
-"""Count SparX-Mamba parameters: classifier, detection backbone, full Mask R-CNN (vzoo configs).
+"""Count SparX-Mamba parameters (classifier, detection backbone, full Mask R-CNN from vzoo's
+configs) and classifier FLOPs at 224².
 
     python benchmarks/params_sparx_mamba.py --out reports/params_sparx_mamba.md
 
-Models are built on the meta device (structure only), so this takes seconds. The published column
-is the upstream README's ImageNet table (whole millions); the seed publishes no detector params.
+Parameter counts use meta-device builds (structure only). FLOPs are fvcore's count with the
+selective-scan handles of `vzoo.kernels.flop_count` (VMamba's scan formula), when that module
+exists; otherwise the column says so. The published columns are the upstream README's ImageNet
+table; the seed publishes no detector params or FLOPs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ def count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def classifier_gflops(arch: str) -> str:
+    try:
+        from fvcore.nn import FlopCountAnalysis
+
+        from vzoo.kernels.flop_count import FVCORE_HANDLES  # type: ignore[import-not-found]
+    except ImportError:
+        return "n/a (needs vzoo.kernels.flop_count)"
+    model = sm.build_classifier(arch).eval()
+    analysis = FlopCountAnalysis(model, (torch.randn(1, 3, 224, 224),))
+    analysis.set_op_handle(**FVCORE_HANDLES)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return f"{analysis.total() / 1e9:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
@@ -36,8 +54,9 @@ def main() -> None:
     lines = [
         "# SparX-Mamba parameter counts (measured: sum of p.numel() of the built models)",
         "",
-        "| arch | classifier | published (README) | det. backbone | Mask R-CNN 1x/3x (full) |",
-        "|---|---:|---:|---:|---:|",
+        "| arch | classifier params | published | det. backbone | Mask R-CNN 1x/3x (full) "
+        "| classifier GFLOPs 224² | published |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for v in ("t", "s", "b"):
         arch = f"sparx-mamba-{v}"
@@ -46,10 +65,11 @@ def main() -> None:
             backbone = count(sm.build_backbone(arch))
             cfg = Config.fromfile(str(CONFIGS / f"sparx_mamba_{v}_1x.py"))
             detector = count(MODELS.build(cfg.model))
-        published = sm.ARCHS[arch].published_params_m
+        spec = sm.ARCHS[arch]
         lines.append(
-            f"| {arch} | {cls:,} ({cls / 1e6:.2f} M) | {published:g} M | {backbone:,} | "
-            f"{detector:,} ({detector / 1e6:.2f} M) |"
+            f"| {arch} | {cls:,} ({cls / 1e6:.2f} M) | {spec.published_params_m:g} M | "
+            f"{backbone:,} | {detector:,} ({detector / 1e6:.2f} M) | {classifier_gflops(arch)} | "
+            f"{spec.published_flops_g:g} |"
         )
         print(lines[-1], flush=True)
     lines += [
