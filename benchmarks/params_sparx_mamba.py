@@ -52,7 +52,7 @@ def main() -> None:
 
     register_all_modules()
     lines = [
-        "# SparX-Mamba parameter counts (measured: sum of p.numel() of the built models)",
+        "# SparX-Mamba parameters (sum of p.numel() of the built models) and FLOPs (measured)",
         "",
         "| arch | classifier params | published | det. backbone | Mask R-CNN 1x/3x (full) "
         "| classifier GFLOPs 224² | published |",

@@ -15,7 +15,8 @@ depthwise conv before the scan, GroupNorm(1) everywhere) plus two additions:
 The classifier and the detection backbone differ as the authors' two model files do: the detection
 one normalises each stage output with LayerNorm2d(eps=1e-6) (`norm.{i}`) and learns the attention
 scale of every cross layer (`op.scale`, initialised for 1333x800 inputs); the classifier uses
-SDPA's default scale 1/sqrt(tokens of the strided map).
+SDPA's default scale 1/sqrt(tokens of the strided map). The authors' mmseg file is the detection
+network with the classifier's fixed scale (`learnable_attn_scale=False`, registered in mmseg).
 
 The scan goes through `vzoo.kernels.selective_scan` only; the 4 scan orders (row-major,
 column-major, both reversed) come from `vzoo.kernels.cross_scan` when that exists, else from the
