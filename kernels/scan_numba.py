@@ -25,7 +25,7 @@ MIN_CHUNK = 64
 _JIT = {"nogil": True, "cache": True, "boundscheck": False}
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False)
+@numba.njit(**_JIT)
 def _scale_rows(x: np.ndarray, scale: np.ndarray, dim: int, t_len: int, out: np.ndarray) -> None:
     """N == 1: out[r, t] = x[r, t] * scale[r % D] (delta * A before the exp; beats torch.mul's
     broadcast)."""
@@ -33,6 +33,38 @@ def _scale_rows(x: np.ndarray, scale: np.ndarray, dim: int, t_len: int, out: np.
         sv = scale[r % dim]
         for t in range(t_len):
             out[r, t] = x[r, t] * sv
+
+
+@numba.njit(**_JIT)
+def _bias_rows(
+    delta: np.ndarray, bias: np.ndarray, dim: int, t0: int, t_len: int, out: np.ndarray
+) -> None:
+    """out[r, t] = delta[r, t0 + t] + bias[r % D]: the biased delta of one chunk, read straight
+    from the full (b*D, L) array (one pass instead of torch's strided broadcast add)."""
+    for r in range(out.shape[0]):
+        bv = bias[r % dim]
+        for t in range(t_len):
+            out[r, t] = delta[r, t0 + t] + bv
+
+
+@numba.njit(**_JIT)
+def _softplus_scale_rows(
+    x: np.ndarray, lp: np.ndarray, scale: np.ndarray, dim: int, t_len: int, softplus: bool,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    """N == 1: x <- softplus(x) given lp = log1p(exp(x)) (Mamba's threshold 20: x > 20 keeps x),
+    and out = x * scale[r % D], the exponent of the decay: one pass for both."""
+    for r in range(x.shape[0]):
+        sv = scale[r % dim]
+        if softplus:
+            for t in range(t_len):
+                xv = x[r, t]
+                v = xv if xv > 20.0 else lp[r, t]
+                x[r, t] = v
+                out[r, t] = v * sv
+        else:
+            for t in range(t_len):
+                out[r, t] = x[r, t] * sv
 
 
 @numba.njit(inline="always", **_JIT)
@@ -99,8 +131,7 @@ def _forward_n1(
                 y[r2, tt] = h2 * ct + d2 * u2
                 y[r3, tt] = h3 * ct + d3 * u3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
-            continue
-        if g0 == g1 == g2 == g3 and want_s and not want_y:
+        elif g0 == g1 == g2 == g3 and want_s and not want_y:
             # the same for the states-only scan (Spatial-Mamba)
             for t in range(t_len):
                 tt, ts = t0 + t, s_off + t
@@ -114,26 +145,26 @@ def _forward_n1(
                 s[r2, ts] = h2
                 s[r3, ts] = h3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
-            continue
-        for t in range(t_len):
-            tt = t0 + t
-            u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
-            h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bm[g0, t]
-            h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bm[g1, t]
-            h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bm[g2, t]
-            h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bm[g3, t]
-            if want_y:
-                y[r0, tt] = h0 * cm[g0, t] + d0 * u0
-                y[r1, tt] = h1 * cm[g1, t] + d1 * u1
-                y[r2, tt] = h2 * cm[g2, t] + d2 * u2
-                y[r3, tt] = h3 * cm[g3, t] + d3 * u3
-            if want_s:
-                ts = s_off + t
-                s[r0, ts] = h0
-                s[r1, ts] = h1
-                s[r2, ts] = h2
-                s[r3, ts] = h3
-        h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
+        else:
+            for t in range(t_len):
+                tt = t0 + t
+                u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
+                h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bm[g0, t]
+                h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bm[g1, t]
+                h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bm[g2, t]
+                h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bm[g3, t]
+                if want_y:
+                    y[r0, tt] = h0 * cm[g0, t] + d0 * u0
+                    y[r1, tt] = h1 * cm[g1, t] + d1 * u1
+                    y[r2, tt] = h2 * cm[g2, t] + d2 * u2
+                    y[r3, tt] = h3 * cm[g3, t] + d3 * u3
+                if want_s:
+                    ts = s_off + t
+                    s[r0, ts] = h0
+                    s[r1, ts] = h1
+                    s[r2, ts] = h2
+                    s[r3, ts] = h3
+            h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
 
 
 @numba.njit(**_JIT)
@@ -287,6 +318,9 @@ class _Chunks:
         """Fill the buffers for the steps `sl` from the full delta (any float dtype)."""
         t_len = sl.stop - sl.start
         dl = self.dl[..., :t_len]
+        if self.n_state == 1 and delta.dtype == self.decay.dtype and delta.is_contiguous():
+            self._load_n1(sl, delta, bias, softplus)
+            return
         if bias is not None:
             torch.add(delta[..., sl], bias[:, None], out=dl)
         else:
@@ -298,6 +332,29 @@ class _Chunks:
             _scale_rows(self.np_dl, self.np_a, self.dim, t_len, self.np_decay)
         else:
             torch.mul(dl.unsqueeze(2), self.a_col, out=decay)
+        torch.exp(decay, out=decay)
+        self.b[..., :t_len].copy_(self.B[..., sl])
+        if self.c is not None:
+            assert self.C is not None
+            self.c[..., :t_len].copy_(self.C[..., sl])
+
+    def _load_n1(self, sl: slice, delta: Tensor, bias: Tensor | None, softplus: bool) -> None:
+        """N == 1 fast path: bias, softplus threshold and delta*A in two numba passes; torch
+        does only the (SIMD) exp / log1p."""
+        t_len = sl.stop - sl.start
+        bias_np = (
+            _np(bias.contiguous()) if bias is not None else np.zeros(self.dim, self.np_a.dtype)
+        )
+        _bias_rows(_np(delta.view(-1, self.length)), bias_np, self.dim, sl.start, t_len, self.np_dl)
+        if softplus:
+            tmp = self.tmp[..., :t_len]
+            torch.exp(self.dl[..., :t_len], out=tmp)
+            torch.log1p(tmp, out=tmp)
+        _softplus_scale_rows(
+            self.np_dl, _np(self.tmp.view(-1, self.chunk)), self.np_a, self.dim, t_len, softplus,
+            self.np_decay,
+        )  # fmt: skip
+        decay = self.decay[..., :t_len]
         torch.exp(decay, out=decay)
         self.b[..., :t_len].copy_(self.B[..., sl])
         if self.c is not None:
