@@ -31,8 +31,9 @@ def _scale_rows(x: np.ndarray, scale: np.ndarray, dim: int, t_len: int, out: np.
     broadcast)."""
     for r in range(x.shape[0]):
         sv = scale[r % dim]
+        src, dst = x[r, :t_len], out[r, :t_len]  # 1-D views: LLVM vectorises
         for t in range(t_len):
-            out[r, t] = x[r, t] * sv
+            dst[t] = src[t] * sv
 
 
 @numba.njit(**_JIT)
@@ -43,8 +44,9 @@ def _bias_rows(
     from the full (b*D, L) array (one pass instead of torch's strided broadcast add)."""
     for r in range(out.shape[0]):
         bv = bias[r % dim]
+        src, dst = delta[r, t0 : t0 + t_len], out[r, :t_len]  # 1-D views: LLVM vectorises
         for t in range(t_len):
-            out[r, t] = delta[r, t0 + t] + bv
+            dst[t] = src[t] + bv
 
 
 @numba.njit(**_JIT)
