@@ -120,32 +120,43 @@ def _forward_n1(
         h0, h1, h2, h3 = h[r0], h[r1], h[r2], h[r3]
         if g0 == g1 == g2 == g3 and want_y and not want_s:
             # the common case (one B/C group for all four rows): one B and C load per step
+            # 1-D views: plain pointer walks instead of 2-D index arithmetic per access
+            a0, a1, a2, a3 = a[r0, :t_len], a[r1, :t_len], a[r2, :t_len], a[r3, :t_len]
+            l0, l1, l2, l3 = dl[r0, :t_len], dl[r1, :t_len], dl[r2, :t_len], dl[r3, :t_len]
+            te = t0 + t_len
+            v0, v1, v2, v3 = uu[r0, t0:te], uu[r1, t0:te], uu[r2, t0:te], uu[r3, t0:te]
+            y0, y1, y2, y3 = y[r0, t0:te], y[r1, t0:te], y[r2, t0:te], y[r3, t0:te]
+            bv, cv = bm[g0, :t_len], cm[g0, :t_len]
             for t in range(t_len):
-                tt = t0 + t
-                u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
-                bt, ct = bm[g0, t], cm[g0, t]
-                h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bt
-                h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bt
-                h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bt
-                h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bt
-                y[r0, tt] = h0 * ct + d0 * u0
-                y[r1, tt] = h1 * ct + d1 * u1
-                y[r2, tt] = h2 * ct + d2 * u2
-                y[r3, tt] = h3 * ct + d3 * u3
+                u0, u1, u2, u3 = v0[t], v1[t], v2[t], v3[t]
+                bt, ct = bv[t], cv[t]
+                h0 = a0[t] * h0 + l0[t] * u0 * bt
+                h1 = a1[t] * h1 + l1[t] * u1 * bt
+                h2 = a2[t] * h2 + l2[t] * u2 * bt
+                h3 = a3[t] * h3 + l3[t] * u3 * bt
+                y0[t] = h0 * ct + d0 * u0
+                y1[t] = h1 * ct + d1 * u1
+                y2[t] = h2 * ct + d2 * u2
+                y3[t] = h3 * ct + d3 * u3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
         elif g0 == g1 == g2 == g3 and want_s and not want_y:
             # the same for the states-only scan (Spatial-Mamba)
+            a0, a1, a2, a3 = a[r0, :t_len], a[r1, :t_len], a[r2, :t_len], a[r3, :t_len]
+            l0, l1, l2, l3 = dl[r0, :t_len], dl[r1, :t_len], dl[r2, :t_len], dl[r3, :t_len]
+            te, se = t0 + t_len, s_off + t_len
+            v0, v1, v2, v3 = uu[r0, t0:te], uu[r1, t0:te], uu[r2, t0:te], uu[r3, t0:te]
+            s0, s1, s2, s3 = s[r0, s_off:se], s[r1, s_off:se], s[r2, s_off:se], s[r3, s_off:se]
+            bv = bm[g0, :t_len]
             for t in range(t_len):
-                tt, ts = t0 + t, s_off + t
-                bt = bm[g0, t]
-                h0 = a[r0, t] * h0 + dl[r0, t] * uu[r0, tt] * bt
-                h1 = a[r1, t] * h1 + dl[r1, t] * uu[r1, tt] * bt
-                h2 = a[r2, t] * h2 + dl[r2, t] * uu[r2, tt] * bt
-                h3 = a[r3, t] * h3 + dl[r3, t] * uu[r3, tt] * bt
-                s[r0, ts] = h0
-                s[r1, ts] = h1
-                s[r2, ts] = h2
-                s[r3, ts] = h3
+                bt = bv[t]
+                h0 = a0[t] * h0 + l0[t] * v0[t] * bt
+                h1 = a1[t] * h1 + l1[t] * v1[t] * bt
+                h2 = a2[t] * h2 + l2[t] * v2[t] * bt
+                h3 = a3[t] * h3 + l3[t] * v3[t] * bt
+                s0[t] = h0
+                s1[t] = h1
+                s2[t] = h2
+                s3[t] = h3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
         else:
             for t in range(t_len):
