@@ -7,6 +7,12 @@ time chunks whose (rows, T) decay buffer stays cache-resident and is reused, so 
 is one chunk, never (L, D, N). The backward keeps only the chunk-boundary states and recomputes
 each chunk's states from them, in reverse chunk order.
 
+N == 1 (the VMamba-v2-style T models): the chunk load is two numba passes (bias; softplus
+threshold + delta*A) around torch's exp / log1p, reading delta straight from the full array.
+Measured per-element costs (benchmarks/scan.py, reports/scan.md) say what is left: the
+recurrence (~1.2 ns/element, a scalar dependency chain), log1p (torch's is not SIMD) and the
+memory traffic of delta / u / y.
+
 Inputs (already in the compute dtype, float32 or float64, contiguous):
   u, delta: (b, D, L); A: (D, N); B, C: (b, G, N, L) grouped (G = 1 for shared B/C).
 Rows are r = (batch * D + d) * N + n.
