@@ -7,12 +7,22 @@ time chunks whose (rows, T) decay buffer stays cache-resident and is reused, so 
 is one chunk, never (L, D, N). The backward keeps only the chunk-boundary states and recomputes
 each chunk's states from them, in reverse chunk order.
 
+N == 1 (the VMamba-v2-style T models): the chunk load is two numba passes (bias; softplus
+threshold + delta*A) around torch's exp / log1p, reading delta straight from the full array.
+Measured per-element costs (benchmarks/scan.py, reports/scan.md) say what is left: the
+recurrence (~1.2 ns/element, a scalar dependency chain), log1p (torch's is not SIMD) and the
+memory traffic of delta / u / y.
+
 Inputs (already in the compute dtype, float32 or float64, contiguous):
   u, delta: (b, D, L); A: (D, N); B, C: (b, G, N, L) grouped (G = 1 for shared B/C).
 Rows are r = (batch * D + d) * N + n.
 """
 
 from __future__ import annotations
+
+import ctypes
+import functools
+import sys
 
 import numba
 import numpy as np
@@ -25,14 +35,48 @@ MIN_CHUNK = 64
 _JIT = {"nogil": True, "cache": True, "boundscheck": False}
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False)
+@numba.njit(**_JIT)
 def _scale_rows(x: np.ndarray, scale: np.ndarray, dim: int, t_len: int, out: np.ndarray) -> None:
     """N == 1: out[r, t] = x[r, t] * scale[r % D] (delta * A before the exp; beats torch.mul's
     broadcast)."""
     for r in range(x.shape[0]):
         sv = scale[r % dim]
+        src, dst = x[r, :t_len], out[r, :t_len]  # 1-D views: LLVM vectorises
         for t in range(t_len):
-            out[r, t] = x[r, t] * sv
+            dst[t] = src[t] * sv
+
+
+@numba.njit(**_JIT)
+def _bias_rows(
+    delta: np.ndarray, bias: np.ndarray, dim: int, t0: int, t_len: int, out: np.ndarray
+) -> None:
+    """out[r, t] = delta[r, t0 + t] + bias[r % D]: the biased delta of one chunk, read straight
+    from the full (b*D, L) array (one pass instead of torch's strided broadcast add)."""
+    for r in range(out.shape[0]):
+        bv = bias[r % dim]
+        src, dst = delta[r, t0 : t0 + t_len], out[r, :t_len]  # 1-D views: LLVM vectorises
+        for t in range(t_len):
+            dst[t] = src[t] + bv
+
+
+@numba.njit(**_JIT)
+def _softplus_scale_rows(
+    x: np.ndarray, lp: np.ndarray, scale: np.ndarray, dim: int, t_len: int, softplus: bool,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    """N == 1: x <- softplus(x) given lp = log1p(exp(x)) (Mamba's threshold 20: x > 20 keeps x),
+    and out = x * scale[r % D], the exponent of the decay: one pass for both."""
+    for r in range(x.shape[0]):
+        sv = scale[r % dim]
+        if softplus:
+            for t in range(t_len):
+                xv = x[r, t]
+                v = xv if xv > 20.0 else lp[r, t]
+                x[r, t] = v
+                out[r, t] = v * sv
+        else:
+            for t in range(t_len):
+                out[r, t] = x[r, t] * sv
 
 
 @numba.njit(inline="always", **_JIT)
@@ -86,54 +130,64 @@ def _forward_n1(
         h0, h1, h2, h3 = h[r0], h[r1], h[r2], h[r3]
         if g0 == g1 == g2 == g3 and want_y and not want_s:
             # the common case (one B/C group for all four rows): one B and C load per step
+            # 1-D views: plain pointer walks instead of 2-D index arithmetic per access
+            a0, a1, a2, a3 = a[r0, :t_len], a[r1, :t_len], a[r2, :t_len], a[r3, :t_len]
+            l0, l1, l2, l3 = dl[r0, :t_len], dl[r1, :t_len], dl[r2, :t_len], dl[r3, :t_len]
+            te = t0 + t_len
+            v0, v1, v2, v3 = uu[r0, t0:te], uu[r1, t0:te], uu[r2, t0:te], uu[r3, t0:te]
+            y0, y1, y2, y3 = y[r0, t0:te], y[r1, t0:te], y[r2, t0:te], y[r3, t0:te]
+            bv, cv = bm[g0, :t_len], cm[g0, :t_len]
+            for t in range(t_len):
+                u0, u1, u2, u3 = v0[t], v1[t], v2[t], v3[t]
+                bt, ct = bv[t], cv[t]
+                h0 = a0[t] * h0 + l0[t] * u0 * bt
+                h1 = a1[t] * h1 + l1[t] * u1 * bt
+                h2 = a2[t] * h2 + l2[t] * u2 * bt
+                h3 = a3[t] * h3 + l3[t] * u3 * bt
+                y0[t] = h0 * ct + d0 * u0
+                y1[t] = h1 * ct + d1 * u1
+                y2[t] = h2 * ct + d2 * u2
+                y3[t] = h3 * ct + d3 * u3
+            h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
+        elif g0 == g1 == g2 == g3 and want_s and not want_y:
+            # the same for the states-only scan (Spatial-Mamba)
+            a0, a1, a2, a3 = a[r0, :t_len], a[r1, :t_len], a[r2, :t_len], a[r3, :t_len]
+            l0, l1, l2, l3 = dl[r0, :t_len], dl[r1, :t_len], dl[r2, :t_len], dl[r3, :t_len]
+            te, se = t0 + t_len, s_off + t_len
+            v0, v1, v2, v3 = uu[r0, t0:te], uu[r1, t0:te], uu[r2, t0:te], uu[r3, t0:te]
+            s0, s1, s2, s3 = s[r0, s_off:se], s[r1, s_off:se], s[r2, s_off:se], s[r3, s_off:se]
+            bv = bm[g0, :t_len]
+            for t in range(t_len):
+                bt = bv[t]
+                h0 = a0[t] * h0 + l0[t] * v0[t] * bt
+                h1 = a1[t] * h1 + l1[t] * v1[t] * bt
+                h2 = a2[t] * h2 + l2[t] * v2[t] * bt
+                h3 = a3[t] * h3 + l3[t] * v3[t] * bt
+                s0[t] = h0
+                s1[t] = h1
+                s2[t] = h2
+                s3[t] = h3
+            h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
+        else:
             for t in range(t_len):
                 tt = t0 + t
                 u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
-                bt, ct = bm[g0, t], cm[g0, t]
-                h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bt
-                h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bt
-                h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bt
-                h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bt
-                y[r0, tt] = h0 * ct + d0 * u0
-                y[r1, tt] = h1 * ct + d1 * u1
-                y[r2, tt] = h2 * ct + d2 * u2
-                y[r3, tt] = h3 * ct + d3 * u3
+                h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bm[g0, t]
+                h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bm[g1, t]
+                h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bm[g2, t]
+                h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bm[g3, t]
+                if want_y:
+                    y[r0, tt] = h0 * cm[g0, t] + d0 * u0
+                    y[r1, tt] = h1 * cm[g1, t] + d1 * u1
+                    y[r2, tt] = h2 * cm[g2, t] + d2 * u2
+                    y[r3, tt] = h3 * cm[g3, t] + d3 * u3
+                if want_s:
+                    ts = s_off + t
+                    s[r0, ts] = h0
+                    s[r1, ts] = h1
+                    s[r2, ts] = h2
+                    s[r3, ts] = h3
             h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
-            continue
-        if g0 == g1 == g2 == g3 and want_s and not want_y:
-            # the same for the states-only scan (Spatial-Mamba)
-            for t in range(t_len):
-                tt, ts = t0 + t, s_off + t
-                bt = bm[g0, t]
-                h0 = a[r0, t] * h0 + dl[r0, t] * uu[r0, tt] * bt
-                h1 = a[r1, t] * h1 + dl[r1, t] * uu[r1, tt] * bt
-                h2 = a[r2, t] * h2 + dl[r2, t] * uu[r2, tt] * bt
-                h3 = a[r3, t] * h3 + dl[r3, t] * uu[r3, tt] * bt
-                s[r0, ts] = h0
-                s[r1, ts] = h1
-                s[r2, ts] = h2
-                s[r3, ts] = h3
-            h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
-            continue
-        for t in range(t_len):
-            tt = t0 + t
-            u0, u1, u2, u3 = uu[r0, tt], uu[r1, tt], uu[r2, tt], uu[r3, tt]
-            h0 = a[r0, t] * h0 + dl[r0, t] * u0 * bm[g0, t]
-            h1 = a[r1, t] * h1 + dl[r1, t] * u1 * bm[g1, t]
-            h2 = a[r2, t] * h2 + dl[r2, t] * u2 * bm[g2, t]
-            h3 = a[r3, t] * h3 + dl[r3, t] * u3 * bm[g3, t]
-            if want_y:
-                y[r0, tt] = h0 * cm[g0, t] + d0 * u0
-                y[r1, tt] = h1 * cm[g1, t] + d1 * u1
-                y[r2, tt] = h2 * cm[g2, t] + d2 * u2
-                y[r3, tt] = h3 * cm[g3, t] + d3 * u3
-            if want_s:
-                ts = s_off + t
-                s[r0, ts] = h0
-                s[r1, ts] = h1
-                s[r2, ts] = h2
-                s[r3, ts] = h3
-        h[r0], h[r1], h[r2], h[r3] = h0, h1, h2, h3
 
 
 @numba.njit(**_JIT)
@@ -227,6 +281,45 @@ def _backward_chunk(
         ga[ai] += acc_a
 
 
+_HUGE_PAGE = 1 << 21
+_MADV_HUGEPAGE = 14  # linux/mman.h
+
+
+@functools.cache
+def _madvise() -> object | None:
+    """libc's madvise on Linux (None elsewhere or when it cannot be loaded)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _new_output(like: Tensor, *shape: int) -> Tensor:
+    """An uninitialised output, backed by transparent huge pages where the kernel allows it.
+
+    Why: a fresh output above glibc's mmap threshold (32 MiB: the COCO stage-1 scans) is new
+    memory, and first-touching it 4 KiB page by page cost ~16 ms per 47 MiB here, a quarter of
+    the whole scan; with MADV_HUGEPAGE (THP mode "madvise", the common default) ~5 ms. Only the
+    2 MiB-aligned interior is advised; failure is harmless (plain pages).
+    """
+    out = like.new_empty(shape)
+    madvise = _madvise()
+    nbytes = out.numel() * out.element_size()
+    if madvise is None or nbytes < 4 * _HUGE_PAGE:
+        return out
+    ptr = out.data_ptr()
+    start = -(-ptr // _HUGE_PAGE) * _HUGE_PAGE
+    stop = (ptr + nbytes) // _HUGE_PAGE * _HUGE_PAGE
+    if stop > start:
+        madvise(start, stop - start, _MADV_HUGEPAGE)  # type: ignore[operator]
+    return out
+
+
 def _chunk_len(rows: int, length: int) -> int:
     return min(length, max(MIN_CHUNK, CHUNK_ELEMENTS // max(1, rows)))
 
@@ -287,6 +380,9 @@ class _Chunks:
         """Fill the buffers for the steps `sl` from the full delta (any float dtype)."""
         t_len = sl.stop - sl.start
         dl = self.dl[..., :t_len]
+        if self.n_state == 1 and delta.dtype == self.decay.dtype and delta.is_contiguous():
+            self._load_n1(sl, delta, bias, softplus)
+            return
         if bias is not None:
             torch.add(delta[..., sl], bias[:, None], out=dl)
         else:
@@ -298,6 +394,29 @@ class _Chunks:
             _scale_rows(self.np_dl, self.np_a, self.dim, t_len, self.np_decay)
         else:
             torch.mul(dl.unsqueeze(2), self.a_col, out=decay)
+        torch.exp(decay, out=decay)
+        self.b[..., :t_len].copy_(self.B[..., sl])
+        if self.c is not None:
+            assert self.C is not None
+            self.c[..., :t_len].copy_(self.C[..., sl])
+
+    def _load_n1(self, sl: slice, delta: Tensor, bias: Tensor | None, softplus: bool) -> None:
+        """N == 1 fast path: bias, softplus threshold and delta*A in two numba passes; torch
+        does only the (SIMD) exp / log1p."""
+        t_len = sl.stop - sl.start
+        bias_np = (
+            _np(bias.contiguous()) if bias is not None else np.zeros(self.dim, self.np_a.dtype)
+        )
+        _bias_rows(_np(delta.view(-1, self.length)), bias_np, self.dim, sl.start, t_len, self.np_dl)
+        if softplus:
+            tmp = self.tmp[..., :t_len]
+            torch.exp(self.dl[..., :t_len], out=tmp)
+            torch.log1p(tmp, out=tmp)
+        _softplus_scale_rows(
+            self.np_dl, _np(self.tmp.view(-1, self.chunk)), self.np_a, self.dim, t_len, softplus,
+            self.np_decay,
+        )  # fmt: skip
+        decay = self.decay[..., :t_len]
         torch.exp(decay, out=decay)
         self.b[..., :t_len].copy_(self.B[..., sl])
         if self.c is not None:
@@ -349,10 +468,10 @@ def scan_numba_fused(
     h_np = _np(h)
     dvec = _np(D.contiguous() if D is not None else A.new_zeros(dim))
     if return_states:
-        out = A.new_empty(bsz, dim, ch.n_state, length)
+        out = _new_output(A, bsz, dim, ch.n_state, length)
         y_np, s_np = _np(A.new_empty(1, 1)), _np(out.view(ch.rows, length))
     else:
-        out = A.new_empty(bsz, dim, length)
+        out = _new_output(A, bsz, dim, length)
         y_np, s_np = _np(out.view(bsz * dim, length)), _np(A.new_empty(1, 1))
     for sl in ch.slices():
         ch.load(sl, delta, delta_bias, delta_softplus)

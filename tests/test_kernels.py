@@ -255,6 +255,24 @@ def test_property_random_shapes(
     assert torch.equal(states[..., -1], h)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_softplus_threshold_and_small_deltas_n1(backend: str, dtype: torch.dtype) -> None:
+    """N == 1 computes bias + softplus (threshold 20) in its own kernels: deltas straddling the
+    threshold (up to float32 exp overflow) and tiny deltas (softplus of -30) match the reference."""
+    inp = make_inputs((2, 6, 1, 37, None), dtype=dtype)
+    inp["delta"] = (torch.arange(2 * 6 * 37, dtype=torch.float64) % 7 - 3).to(dtype).view(
+        2, 6, 37
+    ) * torch.tensor([-10.0, 6.9, 7.0, 30.0, 0.5, -1.0], dtype=dtype)[:, None]
+    opts = {"D": True, "delta_bias": True, "softplus": True}
+    y_ref, h_ref = run_scan(inp, "reference", opts, return_last_state=True)
+    y, h = run_scan(inp, backend, opts, return_last_state=True)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert rel_err(y, y_ref) <= tol and rel_err(h, h_ref) <= tol
+    args = (inp["u"], inp["delta"], inp["A"], inp["B"], inp["delta_bias"])
+    states = selective_scan_states(*args, True, backend=backend)
+    assert rel_err(states, selective_scan_states(*args, True, backend="reference")) <= tol
+
+
 # ---- gradients -----------------------------------------------------------------------------
 
 
