@@ -5,22 +5,47 @@ Shapes (Mamba's `selective_scan_fn` convention):
   B, C: (batch, N, L) shared by all channels, or (batch, G, N, L) grouped (D % G == 0)
 Recurrence:  h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t ;  y_t = <C_t, h_t> + D * u_t ;
   out = y * silu(z) if z is given.  Half inputs accumulate in float32; float64 stays float64.
+
+Backends (`backend=` or VZOO_SCAN_BACKEND; default auto = triton on CUDA when importable, else
+torch): reference (the sequential loop below, tests only), torch (vectorised chunked scan; on CPU
+with a compiled numba recurrence, VZOO_SCAN_NUMBA=0 forces the pure-torch path), triton.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torch import Tensor
 
+from vzoo.kernels import scan_ops
+from vzoo.kernels.scan_ops import compute_dtype
+
 BACKENDS = ("reference", "torch", "triton")
 
 
-def _check(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor | None) -> None:
+def _check(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor | None,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+) -> None:
+    """ValueError naming the offending argument for any shape / dtype / device mismatch."""
+    named = {"u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z}
+    named["delta_bias"] = delta_bias
+    for name, t in named.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise ValueError(f"selective_scan: {name} must be a torch.Tensor, got {type(t).__name__}")
     if u.dim() != 3:
         raise ValueError(f"selective_scan: u must be (batch, D, L), got shape {tuple(u.shape)}")
     bsz, dim, length = u.shape
+    if length == 0 or dim == 0 or bsz == 0:
+        raise ValueError(f"selective_scan: u must have non-empty (batch, D, L), got {tuple(u.shape)}")
     if delta.shape != u.shape:
         raise ValueError(
             f"selective_scan: delta shape {tuple(delta.shape)} != u shape {tuple(u.shape)}"
@@ -35,18 +60,41 @@ def _check(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor | None) -> 
             continue
         ok = (t.dim() == 3 and t.shape == (bsz, n, length)) or (
             t.dim() == 4 and t.shape[0] == bsz and t.shape[2:] == (n, length)
-            and dim % t.shape[1] == 0
+            and t.shape[1] > 0 and dim % t.shape[1] == 0
         )  # fmt: skip
         if not ok:
             raise ValueError(
                 f"selective_scan: {name} must be (batch={bsz}, N={n}, L={length}) or "
                 f"(batch, G, N, L) with D % G == 0, got {tuple(t.shape)}"
             )
-    devices = {t.device for t in (u, delta, A, B, C) if t is not None}
-    if len(devices) > 1:
-        raise ValueError(
-            f"selective_scan: tensors on different devices: {sorted(map(str, devices))}"
-        )
+    for name, t in (("D", D), ("delta_bias", delta_bias)):
+        if t is not None and t.shape != (dim,):
+            raise ValueError(f"selective_scan: {name} must be (D={dim},), got {tuple(t.shape)}")
+    if z is not None and z.shape != u.shape:
+        raise ValueError(f"selective_scan: z shape {tuple(z.shape)} != u shape {tuple(u.shape)}")
+    for name, t in named.items():
+        if t is not None and not t.is_floating_point():
+            raise ValueError(f"selective_scan: {name} must be floating point, got {t.dtype}")
+    for name, t in (("delta", delta), ("z", z)):
+        if t is not None and t.dtype != u.dtype:
+            raise ValueError(
+                f"selective_scan: {name} dtype {t.dtype} != u dtype {u.dtype} (activations "
+                "u, delta, z share one dtype)"
+            )
+    devices = {name: t.device for name, t in named.items() if t is not None}
+    if len(set(devices.values())) > 1:
+        where = ", ".join(f"{name} on {dev}" for name, dev in devices.items())
+        raise ValueError(f"selective_scan: tensors on different devices: {where}")
+
+
+def _checked(*args: Tensor | None, **kwargs: Tensor | None) -> None:
+    """`_check`, quiet under torch.jit.trace (fvcore): its shape tests would warn there."""
+    if not torch.jit.is_tracing():
+        _check(*args, **kwargs)  # type: ignore[arg-type]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        _check(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def _expand_groups(t: Tensor, dim: int) -> Tensor:
@@ -55,15 +103,6 @@ def _expand_groups(t: Tensor, dim: int) -> Tensor:
         return t.unsqueeze(1).expand(t.shape[0], dim, *t.shape[1:])
     g = t.shape[1]
     return t.repeat_interleave(dim // g, dim=1)
-
-
-def compute_dtype(*tensors: Tensor | None) -> torch.dtype:
-    """float64 stays float64; everything else accumulates in (at least) float32."""
-    return (
-        torch.float64
-        if any(t is not None and t.dtype == torch.float64 for t in tensors)
-        else torch.float32
-    )
 
 
 def selective_scan_reference(
@@ -131,15 +170,34 @@ def selective_scan_states_reference(
     return torch.stack(hs, dim=-1)
 
 
+def _triton_importable() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_backend(backend: str | None, device: torch.device) -> str:
+    """`backend=` beats VZOO_SCAN_BACKEND beats auto (triton on CUDA when importable, else torch)."""
     choice = backend or os.environ.get("VZOO_SCAN_BACKEND") or "auto"
     if choice == "auto":
-        return "reference"  # replaced by the kernels issue: torch on CPU, triton on CUDA
+        return "triton" if device.type == "cuda" and _triton_importable() else "torch"
     if choice not in BACKENDS:
         raise ValueError(
             f"unknown selective-scan backend {choice!r} (VZOO_SCAN_BACKEND); "
-            f"choose one of {', '.join(BACKENDS)}"
+            f"choose one of auto, {', '.join(BACKENDS)}"
         )
+    if choice == "triton":
+        if not _triton_importable():
+            raise ValueError("selective-scan backend 'triton' needs `pip install triton`")
+        from vzoo.kernels.scan_triton import available_for
+
+        if not available_for(device):
+            raise ValueError(
+                f"selective-scan backend 'triton' needs CUDA tensors, got {device} "
+                "(or set TRITON_INTERPRET=1 to run the kernel in Triton's CPU interpreter)"
+            )
     return choice
 
 
@@ -157,14 +215,18 @@ def selective_scan(
     return_last_state: bool = False,
     backend: str | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """Mamba's selective scan; see the module docstring for shapes and semantics."""
-    _check(u, delta, A, B, C)
+    """Mamba's selective scan; see the module docstring for shapes and semantics.
+
+    Returns y (batch, D, L) in u's dtype, and with `return_last_state` also the final state
+    (batch, D, N) in the compute dtype (float32 for half inputs), as Mamba's reference does.
+    Runs as the single operator `vzoo::selective_scan` (one node for jit.trace / fvcore).
+    """
+    _checked(u, delta, A, B, C, D, z, delta_bias)
     name = resolve_backend(backend, u.device)
-    if name != "reference":
-        raise NotImplementedError(f"selective-scan backend {name!r} is not built yet")
-    return selective_scan_reference(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
+    y, last = scan_ops.selective_scan_op(
+        u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), name
     )
+    return (y, last) if return_last_state else y
 
 
 def selective_scan_states(
@@ -177,9 +239,13 @@ def selective_scan_states(
     *,
     backend: str | None = None,
 ) -> Tensor:
-    """All hidden states h_t (batch, D, N, L) of the selective scan (no C/D/z applied)."""
-    _check(u, delta, A, B, None)
+    """All hidden states h_t (batch, D, N, L) of the selective scan (no C/D/z applied).
+
+    In the compute dtype (float32 for half inputs, float64 for float64). Runs as the single
+    operator `vzoo::selective_scan_states`.
+    """
+    _checked(u, delta, A, B, None, delta_bias=delta_bias)
     name = resolve_backend(backend, u.device)
-    if name != "reference":
-        raise NotImplementedError(f"selective-scan backend {name!r} is not built yet")
-    return selective_scan_states_reference(u, delta, A, B, delta_bias, delta_softplus)
+    return scan_ops.selective_scan_states_op(
+        u, delta, A, B, delta_bias, bool(delta_softplus), name
+    )
