@@ -12,9 +12,9 @@ from vzoo.core.errors import UserInputError, VzooError
 
 
 class Convention(str, Enum):
-    paper = "paper"  # fvcore MACs, the unit of every published "FLOPs" figure
-    macs = "macs"
-    flops = "flops"  # 2 x MACs
+    paper = "paper"  # what the authors' script counted, fvcore units (the published figures')
+    macs = "macs"  # every costly op, fvcore units (multiply-add = 1)
+    flops = "flops"  # true FLOPs: 2 x multiply-adds + scan formulas
 
 
 def register(app: typer.Typer) -> None:
@@ -72,11 +72,18 @@ def flops(
     if not rows:
         raise UserInputError("no rows selected")
 
-    from vzoo.flops.models import default_input
-    from vzoo.flops.run import count_row, record
+    from vzoo.flops.models import default_input, row_available
+    from vzoo.flops.run import RowFlops, count_row, record
 
+    missing = [r.id for r in rows if not row_available(r)]
+    if ids and missing:
+        raise UserInputError(
+            f"no model in this build for: {', '.join(missing)} (family not installed yet)"
+        )
+    rows = [r for r in rows if row_available(r)]
     store = None if no_store else ResultStore()
-    results, failures = [], []
+    results: list[RowFlops] = []
+    failures: list[str] = []
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), transient=True,
@@ -98,7 +105,7 @@ def flops(
             progress.advance(bar)
     render_flops_table(results, convention.value)
     if out is not None:
-        write_text_atomic(out, render_flops_markdown(results, convention.value, failures))
+        write_text_atomic(out, render_flops_markdown(results, convention.value, failures, missing))
     for f in failures:
         typer.echo(f"vzoo: error: {f}", err=True)
     if failures:

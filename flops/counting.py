@@ -37,7 +37,8 @@ NOT_COUNTED_BY_PAPERS = frozenset(
         "repeat", "repeat_interleave", "flip", "unfold", "pad", "pixel_shuffle", "new_ones",
         "ones_like", "empty_like", "scatter", "scatter_", "scatter_add", "index_select",
         "masked_select", "expand_as", "view_as", "reshape_as", "split_with_sizes", "tile",
-        "dropout_", "sin", "cos", "atan2", "zero_", "bernoulli_", "rand_like",
+        "dropout_", "feature_dropout", "feature_dropout_", "sin", "cos", "atan2", "zero_",
+        "bernoulli_", "rand_like",
         "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "baddbmm_", "masked_fill_",
         "exponential_", "log_sigmoid", "erf", "all", "any", "isinf", "isnan",
         "nan_to_num", "frac", "numel", "dim", "item", "upsample_bicubic2d", "instance_norm_",
@@ -53,7 +54,7 @@ class FlopReport:
     uncounted: dict[str, int]  # op -> number of calls, costly and without a handle
     params_total: int
     params_trainable: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    by_module: dict[str, int] = field(default_factory=dict)  # of the modules asked for
 
     @property
     def flops(self) -> int:
@@ -71,8 +72,12 @@ def count(
     handles: Mapping[str, Handle] | None = None,
     *,
     params_of: nn.Module | None = None,
+    modules: list[str] | None = None,
 ) -> FlopReport:
-    """fvcore count of `model(*inputs)` with extra op handles; params of `params_of or model`."""
+    """fvcore count of `model(*inputs)` with extra op handles; params of `params_of or model`.
+
+    `modules`: qualified names (in `model`) whose own totals are reported in `by_module`.
+    """
     from fvcore.nn import FlopCountAnalysis
 
     analysis = FlopCountAnalysis(model, inputs)
@@ -86,7 +91,9 @@ def count(
         total = int(analysis.total())
         by_op = {k: int(v) for k, v in analysis.by_operator().items() if v}
         unsupported: Counter[str] = Counter(analysis.unsupported_ops())
+        per_module = analysis.by_module() if modules else {}
     skipped = {k: v for k, v in unsupported.items() if k in NOT_COUNTED_BY_PAPERS}
     uncounted = {k: v for k, v in unsupported.items() if k not in NOT_COUNTED_BY_PAPERS}
     p_total, p_train = count_params(params_of or model)
-    return FlopReport(total, by_op, skipped, uncounted, p_total, p_train)
+    by_module = {name: int(per_module.get(name, 0)) for name in modules or ()}
+    return FlopReport(total, by_op, skipped, uncounted, p_total, p_train, by_module)
