@@ -18,6 +18,7 @@ from vzoo.core.registry import Row
 
 SasfCount = Literal["taps", "none"]
 ParamsCount = Literal["total", "trainable", "without-aux-head"]
+Tool = Literal["fvcore", "mmcv1-hooks"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Convention:
     bn_training: bool  # traced in training mode: fvcore prices batch_norm at 5/element, not 2
     how: str  # one sentence: the authors' tool and what it traced
     source: str  # where that was read
+    tool: Tool = "fvcore"  # "mmcv1-hooks": mmcv 1.x's module-hook counter (flops/hook_counter.py)
 
 
 COMPLETE = Convention(
@@ -117,6 +119,22 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
             "auxiliary FCN head; its forward is not traced) at (1, 3, 512, 2048), eval mode"
         ),
         source="YuHengsss/MSVMamba@c394019 analyze/get_flops.py mmseg_flops()",
+    ),
+    ("mlla", "detection"): Convention(
+        name="mmcv1-hooks",
+        count_scan=False,
+        sasf="none",
+        params="trainable",
+        bn_training=False,
+        how=(
+            "mmcv 1.x get_model_complexity_info (module forward hooks: conv, linear, norms, "
+            "pools, ReLU-family; functional matmuls, GELU and RoIAlign uncounted; trainable "
+            "params) on mmdet 2.x forward_dummy at (3, 1280, 800): backbone, FPN, RPN convs, "
+            "bbox head on 1000 RoIs, mask head on 100; the Swin/PVT attention add-ons of the "
+            "script do not apply to MLLA"
+        ),
+        source="LeapLabTHU/MLLA downstream/detection/tools/analysis_tools/get_flops.py",
+        tool="mmcv1-hooks",
     ),
     ("sparse-rcnn", "detection"): Convention(
         name="mmdet-trainable",

@@ -71,6 +71,7 @@ class RowFlops:
     params_paper: int
     description: str
     roi_counts: dict[str, int] = field(default_factory=dict)
+    hook_macs: int | None = None  # mmcv 1.x module-hook count, where that is the paper's tool
 
     @property
     def input_text(self) -> str:
@@ -80,6 +81,8 @@ class RowFlops:
     def value(self, convention: str) -> float:
         """G(iga) units: 'paper' / 'macs' (complete) in fvcore units, 'flops' true FLOPs."""
         if convention == "paper":
+            if self.paper.tool == "mmcv1-hooks" and self.hook_macs is not None:
+                return self.hook_macs / 1e9
             return self.breakdown.macs(self.paper) / 1e9
         if convention == "macs":
             return self.breakdown.macs(COMPLETE) / 1e9
@@ -144,12 +147,18 @@ def count_row(
         module = cm.module.to(dev)
         inputs = tuple(t.to(dev) if isinstance(t, torch.Tensor) else t for t in cm.inputs)
         report, breakdown = count_with_breakdown(module, inputs, params_of=cm.full_model)
-    if report.uncounted and not allow_uncounted:
-        raise UncountedOpsError(row.id, report.uncounted)
-    conv = paper_convention(row)
+        if report.uncounted and not allow_uncounted:
+            raise UncountedOpsError(row.id, report.uncounted)
+        conv = paper_convention(row)
+        hook_macs = None
+        if conv.tool == "mmcv1-hooks":
+            from vzoo.flops.hook_counter import hook_count
+
+            torch.manual_seed(0)
+            hook_macs, _ = hook_count(module, inputs)
     return RowFlops(
         row, shape, report, breakdown, conv, _paper_params(report, conv, cm.aux_head),
-        cm.description, dict(cm.roi_counts),
+        cm.description, dict(cm.roi_counts), hook_macs,
     )  # fmt: skip
 
 

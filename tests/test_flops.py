@@ -198,3 +198,33 @@ def test_cli_flops_small_input_and_bad_input(
     assert "| spatial-mamba-t | 3x64x64 |" in out_md.read_text()
     code, _, err = _vzoo(["flops", "spatial-mamba-t", "--input", "64by64"], capsys)
     assert code == 2 and "64by64" in err
+
+
+def test_mmcv1_hook_counter_counts_modules_not_functions() -> None:
+    from vzoo.flops.hook_counter import hook_count
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=True)
+            self.relu = nn.ReLU()
+            self.norm = nn.LayerNorm(4)
+            self.fc = nn.Linear(4, 5, bias=True)
+            self.act = nn.GELU()  # not in mmcv 1.x's table
+            self.up = nn.ConvTranspose2d(5, 2, 2, stride=2, bias=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.relu(self.conv(x)).permute(0, 2, 3, 1)  # (1, 6, 5, 4)
+            y = self.act(self.fc(self.norm(y)))
+            y = y @ torch.ones(5, 5)  # functional: uncounted
+            return self.up(y.permute(0, 3, 1, 2))  # (1, 2, 12, 10)
+
+    total, by_type = hook_count(Net(), (torch.randn(1, 3, 6, 5),))
+    conv = 4 * 30 * 27 + 4 * 30  # MACs + bias adds
+    relu = 4 * 30
+    norm = 2 * 4 * 30
+    fc = 30 * 4 * 5  # no bias term in mmcv 1.x's linear hook
+    deconv = 2 * 4 * 5 * 30 + 2 * 12 * 12  # bias counted over output_height**2 (mmcv 1.x bug)
+    assert by_type == {"Conv2d": conv, "ReLU": relu, "LayerNorm": norm, "Linear": fc,
+                       "ConvTranspose2d": deconv}  # fmt: skip
+    assert total == conv + relu + norm + fc + deconv
