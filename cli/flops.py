@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -82,6 +84,7 @@ def flops(
         )
     rows = [r for r in rows if row_available(r)]
     store = None if no_store else ResultStore()
+    started = time.perf_counter()
     results: list[RowFlops] = []
     failures: list[str] = []
     with Progress(
@@ -105,7 +108,14 @@ def flops(
             progress.advance(bar)
     render_flops_table(results, convention.value)
     if out is not None:
-        write_text_atomic(out, render_flops_markdown(results, convention.value, failures, missing))
+        elapsed = time.perf_counter() - started
+        timing = (
+            f"{len(rows)} rows counted in {elapsed:.0f} s wall on {os.cpu_count()} CPU cores "
+            f"(device {device}; machine shared with other jobs while measured)"
+        )
+        write_text_atomic(
+            out, render_flops_markdown(results, convention.value, failures, missing, timing)
+        )
     for f in failures:
         typer.echo(f"vzoo: error: {f}", err=True)
     if failures:

@@ -91,7 +91,11 @@ def render_flops_table(results: list[RowFlops], convention: str) -> None:
 
 
 def render_flops_markdown(
-    results: list[RowFlops], convention: str, failures: list[str], missing: list[str]
+    results: list[RowFlops],
+    convention: str,
+    failures: list[str],
+    missing: list[str],
+    timing: str | None = None,
 ) -> str:
     lines = [
         "# Params and FLOPs: published vs counted by `vzoo flops`",
@@ -132,4 +136,6 @@ def render_flops_markdown(
         lines += [f"- {m}" for m in missing]
     if failures:
         lines += ["", "## Failed", ""] + [f"- {f}" for f in failures]
+    if timing:
+        lines += ["", "## Timing", "", timing]
     return "\n".join(lines) + "\n"
