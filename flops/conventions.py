@@ -63,30 +63,40 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
         ),
         source="EdwardChasel/Spatial-Mamba@71221eb classification/models/spatialmamba.py flops()",
     ),
+    # The released det/seg get_flops.py scripts (mmengine get_model_complexity_info, eval mode,
+    # no custom handles) would skip the scan and the state fusion (autograd Functions, i.e.
+    # prim::PythonOp): measured 0.2-1.0% below every published figure. The published figures
+    # are reproduced (<= 0.2%) only when both ARE counted, the fusion at its 27 taps (a
+    # training-mode trace with the scan handle, like the classifier's flops()); row notes give
+    # both numbers.
     ("spatial-mamba", "detection"): Convention(
         name="spatial-mamba-det",
-        count_scan=False,
-        sasf="none",
+        count_scan=True,
+        sasf="taps",
         params="total",
         bn_training=False,
         how=(
-            "mmengine get_model_complexity_info (no custom handles) on the eval-mode detector's "
-            "tensor forward at (1, 3, 1280, 800): the scan and the state fusion run as "
-            "autograd Functions (prim::PythonOp) and are silently skipped"
+            "fvcore units on the detector's tensor forward at (1, 3, 1280, 800) (bbox head on "
+            "1000 RoIs, mask head on 100) WITH the state scan (7*B*L*D*N) and the state fusion "
+            "at 27 MACs/element: this reproduces every published figure to <= 0.2%, while the "
+            "released get_flops.py as written (mmengine, eval mode, no handles: scan and fusion "
+            "skipped as prim::PythonOp) gives 0.7-1.0% less (measured; see the rows' notes)"
         ),
         source="EdwardChasel/Spatial-Mamba@71221eb detection/tools/analysis_tools/get_flops.py",
     ),
     ("spatial-mamba", "segmentation"): Convention(
         name="spatial-mamba-seg",
-        count_scan=False,
-        sasf="none",
+        count_scan=True,
+        sasf="taps",
         params="total",
         bn_training=False,
         how=(
-            "mmengine get_model_complexity_info (no custom handles) on the eval-mode segmentor "
-            "at (3, 2048, 512) (same count as 512x2048): scan and state fusion skipped. The "
-            "script sets auxiliary_head=None, but the published params match the total WITH the "
-            "auxiliary FCN head (measured: without it every size falls below the printed figure)"
+            "fvcore units on the segmentor's whole-image forward at 512x2048 (the script's "
+            "2048x512 gives the same count) WITH the state scan and the 27-tap state fusion, "
+            "params WITH the auxiliary FCN head: reproduces every published figure (FLOPs "
+            "<= 0.03%); the released get_flops.py as written (scan and fusion skipped, "
+            "auxiliary_head=None) gives 0.2-0.3% fewer FLOPs and 1 M fewer params (measured; "
+            "see the rows' notes)"
         ),
         source="EdwardChasel/Spatial-Mamba@71221eb segmentation/tools/analysis_tools/get_flops.py",
     ),
