@@ -24,9 +24,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app`; imports inside commands stay lazy (torch, mmdet).
-    from vzoo.cli import catalog, compare, data, evaluate, flops, registry_cmd
+    from vzoo.cli import cache, catalog, compare, data, download, evaluate, flops, registry_cmd
 
-    for module in (catalog, compare, registry_cmd, evaluate, flops, data):
+    for module in (catalog, compare, registry_cmd, download, cache, evaluate, flops, data):
         module.register(app)
 
 

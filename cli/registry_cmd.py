@@ -34,3 +34,17 @@ def check(
     if problems:
         raise typer.Exit(2)
     typer.echo(f"{reg.path}: {len(reg)} rows, valid")
+
+
+@registry_app.command("pin")
+def pin(
+    row_id: str = typer.Argument(..., help="Row id whose downloaded checkpoint to pin."),
+    registry: Optional[Path] = typer.Option(
+        None, "--registry", help="Registry file to edit (default: the packaged one)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a different pinned sha256."),
+) -> None:
+    """Write the cached checkpoint's sha256 and size into the row's `weights:` block."""
+    from vzoo.hub.pin import pin_cached
+
+    typer.echo(pin_cached(row_id, registry, force=force))

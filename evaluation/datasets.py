@@ -108,11 +108,9 @@ def ade20k_layout(root: Path) -> Ade20kLayout:
 
 def file_fingerprint(path: Path) -> str:
     """sha256 of a file (the annotation file identifies a COCO split)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from vzoo.hub.cache import sha256_file
+
+    return sha256_file(path)
 
 
 def tree_fingerprint(root: Path) -> str:

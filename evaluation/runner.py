@@ -26,6 +26,7 @@ from vzoo.core.results import (
     environment_key,
 )
 from vzoo.evaluation import datasets
+from vzoo.hub.cache import sha256_file
 
 LAUNCHERS = ("none", "pytorch", "slurm")
 TASK_METRICS = {
@@ -95,10 +96,6 @@ def dataset_fingerprint(layout: Any) -> str:
     return "ade20k:" + datasets.tree_fingerprint(layout.ann_dir)[:16]
 
 
-def file_sha256(path: Path) -> str:
-    return datasets.file_fingerprint(path)
-
-
 def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str | None]:
     """The checkpoint file to evaluate and its sha256: `--checkpoint`, else the download cache."""
     if options.random_init:
@@ -106,11 +103,11 @@ def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str
     if options.checkpoint is not None:
         if not options.checkpoint.is_file():
             raise UserInputError(f"checkpoint not found: {options.checkpoint}")
-        return options.checkpoint, file_sha256(options.checkpoint)
+        return options.checkpoint, sha256_file(options.checkpoint)
     from vzoo.hub import fetch_checkpoint
 
     path = fetch_checkpoint(row, offline=options.offline)
-    return path, file_sha256(path)
+    return path, sha256_file(path)
 
 
 def row_config_hash(row: Row, options: EvalOptions) -> str:

@@ -1,4 +1,4 @@
-"""The selective scan as two registered operators: `vzoo::selective_scan`, `vzoo::selective_scan_states`.
+"""The selective scan as two operators: `vzoo::selective_scan`, `vzoo::selective_scan_states`.
 
 Why custom ops: `torch.jit.trace` (what fvcore's FlopCountAnalysis runs) then records the whole
 scan as ONE node, whatever backend computes it, so `flop_count.FVCORE_HANDLES` can price it with
@@ -9,6 +9,8 @@ Autograd: the forward may run a non-differentiable kernel (Triton) or a numba ke
 implementation of the same backend (reference -> the sequential loop; torch -> the numba
 Function with its own chunked backward on CPU, else the pure-torch chunked scan; triton -> the
 pure-torch chunked scan) and takes `torch.autograd.grad` of it. Cost: one extra forward.
+Limitation: that backward is eager Python (numba works on `.numpy()` views), so AOT autograd /
+torch.compile can trace the forward operator (fake impls below) but not through its backward.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def compute_dtype(*tensors: Tensor | None) -> torch.dtype:
 
 
 def numba_enabled() -> bool:
-    """The compiled CPU recurrence is optional: VZOO_SCAN_NUMBA=0 or a missing numba -> pure torch."""
+    """Compiled CPU recurrence: off with VZOO_SCAN_NUMBA=0 or without numba (-> pure torch)."""
     if os.environ.get("VZOO_SCAN_NUMBA", "1") == "0":
         return False
     try:
@@ -169,9 +171,6 @@ _STATES_SCHEMA = (
 SCAN_OP = "vzoo::selective_scan"
 STATES_OP = "vzoo::selective_scan_states"
 
-_SCAN_TENSORS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
-_STATES_TENSORS = ("u", "delta", "A", "B", "delta_bias")
-
 
 @torch.library.custom_op(SCAN_OP, mutates_args=(), schema=_SCAN_SCHEMA)
 def selective_scan_op(
@@ -231,14 +230,12 @@ def _setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
 
 
 def _regrad(
-    ctx: Any, names: tuple[str, ...], run: Callable[..., Any], grads: tuple[Tensor | None, ...]
+    ctx: Any, n_tensors: int, run: Callable[..., Any], grads: tuple[Tensor | None, ...]
 ) -> tuple[Tensor | None, ...]:
     """Gradients of the inputs by re-running a differentiable forward (see module docstring)."""
     saved = iter(ctx.saved_tensors)
     args = [next(saved) if is_t else a for a, is_t in zip(ctx.static, ctx.is_tensor, strict=True)]
-    wanted = [
-        i for i, name in enumerate(names) if args[i] is not None and ctx.needs_input_grad[i]
-    ]
+    wanted = [i for i in range(n_tensors) if args[i] is not None and ctx.needs_input_grad[i]]
     with torch.enable_grad():
         for i in wanted:
             args[i] = args[i].detach().requires_grad_(True)
@@ -259,14 +256,14 @@ def _scan_backward(ctx: Any, g_out: Tensor | None, g_last: Tensor | None) -> tup
     def run(*a: Any) -> tuple[Tensor, Tensor]:
         return scan_impl(a[9], *a[:9], differentiable=True)
 
-    return _regrad(ctx, _SCAN_TENSORS, run, (g_out, g_last))
+    return _regrad(ctx, 8, run, (g_out, g_last))
 
 
 def _states_backward(ctx: Any, g_out: Tensor) -> tuple[Any, ...]:
     def run(*a: Any) -> Tensor:
         return states_impl(a[6], *a[:6], differentiable=True)
 
-    return _regrad(ctx, _STATES_TENSORS, run, (g_out,))
+    return _regrad(ctx, 5, run, (g_out,))
 
 
 selective_scan_op.register_autograd(_scan_backward, setup_context=_setup)

@@ -3,11 +3,13 @@
 The sequence is cut into blocks (bounded memory: at most ~`BLOCK_ELEMENTS` elements of the
 (batch, D, N, T) intermediates live at once) and each block into sub-chunks of `SUB` steps:
 
-1. within every sub-chunk (all of them at once, vectorised) the zero-start recurrence is a
-   Hillis-Steele scan on the pairs (a_t, x_t) = (exp(delta_t A), delta_t u_t B_t): log2(SUB)
-   vectorised steps, only products of decays, so it is as stable as the sequential loop;
-2. the cumulative decay inside a sub-chunk is exp(cumsum(delta A)) (log space: exp of a sum, no
-   product of many small numbers);
+1. within every sub-chunk (all of them at once, vectorised), with S_t = cumsum(delta A) (log
+   space), the zero-start states are e^{S_t} cumsum(e^{-S_s} x_s) when |S| stays well inside
+   the exponent range (the usual case: four passes); otherwise (steep decays, where e^{-S}
+   would overflow) a Hillis-Steele scan on the pairs (a_t, x_t) = (exp(delta_t A),
+   delta_t u_t B_t): log2(SUB) vectorised steps, only products of decays, as stable as the
+   sequential loop;
+2. the cumulative decay inside a sub-chunk is exp(S_t);
 3. the sub-chunk end states are chained by the same scan over the sub-chunk axis, plus the state
    carried in from the previous block (the only Python loop: one iteration per block).
 
@@ -20,7 +22,9 @@ import torch
 from torch import Tensor
 
 SUB = 32
-BLOCK_ELEMENTS = 1 << 20
+BLOCK_ELEMENTS = 1 << 18
+# |cumulative log-decay| within a sub-chunk below which e^{+-S} cannot overflow or underflow
+_LOG_LIMIT = {torch.float32: 30.0, torch.float64: 200.0, torch.float16: 5.0, torch.bfloat16: 30.0}
 
 
 def _expand(t: Tensor, dim: int) -> Tensor:
@@ -55,8 +59,13 @@ def _scan_block(log_a: Tensor, x: Tensor, h0: Tensor) -> Tensor:
     nc = log_a.shape[-1] // SUB
     log_a = log_a.reshape(*lead, nc, SUB)
     x = x.reshape(*lead, nc, SUB)
-    _, h_local = _scan_pairs(torch.exp(log_a), x)
-    decay = torch.exp(torch.cumsum(log_a, dim=-1))  # decay from the sub-chunk start to t
+    cum = torch.cumsum(log_a, dim=-1)  # log of the decay from the sub-chunk start to t
+    decay = torch.exp(cum)
+    if float(cum.abs().max()) < _LOG_LIMIT[log_a.dtype]:
+        # h_t = e^{S_t} sum_{s<=t} e^{-S_s} x_s: 4 passes, safe while |S| is far from overflow
+        h_local = decay * torch.cumsum(torch.exp(-cum) * x, dim=-1)
+    else:  # steep decays: the pairwise scan never forms e^{-S}
+        _, h_local = _scan_pairs(torch.exp(log_a), x)
     # chain the sub-chunks: state at the end of sub-chunk j, starting from h0
     ends_decay, ends = _scan_pairs(decay[..., -1], h_local[..., -1])
     ends = ends + ends_decay * h0.unsqueeze(-1)
@@ -75,7 +84,7 @@ def scan_torch(
     return_states: bool = False,
     block_elements: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """(y (b, D, L) or states (b, D, N, L), last state (b, D, N)); delta already biased/softplused."""
+    """(y (b, D, L) or states (b, D, N, L), last state (b, D, N)); delta is post-softplus."""
     bsz, dim, length = u.shape
     n = A.shape[1]
     budget = BLOCK_ELEMENTS if block_elements is None else block_elements

@@ -13,9 +13,6 @@ Inputs are contiguous and already in the compute dtype; B/C are grouped (b, G, N
 
 from __future__ import annotations
 
-import os
-
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
@@ -53,8 +50,10 @@ def _scan_kernel(
     dn_ok = d_ok[:, None] & n_ok[None, :]
     g_idx = d_idx // (dim // groups)
     a_mat = tl.load(a_ptr + d_idx[:, None] * n_state + n_idx[None, :], mask=dn_ok, other=0.0)
-    row = (bi * dim + d_idx) * length  # (BLOCK_D,) offsets of the (b, D, L) rows
-    bc_row = ((bi * groups + g_idx)[:, None] * n_state + n_idx[None, :]) * length  # (D, N)
+    # int64 offsets: a (b, D, N, L) states tensor can pass 2**31 elements
+    ch_idx = (bi * dim + d_idx).to(tl.int64)
+    row = ch_idx * length  # (BLOCK_D,) offsets of the (b, D, L) rows
+    bc_row = ((bi * groups + g_idx).to(tl.int64)[:, None] * n_state + n_idx[None, :]) * length
     h = tl.zeros((BLOCK_D, BLOCK_N), dtype=a_mat.dtype)
     for t0 in range(0, length, BLOCK_T):
         t_idx = t0 + t_rel
@@ -70,19 +69,14 @@ def _scan_kernel(
         hs = hloc + acum * h[:, :, None]
         h = tl.sum(tl.where(t_rel[None, None, :] == BLOCK_T - 1, hs, 0.0), axis=2)
         if STATES:
-            s_off = ((bi * dim + d_idx)[:, None] * n_state + n_idx[None, :]) * length
+            s_off = (ch_idx[:, None] * n_state + n_idx[None, :]) * length
             tl.store(out_ptr + s_off[:, :, None] + t_idx[None, None, :], hs, mask=m3)
         else:
             cc = tl.load(c_ptr + bc_row[:, :, None] + t_idx[None, None, :], mask=m3, other=0.0)
             y = tl.sum(hs * cc, axis=1)
             tl.store(out_ptr + row[:, None] + t_idx[None, :], y, mask=dt_ok)
-    last_off = (bi * dim + d_idx)[:, None] * n_state + n_idx[None, :]
+    last_off = ch_idx[:, None] * n_state + n_idx[None, :]
     tl.store(last_ptr + last_off, h, mask=dn_ok)
-
-
-def available_for(device: torch.device) -> bool:
-    """The kernel runs on CUDA tensors, or anywhere under Triton's CPU interpreter."""
-    return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def scan_triton(
@@ -102,10 +96,7 @@ def scan_triton(
     block_n = triton.next_power_of_2(n_state)
     block_d = max(1, min(triton.next_power_of_2(dim), 2048 // (block_n * 32), 32))
     block_t = 32 if n_state > 4 else 64
-    if return_states:
-        out = u.new_empty(bsz, dim, n_state, length)
-    else:
-        out = u.new_empty(bsz, dim, length)
+    out = u.new_empty((bsz, dim, n_state, length) if return_states else (bsz, dim, length))
     last = u.new_empty(bsz, dim, n_state)
     grid = (bsz, triton.cdiv(dim, block_d))
     _scan_kernel[grid](

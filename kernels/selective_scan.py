@@ -40,18 +40,22 @@ def _check(
     named["delta_bias"] = delta_bias
     for name, t in named.items():
         if t is not None and not isinstance(t, Tensor):
-            raise ValueError(f"selective_scan: {name} must be a torch.Tensor, got {type(t).__name__}")
+            raise ValueError(
+                f"selective_scan: {name} must be a torch.Tensor, got {type(t).__name__}"
+            )
     if u.dim() != 3:
         raise ValueError(f"selective_scan: u must be (batch, D, L), got shape {tuple(u.shape)}")
     bsz, dim, length = u.shape
     if length == 0 or dim == 0 or bsz == 0:
-        raise ValueError(f"selective_scan: u must have non-empty (batch, D, L), got {tuple(u.shape)}")
+        raise ValueError(
+            f"selective_scan: u must have non-empty (batch, D, L), got {tuple(u.shape)}"
+        )
     if delta.shape != u.shape:
         raise ValueError(
             f"selective_scan: delta shape {tuple(delta.shape)} != u shape {tuple(u.shape)}"
         )
-    if A.dim() != 2 or A.shape[0] != dim:
-        raise ValueError(f"selective_scan: A must be (D={dim}, N), got {tuple(A.shape)}")
+    if A.dim() != 2 or A.shape[0] != dim or A.shape[1] == 0:
+        raise ValueError(f"selective_scan: A must be (D={dim}, N >= 1), got {tuple(A.shape)}")
     if A.is_complex():
         raise ValueError("selective_scan: complex A is not supported (vision models use real A)")
     n = A.shape[1]
@@ -179,7 +183,7 @@ def _triton_importable() -> bool:
 
 
 def resolve_backend(backend: str | None, device: torch.device) -> str:
-    """`backend=` beats VZOO_SCAN_BACKEND beats auto (triton on CUDA when importable, else torch)."""
+    """`backend=`, else VZOO_SCAN_BACKEND, else auto: triton on CUDA if importable, else torch."""
     choice = backend or os.environ.get("VZOO_SCAN_BACKEND") or "auto"
     if choice == "auto":
         return "triton" if device.type == "cuda" and _triton_importable() else "torch"
@@ -191,9 +195,8 @@ def resolve_backend(backend: str | None, device: torch.device) -> str:
     if choice == "triton":
         if not _triton_importable():
             raise ValueError("selective-scan backend 'triton' needs `pip install triton`")
-        from vzoo.kernels.scan_triton import available_for
-
-        if not available_for(device):
+        # the kernel runs on CUDA tensors, or anywhere under Triton's CPU interpreter
+        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
             raise ValueError(
                 f"selective-scan backend 'triton' needs CUDA tensors, got {device} "
                 "(or set TRITON_INTERPRET=1 to run the kernel in Triton's CPU interpreter)"
@@ -246,6 +249,4 @@ def selective_scan_states(
     """
     _checked(u, delta, A, B, None, delta_bias=delta_bias)
     name = resolve_backend(backend, u.device)
-    return scan_ops.selective_scan_states_op(
-        u, delta, A, B, delta_bias, bool(delta_softplus), name
-    )
+    return scan_ops.selective_scan_states_op(u, delta, A, B, delta_bias, bool(delta_softplus), name)

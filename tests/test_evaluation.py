@@ -178,3 +178,41 @@ def test_cli_eval_errors_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2
     r = vzoo("eval", "mlla-t-1y")
     assert r.returncode == 2 and "mlla-t-1x" in r.stderr
+
+
+def test_classification_row_end_to_end_via_cli(tmp_path: Path) -> None:
+    """`vzoo eval msvmamba-nano` on a synthetic ImageFolder: the stored top-1/top-5 equal what the
+    same model computes on the same preprocessed images, counted here independently."""
+    from vzoo.evaluation.classification import PREPROCESS, ImageFolderVal
+    from vzoo.evaluation.synthetic import write_synthetic_imagenet
+    from vzoo.zoo import build_classifier
+
+    root = write_synthetic_imagenet(tmp_path / "imagenet", classes=3, per_class=2, seed=1)
+    torch.manual_seed(0)
+    model = build_classifier("msvmamba-nano").eval()
+    ckpt = tmp_path / "nano.pth"
+    torch.save({"model": model.state_dict()}, ckpt)  # the authors' {"model": ...} layout
+
+    ds = ImageFolderVal(root / "val", PREPROCESS["msvmamba"])
+    with torch.inference_mode():
+        logits = model(torch.stack([ds[i][0] for i in range(len(ds))]))
+    labels = torch.tensor([ds[i][1] for i in range(len(ds))])
+    top5 = logits.topk(5, dim=1).indices
+    want_top1 = 100.0 * (top5[:, 0] == labels).float().mean().item()
+    want_top5 = 100.0 * (top5 == labels[:, None]).any(1).float().mean().item()
+
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "vzoo.cli.main", "eval", "msvmamba-nano", "--checkpoint", str(ckpt),
+         "--data-root", str(root), "--workers", "0", "--batch-size", "4"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    store = ResultStore()
+    (top1,) = store.query("msvmamba-nano", "top1")
+    (stored5,) = store.query("msvmamba-nano", "top5")
+    assert top1.value == pytest.approx(want_top1, abs=1e-9)
+    assert stored5.value == pytest.approx(want_top5, abs=1e-9)
+    assert top1.dataset_fingerprint.startswith("imagenet:")

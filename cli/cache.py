@@ -1,0 +1,146 @@
+"""`vzoo cache`: list, locate, verify and remove downloaded checkpoints."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+cache_app = typer.Typer(help="Inspect and maintain the checkpoint cache.", no_args_is_help=True)
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cache_app, name="cache")
+
+
+def _missing(row_id: str, registry: Optional[Path]) -> Exception:
+    """Unknown id (exit 2, closest ids) or a known row that is simply not downloaded (exit 1)."""
+    from vzoo.core.errors import UnknownRowError, VzooError
+    from vzoo.core.registry import load_registry
+
+    reg = load_registry(registry)
+    if row_id not in reg:
+        return UnknownRowError(row_id, reg.closest(row_id))
+    return VzooError(f"{row_id}: not in the cache; run `vzoo download {row_id}`")
+
+
+@cache_app.command("list")
+def list_cache(
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+) -> None:
+    """Cached checkpoints: row id, size, sha256 (pinned or recorded), source."""
+    from vzoo.hub.cache import CheckpointCache
+
+    cache = CheckpointCache()
+    entries = [e for e in cache.entries() if cache.blob_path(e.sha256).is_file()]
+    if fmt is ListFormat.json:
+        rows = [{"row_id": e.row_id, **e.to_json()} for e in entries]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not entries:
+        typer.echo(f"no checkpoints cached in {cache.root}")
+        return
+    width = max(len(e.row_id) for e in entries)
+    for e in entries:
+        state = "pinned" if e.pinned else "recorded"
+        typer.echo(
+            f"{e.row_id:<{width}}  {e.size / 2**20:9.1f} MiB  {e.sha256[:12]} ({state})  "
+            f"{e.source}  {e.filename}"
+        )
+
+
+@cache_app.command("path")
+def path(
+    row_id: str = typer.Argument(..., help="Row id."),
+    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+) -> None:
+    """Print the cached checkpoint's path (exit 1 if it is not downloaded)."""
+    from vzoo.hub.cache import CheckpointCache
+
+    cache = CheckpointCache()
+    entry = cache.get(row_id)
+    if entry is None:
+        raise _missing(row_id, registry)
+    typer.echo(str(cache.blob_path(entry.sha256)))
+
+
+@cache_app.command("verify")
+def verify(
+    row_id: Optional[str] = typer.Argument(None, help="Row id (default: every cached row)."),
+    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+) -> None:
+    """Re-hash cached files; a corrupt one is removed (download it again)."""
+    from vzoo.core.errors import VzooError
+    from vzoo.core.registry import load_registry
+    from vzoo.hub.cache import CheckpointCache, sha256_file
+
+    cache = CheckpointCache()
+    entries = cache.entries()
+    if row_id is not None:
+        entries = [e for e in entries if e.row_id == row_id]
+        if not entries:
+            raise _missing(row_id, registry)
+    if not entries:
+        typer.echo(f"no checkpoints cached in {cache.root}")
+        return
+    reg = load_registry(registry)
+    bad: list[str] = []
+    for e in entries:
+        blob = cache.blob_path(e.sha256)
+        if not blob.is_file():
+            cache.forget(e.row_id)
+            typer.echo(f"{e.row_id}: MISSING {blob}; entry removed", err=True)
+            bad.append(e.row_id)
+            continue
+        actual = sha256_file(blob)
+        if actual != e.sha256:
+            blob.unlink(missing_ok=True)  # gone for every row sharing it: they re-download
+            cache.forget(e.row_id)
+            typer.echo(
+                f"{e.row_id}: CORRUPT {blob}: expected sha256 {e.sha256}, actual {actual}; "
+                f"removed, run `vzoo download {e.row_id}`",
+                err=True,
+            )
+            bad.append(e.row_id)
+            continue
+        pinned = reg.get(e.row_id).weights if e.row_id in reg else None
+        if pinned is not None and pinned.sha256 is not None and pinned.sha256 != actual:
+            typer.echo(
+                f"{e.row_id}: STALE {blob}: the registry pins sha256 {pinned.sha256}, the cache "
+                f"holds {actual}; run `vzoo download {e.row_id}`",
+                err=True,
+            )
+            bad.append(e.row_id)
+            continue
+        state = "pinned" if pinned is not None and pinned.sha256 == actual else "not pinned"
+        typer.echo(f"{e.row_id}: ok ({actual[:12]}, {state})")
+    if bad:
+        raise VzooError(f"{len(bad)} of {len(entries)} cached checkpoints failed verification")
+
+
+@cache_app.command("remove")
+def remove(
+    row_id: str = typer.Argument(..., help="Row id."),
+    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+) -> None:
+    """Remove a row's checkpoint from the cache (the file goes once no row uses it)."""
+    from vzoo.hub.cache import CheckpointCache
+
+    cache = CheckpointCache()
+    partial = cache.partial_path(row_id)
+    entry = cache.forget(row_id)
+    dropped_partial = partial.exists()
+    partial.unlink(missing_ok=True)
+    partial.with_suffix(".json").unlink(missing_ok=True)
+    if entry is None and not dropped_partial:
+        raise _missing(row_id, registry)
+    what = f"sha256 {entry.sha256[:12]}" if entry is not None else "partial download"
+    typer.echo(f"{row_id}: removed ({what})")

@@ -1,0 +1,86 @@
+"""`vzoo download`: fetch rows' checkpoints into the cache, resumable and verified."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+class Prefer(str, Enum):
+    original = "original"
+    mirror = "mirror"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("download")(download)
+
+
+def download(
+    ids: Optional[list[str]] = typer.Argument(None, help="Row ids to download."),
+    all_rows: bool = typer.Option(False, "--all", help="Every row that lists weights."),
+    task: Optional[str] = typer.Option(None, help="With --all: only rows of this task."),
+    prefer: Prefer = typer.Option(
+        Prefer.original, "--prefer", help="Try the published URLs or the mirrors first."
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never touch the network (also VZOO_OFFLINE=1)."
+    ),
+    with_logs: bool = typer.Option(
+        False, "--with-logs", help="Drive folders: keep the training logs beside the checkpoint."
+    ),
+    registry: Optional[Path] = typer.Option(
+        None, "--registry", help="Registry file (default: the packaged one)."
+    ),
+) -> None:
+    """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
+    from vzoo.core.errors import UserInputError, VzooError
+    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.hub.fetch import Downloader
+    from vzoo.hub.progress import default_progress
+
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if not ids and not all_rows:
+        raise UserInputError("give row ids to download, or --all (see `vzoo list`)")
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    reg = load_registry(registry)
+    rows = reg.select(ids or None, task=task)  # unknown ids fail here, before any download
+    if all_rows:
+        skipped = [r.id for r in rows if r.weights is None]
+        if skipped:
+            typer.echo(f"vzoo: no weights listed for {', '.join(skipped)}; skipped", err=True)
+        rows = [r for r in rows if r.weights is not None]
+    else:
+        for r in rows:
+            if r.weights is None:
+                raise UserInputError(f"{r.id}: the registry lists no weights for this row")
+    progress = default_progress()
+    downloader = Downloader(progress=progress)
+    failed: list[tuple[str, str]] = []
+    try:
+        for row in rows:
+            try:
+                res = downloader.fetch(
+                    row, prefer=prefer.value, offline=offline or None, with_logs=with_logs
+                )
+            except VzooError as e:
+                if len(rows) == 1:
+                    raise
+                failed.append((row.id, str(e)))
+                typer.echo(f"vzoo: error: {e}", err=True)
+                continue
+            check = "sha256 verified" if res.verified else "sha256 recorded, not pinned"
+            extra = f", {len(res.extras)} extra file(s)" if res.extras else ""
+            typer.echo(
+                f"{row.id}\t{res.path}\t({res.status}, {res.entry.size} bytes, {check}{extra})"
+            )
+    finally:
+        progress.close()
+    if failed:
+        raise VzooError(
+            f"{len(failed)} of {len(rows)} downloads failed: {', '.join(i for i, _ in failed)}"
+        )

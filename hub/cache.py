@@ -1,0 +1,174 @@
+"""The checkpoint cache under the vzoo home: one blob per sha256 plus a small index per row.
+
+Layout (`<home>/checkpoints/`):
+  blobs/<sha256>            verified files only (renamed in after the checksum passed)
+  index.json                row id -> {sha256, size, url, filename, source, time, pinned}
+  partial/<row>.incomplete  a download in progress (resumed by the next run for the same URL)
+  partial/<row>.json        which URL the partial bytes came from
+  locks/<row>.lock          one writer per row across processes
+  extras/<row>/             files kept beside a checkpoint (logs of a Drive folder)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from vzoo.core.atomic import write_text_atomic
+from vzoo.core.paths import vzoo_home
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    row_id: str
+    sha256: str
+    size: int
+    url: str
+    filename: str
+    source: str  # "original" | "mirror"
+    time: str  # UTC, ISO 8601
+    pinned: bool  # the registry held this sha256 when it was downloaded
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("row_id")
+        return data
+
+
+def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _safe_name(row_id: str) -> str:
+    # Row ids are slugs already; keep the file name safe even for a hand-typed one.
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in row_id)
+
+
+class CheckpointCache:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else vzoo_home() / "checkpoints"
+
+    # -- paths --
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256
+
+    def partial_path(self, row_id: str) -> Path:
+        return self.root / "partial" / f"{_safe_name(row_id)}.incomplete"
+
+    def extras_dir(self, row_id: str) -> Path:
+        return self.root / "extras" / _safe_name(row_id)
+
+    def row_lock(self, row_id: str, timeout: float = -1) -> FileLock:
+        path = self.root / "locks" / f"{_safe_name(row_id)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path), timeout=timeout)
+
+    @contextlib.contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / "index.json.lock")):
+            yield
+
+    # -- index --
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return {}  # a damaged index only forgets rows; blobs stay and are re-linked on download
+        rows = data.get("rows") if isinstance(data, dict) else None
+        return rows if isinstance(rows, dict) else {}
+
+    def _write_index(self, rows: dict[str, dict[str, Any]]) -> None:
+        write_text_atomic(
+            self.index_path,
+            json.dumps({"version": 1, "rows": rows}, indent=2, sort_keys=True) + "\n",
+        )
+
+    def entries(self) -> list[CacheEntry]:
+        out = []
+        for row_id, raw in sorted(self._read_index().items()):
+            try:
+                out.append(CacheEntry(row_id=row_id, **raw))
+            except TypeError:
+                continue  # written by an incompatible version: ignore the entry
+        return out
+
+    def get(self, row_id: str) -> CacheEntry | None:
+        """The row's entry if its blob is present."""
+        raw = self._read_index().get(row_id)
+        if raw is None:
+            return None
+        try:
+            entry = CacheEntry(row_id=row_id, **raw)
+        except TypeError:
+            return None
+        return entry if self.blob_path(entry.sha256).is_file() else None
+
+    def record(self, entry: CacheEntry) -> None:
+        with self._index_lock():
+            rows = self._read_index()
+            rows[entry.row_id] = entry.to_json()
+            self._write_index(rows)
+
+    def forget(self, row_id: str) -> CacheEntry | None:
+        """Drop the row's entry; delete its blob unless another row still uses it."""
+        with self._index_lock():
+            rows = self._read_index()
+            raw = rows.pop(row_id, None)
+            if raw is None:
+                return None
+            self._write_index(rows)
+            entry = CacheEntry(row_id=row_id, **raw)
+            if not any(r.get("sha256") == entry.sha256 for r in rows.values()):
+                self.blob_path(entry.sha256).unlink(missing_ok=True)
+            shutil.rmtree(self.extras_dir(row_id), ignore_errors=True)
+            return entry
+
+    # -- blobs --
+    def adopt(self, verified: Path, sha256: str) -> Path:
+        """Move an already-verified file into the blob store (atomic rename, same filesystem)."""
+        blob = self.blob_path(sha256)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(verified, blob)
+        return blob
+
+    def adopt_copy(self, source: Path, sha256: str) -> Path:
+        """Copy a verified file living elsewhere (e.g. the Hugging Face cache) into the store."""
+        blob = self.blob_path(sha256)
+        if blob.is_file():
+            return blob
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        tmp = blob.with_name(f".{sha256}.{os.getpid()}.tmp")
+        try:
+            try:
+                os.link(source, tmp)  # same filesystem: no copy needed
+            except OSError:
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, blob)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return blob
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,77 @@
+"""Progress bars with size, speed and ETA on a terminal; silent otherwise (logs, CI, pipes)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+
+class ProgressReporter(Protocol):
+    def start(self, label: str, total: int | None, completed: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullProgress:
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress:
+    """One rich bar per file; `start` again (a retry, a resume) resets it to `completed`."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._started = False  # the live display starts with the first byte, not before
+        self._task: Any = None
+        self._label: str | None = None
+
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        if self._task is None or label != self._label:
+            self._task = self._progress.add_task(label, total=total, completed=completed)
+            self._label = label
+        else:
+            self._progress.reset(self._task, total=total, completed=completed)
+
+    def advance(self, n: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n)
+
+    def close(self) -> None:
+        if self._started:
+            self._progress.stop()
+            self._started = False
+
+
+def default_progress() -> ProgressReporter:
+    """A bar when stderr is a terminal, nothing otherwise."""
+    return RichProgress() if sys.stderr.isatty() else NullProgress()

@@ -1,0 +1,504 @@
+"""vzoo.hub against real HTTP servers on 127.0.0.1: resume, retries, hosts, mirrors, loading."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers.loopback import DriveFile, FakeDrive, FakeHub, FileRoute, LoopbackServer, send_page
+from servers.registry_file import write_registry
+
+from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.registry import Row, load_registry
+from vzoo.hub import (
+    CheckpointCache,
+    ChecksumMismatchError,
+    Downloader,
+    DownloadError,
+    Endpoints,
+    HostPageError,
+    OfflineError,
+    RetryPolicy,
+    UnsafeCheckpointError,
+    fetch_checkpoint,
+    load_checkpoint,
+)
+from vzoo.hub.hosts import drive_confirm_url, drive_file_id, drive_folder_id, host_kind
+
+PAYLOAD = os.urandom(300_000)  # > several 16 KiB server chunks, so "half a body" is meaningful
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+GH = "https://github.com/owner/proj/releases/download/v1.0/model.pth"
+GH_PATH = "/owner/proj/releases/download/v1.0/model.pth"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    srv = LoopbackServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def messages() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def downloader(server: LoopbackServer, messages: list[str]) -> Downloader:
+    base = server.base_url
+    return Downloader(
+        endpoints=Endpoints(drive=base, tsinghua=base, github=base, openmmlab=base),
+        retry=RetryPolicy(attempts=3, backoff=0.01),
+        timeout=5,
+        notify=messages.append,
+    )
+
+
+def make_row(tmp_path: Path, **fields: object) -> Row:
+    fields.setdefault("id", "row-a")
+    reg = write_registry(tmp_path / f"registry-{fields['id']}.yaml", [fields])
+    return load_registry(reg).get(str(fields["id"]))
+
+
+def cache_is_empty_of(row_id: str) -> None:
+    cache = CheckpointCache()
+    assert cache.get(row_id) is None
+    blobs = cache.root / "blobs"
+    assert not blobs.exists() or not any(blobs.iterdir())
+    assert not cache.partial_path(row_id).exists()
+
+
+# --- plain HTTP: redirects, resume, retries ---
+
+
+def test_github_release_redirect_is_verified_and_cached(tmp_path, server, downloader, messages):
+    server.routes[GH_PATH] = lambda req, q: (
+        req.send_response(302),
+        req.send_header("Location", server.url("/objects/abc")),
+        req.send_header("Content-Length", "0"),
+        req.end_headers(),
+    )
+    server.routes["/objects/abc"] = FileRoute(PAYLOAD)
+    row = make_row(tmp_path, urls=[GH], sha256=SHA, size=len(PAYLOAD))
+    res = downloader.fetch(row)
+    assert res.path == CheckpointCache().blob_path(SHA)
+    assert res.path.read_bytes() == PAYLOAD
+    assert (res.status, res.verified, res.entry.filename) == ("downloaded", True, "model.pth")
+    assert not CheckpointCache().partial_path(row.id).exists()
+    again = downloader.fetch(row)
+    assert again.status == "cached" and again.path == res.path
+    assert len(server.requests("/objects/abc")) == 1  # the second call never touched the network
+
+
+@pytest.mark.parametrize(
+    ("script", "ranges", "resume_header", "note"),
+    [
+        (["reset"], True, "resume", None),  # dropped connection: resume from what arrived
+        (["cut"], True, "bytes=150000-", None),  # body shorter than Content-Length
+        (["cut"], False, "bytes=150000-", "ignored the Range request"),  # 200 again: start over
+        (["500", "500"], True, None, None),  # server errors, then success
+    ],
+)
+def test_transient_failures_are_retried(
+    tmp_path, server, downloader, messages, script, ranges, resume_header, note
+):
+    route = FileRoute(PAYLOAD, script, ranges=ranges)
+    server.routes[GH_PATH] = route
+    row = make_row(tmp_path, urls=[GH], sha256=SHA)
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD
+    gets = server.requests(GH_PATH)
+    assert len(gets) == len(script) + 1
+    if resume_header == "resume":  # a reset loses whatever was in flight: any offset > 0
+        assert 0 < int(gets[-1].headers["range"][len("bytes=") : -1]) < len(PAYLOAD)
+    else:
+        assert gets[-1].headers.get("range") == resume_header
+    if note:
+        assert any(note in m for m in messages)
+
+
+def test_gives_up_keeps_partial_and_next_run_resumes(tmp_path, server, downloader):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD, ["cut", "500", "500", "500"])
+    row = make_row(tmp_path, urls=[GH], sha256=SHA)
+    with pytest.raises(DownloadError, match=r"HTTP 500.*gave up after 3 attempts"):
+        downloader.fetch(row)
+    partial = CheckpointCache().partial_path(row.id)
+    assert partial.read_bytes() == PAYLOAD[:150_000]  # kept: the prefix is good bytes
+    assert CheckpointCache().get(row.id) is None
+    res = downloader.fetch(row)  # a later run continues from the partial file
+    assert res.path.read_bytes() == PAYLOAD
+    assert server.requests(GH_PATH)[-1].headers["range"] == "bytes=150000-"
+    assert not partial.exists()
+
+
+def test_wrong_checksum_leaves_nothing(tmp_path, server, downloader):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    wrong = sha(b"another file")
+    row = make_row(tmp_path, urls=[GH], sha256=wrong)
+    with pytest.raises(ChecksumMismatchError) as err:
+        downloader.fetch(row)
+    assert f"expected {wrong}, got {SHA}" in str(err.value)
+    assert "\n" not in str(err.value)
+    cache_is_empty_of(row.id)
+
+
+def test_size_mismatch_is_refused_before_downloading(tmp_path, server, downloader):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    row = make_row(tmp_path, urls=[GH], size=len(PAYLOAD) + 1)
+    with pytest.raises(DownloadError, match="registry expects 300001"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+
+
+def test_openmmlab_404_names_the_dead_link(tmp_path, server, downloader):
+    url = "https://download.openmmlab.com/mmdetection/v2.0/sparse_rcnn/x.pth"
+    row = make_row(tmp_path, urls=[url])
+    with pytest.raises(DownloadError, match=r"download.openmmlab.com: HTTP 404 .*link is dead"):
+        downloader.fetch(row)
+    assert len(server.requests("/mmdetection/v2.0/sparse_rcnn/x.pth")) == 1  # 404: no retry
+
+
+# --- hosts: HTML where a checkpoint was expected, Drive confirm and folders ---
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_tsinghua_dead_token(tmp_path, server, downloader, status):
+    server.routes["/f/ce362e868fb5491ca55c/"] = lambda req, q: send_page(
+        req, "<html><head><title>Page not found - Seafile</title></head></html>", status
+    )
+    row = make_row(tmp_path, urls=["https://cloud.tsinghua.edu.cn/f/ce362e868fb5491ca55c/?dl=1"])
+    with pytest.raises(DownloadError, match=r"Tsinghua cloud.*token is dead") as err:
+        downloader.fetch(row)
+    assert "--prefer mirror" in str(err.value)
+    cache_is_empty_of(row.id)
+
+
+def test_tsinghua_download(tmp_path, server, downloader, messages):
+    server.routes["/f/abcdef012345/"] = FileRoute(
+        PAYLOAD, headers={"Content-Disposition": "attachment;filename*=UTF-8''mlla_t.pth"}
+    )
+    row = make_row(tmp_path, urls=["https://cloud.tsinghua.edu.cn/f/abcdef012345/?dl=1"])
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD and not res.verified
+    assert res.entry.filename == "mlla_t.pth"  # the token URL says nothing; the header does
+    assert server.requests("/f/abcdef012345/")[0].query == {"dl": ["1"]}
+    assert any("recorded sha256" in m and "vzoo registry pin row-a" in m for m in messages)
+
+
+@pytest.mark.parametrize("status", [200, 403])
+def test_drive_quota_page_is_not_saved_as_a_checkpoint(tmp_path, server, downloader, status):
+    drive = FakeDrive(server)
+    drive.files["1AbCdEfGhIjKlMnOp"] = DriveFile(
+        "model.pth", PAYLOAD, quota=True, quota_status=status
+    )
+    row = make_row(tmp_path, urls=["https://drive.google.com/file/d/1AbCdEfGhIjKlMnOp/view"])
+    with pytest.raises(HostPageError, match="Google Drive returned a quota page") as err:
+        downloader.fetch(row)
+    assert "try again in 24 h or use --prefer mirror" in str(err.value)
+    cache_is_empty_of(row.id)
+
+
+def test_html_served_as_octet_stream_is_detected(tmp_path, server, downloader):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD, ["html"])
+    row = make_row(tmp_path, urls=[GH])
+    with pytest.raises(HostPageError, match="GitHub returned an HTML page"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://drive.google.com/file/d/1AbCdEfGhIjKlMnOp/view?usp=sharing",
+        "https://drive.google.com/open?id=1AbCdEfGhIjKlMnOp",
+        "https://drive.google.com/uc?id=1AbCdEfGhIjKlMnOp&export=download",
+    ],
+)
+def test_drive_virus_scan_confirm_flow(tmp_path, server, downloader, url):
+    drive = FakeDrive(server)
+    drive.files["1AbCdEfGhIjKlMnOp"] = DriveFile("msvmamba_tiny.pth", PAYLOAD, confirm=True)
+    row = make_row(tmp_path, urls=[url], sha256=SHA)
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD
+    (confirmed,) = server.requests("/download")
+    assert confirmed.query["uuid"] == [FakeDrive.UUID] and confirmed.query["confirm"] == ["t"]
+
+
+def test_drive_small_file_without_confirm_page(tmp_path, server, downloader):
+    drive = FakeDrive(server)
+    drive.files["1SmallFileId0000"] = DriveFile("m.pth", PAYLOAD, confirm=False)
+    row = make_row(tmp_path, urls=["https://drive.google.com/file/d/1SmallFileId0000/view"])
+    assert downloader.fetch(row).path.read_bytes() == PAYLOAD
+    assert server.requests("/download") == []
+
+
+def test_drive_folder_picks_checkpoint_and_keeps_logs(tmp_path, server, downloader):
+    drive = FakeDrive(server)
+    drive.files["1LogFile00000000"] = DriveFile("log.txt", b"epoch 1 loss 2.0\n", confirm=False)
+    drive.files["1CkptFile0000000"] = DriveFile("mask_rcnn_1x.pth", PAYLOAD)
+    drive.files["1CfgFile00000000"] = DriveFile("config.py", b"model = dict()\n", confirm=False)
+    drive.folders["1FolderId0000000"] = ["1LogFile00000000", "1CkptFile0000000", "1CfgFile00000000"]
+    url = "https://drive.google.com/drive/folders/1FolderId0000000?usp=sharing"
+    row = make_row(tmp_path, urls=[url], sha256=SHA, kind="drive-folder")
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD and res.entry.filename == "mask_rcnn_1x.pth"
+    assert res.extras == []  # logs only when asked
+    res = downloader.fetch(row, with_logs=True)
+    assert res.status == "cached"
+    assert sorted(p.name for p in res.extras) == ["config.py", "log.txt"]
+    assert (CheckpointCache().extras_dir(row.id) / "log.txt").read_bytes() == b"epoch 1 loss 2.0\n"
+    assert len(server.requests("/download")) == 1  # the checkpoint itself was not fetched again
+
+
+def test_drive_folder_with_two_checkpoints_needs_a_filename(tmp_path, server, downloader):
+    drive = FakeDrive(server)
+    drive.files["1CkptA0000000000"] = DriveFile("epoch_11.pth", b"a")
+    drive.files["1CkptB0000000000"] = DriveFile("epoch_12.pth", PAYLOAD)
+    drive.folders["1FolderId0000000"] = ["1CkptA0000000000", "1CkptB0000000000"]
+    url = "https://drive.google.com/drive/folders/1FolderId0000000"
+    row = make_row(tmp_path, urls=[url], kind="drive-folder")
+    with pytest.raises(DownloadError, match=r"found files: epoch_11\.pth, epoch_12\.pth"):
+        downloader.fetch(row)
+    row = make_row(tmp_path, id="row-b", urls=[url], kind="drive-folder", filename="epoch_12.pth")
+    assert downloader.fetch(row).path.read_bytes() == PAYLOAD
+
+
+def test_url_forms() -> None:
+    assert drive_file_id("https://drive.google.com/file/d/1AbC-d_e00/view?usp=sharing") == (
+        "1AbC-d_e00"
+    )
+    assert drive_file_id("https://drive.google.com/open?id=1AbC-d_e00") == "1AbC-d_e00"
+    assert drive_folder_id("https://drive.google.com/drive/folders/1Fold_er000?usp=x") == (
+        "1Fold_er000"
+    )
+    assert drive_file_id("https://drive.google.com/drive/folders/1Fold_er000") is None
+    # The older confirm page: a `confirm=TOKEN` link back to the same `uc` endpoint.
+    legacy = '<a id="uc-download-link" href="/uc?export=download&amp;confirm=Zx9_&amp;id=1Ab">'
+    assert drive_confirm_url(legacy, "https://drive.google.com/uc?export=download&id=1Ab") == (
+        "https://drive.google.com/uc?export=download&id=1Ab&confirm=Zx9_"
+    )
+    assert drive_confirm_url("<html>no form</html>", "https://drive.google.com/uc?id=1") is None
+    assert host_kind("https://cloud.tsinghua.edu.cn/f/x/?dl=1") == "tsinghua"
+    assert host_kind("hf://org/repo/file.pth") == "hf"
+    ep = Endpoints(tsinghua="http://127.0.0.1:9")
+    assert ep.rewrite("https://cloud.tsinghua.edu.cn/f/x/?dl=1") == "http://127.0.0.1:9/f/x/?dl=1"
+    assert ep.rewrite(GH) == GH  # hosts without an override are contacted as published
+
+
+# --- Hugging Face mirrors ---
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    srv = LoopbackServer().start()
+    fake = FakeHub(srv)
+    monkeypatch.setenv("HF_ENDPOINT", srv.base_url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    fake.server = srv  # type: ignore[attr-defined]
+    yield fake
+    srv.stop()
+
+
+def test_mirror_after_failing_original_and_offline_from_hf_cache(
+    tmp_path, server, downloader, messages, hub
+):
+    hub.files[("vzoo/mirror", "mlla/mlla_t.pth")] = PAYLOAD
+    row = make_row(tmp_path, urls=[GH], mirrors=["hf://vzoo/mirror/mlla/mlla_t.pth"], sha256=SHA)
+    res = downloader.fetch(row)  # the original 404s (no route): the mirror serves it
+    assert res.path.read_bytes() == PAYLOAD and res.entry.source == "mirror"
+    assert any("HTTP 404" in m for m in messages)
+    CheckpointCache().forget(row.id)
+    assert CheckpointCache().get(row.id) is None
+    n = len(hub.server.log)  # type: ignore[attr-defined]
+    res = downloader.fetch(row, offline=True)  # offline: the Hugging Face cache still counts
+    assert res.path.read_bytes() == PAYLOAD
+    assert len(hub.server.log) == n  # type: ignore[attr-defined]
+
+
+def test_prefer_mirror_skips_the_original(tmp_path, server, downloader, hub):
+    hub.files[("vzoo/mirror", "m.pth")] = PAYLOAD
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    row = make_row(tmp_path, urls=[GH], mirrors=["hf://vzoo/mirror/m.pth"], sha256=SHA)
+    assert downloader.fetch(row, prefer="mirror").entry.source == "mirror"
+    assert server.requests(GH_PATH) == []
+
+
+def test_mirror_with_wrong_checksum_is_refused(tmp_path, server, downloader, hub):
+    hub.files[("vzoo/mirror", "m.pth")] = b"not the checkpoint"
+    row = make_row(tmp_path, urls=[GH], mirrors=["hf://vzoo/mirror/m.pth"], sha256=SHA)
+    with pytest.raises(DownloadError, match=r"all 2 sources failed.*HTTP 404.*sha256 mismatch"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+
+
+# --- offline, pinning, concurrency ---
+
+
+def test_offline_never_touches_the_network(tmp_path, server, downloader, monkeypatch):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    row = make_row(tmp_path, urls=[GH], sha256=SHA)
+    monkeypatch.setenv("VZOO_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="not in the cache and offline mode is on"):
+        downloader.fetch(row)
+    assert server.log == []
+    monkeypatch.delenv("VZOO_OFFLINE")
+    path = downloader.fetch(row).path
+    monkeypatch.setenv("VZOO_OFFLINE", "1")
+    assert fetch_checkpoint(row) == path  # the module API, as eval/flops call it
+
+
+def test_registry_pin_round_trip(tmp_path, server, downloader, messages):
+    from vzoo.hub.pin import pin_cached
+
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    reg = write_registry(tmp_path / "registry.yaml", [{"id": "row-a", "urls": [GH]}])
+    before = reg.read_text()
+    downloader.fetch(load_registry(reg).get("row-a"))
+    assert any("recorded sha256" in m for m in messages)
+    assert "pinned sha256" in pin_cached("row-a", reg)
+    after = reg.read_text()
+    added = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert added == [f"      sha256: {SHA}", f"      size: {len(PAYLOAD)}"]
+    assert after.startswith("# test registry: comments must survive")
+    assert "  - id: row-a  # row comment" in after and "  # as published" in after
+    pinned = load_registry(reg).get("row-a")
+    assert (pinned.weights.sha256, pinned.weights.size) == (SHA, len(PAYLOAD))
+    assert "already pinned" in pin_cached("row-a", reg)
+    res = downloader.fetch(pinned)
+    assert res.status == "cached" and res.verified
+    other = sha(b"x")
+    reg.write_text(after.replace(SHA, other))
+    with pytest.raises(VzooError, match="re-pin with --force"):
+        pin_cached("row-a", reg)
+    assert "pinned" in pin_cached("row-a", reg, force=True)
+    assert load_registry(reg).get("row-a").weights.sha256 == SHA
+    with pytest.raises(UserInputError, match="did you mean: row-a"):
+        pin_cached("row-aa", reg)
+
+
+def test_two_processes_download_one_file_once(tmp_path, server):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD, chunk_delay=0.05)  # ~1 s per download
+    reg = write_registry(tmp_path / "registry.yaml", [{"id": "row-a", "urls": [GH], "sha256": SHA}])
+    script = textwrap.dedent(
+        f"""
+        from vzoo.cli.main import run
+        run(["download", "row-a", "--registry", {str(reg)!r}])
+        """
+    )
+    env = {**os.environ, "VZOO_GITHUB_ENDPOINT": server.base_url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    blob = str(CheckpointCache().blob_path(SHA))
+    assert all(blob in out for out, _ in outs)
+    assert len(server.requests(GH_PATH)) == 1  # the second process waited, then found it cached
+    assert Path(blob).read_bytes() == PAYLOAD
+    assert not CheckpointCache().partial_path("row-a").exists()
+
+
+# --- loading ---
+
+
+def torch_bytes(obj: object) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_load_checkpoint_weights_only_and_pinned_full_unpickle(tmp_path):
+    import numpy as np
+    import torch
+
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(torch_bytes({"state_dict": {"w": torch.arange(4.0)}}))
+    loaded = load_checkpoint(plain)
+    assert torch.equal(loaded["state_dict"]["w"], torch.arange(4.0))
+
+    # An mmdet-2 style checkpoint: `meta` holds numpy objects a weights_only load refuses.
+    data = torch_bytes({"state_dict": {"w": torch.ones(2)}, "meta": {"epoch": np.array([12])}})
+    meta = tmp_path / "mmdet2.pth"
+    meta.write_bytes(data)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load_checkpoint(meta)
+    text = str(err.value)
+    assert str(meta) in text and sha(data) in text and "vzoo registry pin" in text
+    assert "numpy" in text and "\n" not in text
+    full = load_checkpoint(meta, sha(data))
+    assert int(full["meta"]["epoch"][0]) == 12
+    with pytest.raises(ChecksumMismatchError, match=f"expected {sha(b'x')}, got {sha(data)}"):
+        load_checkpoint(meta, sha(b"x"))
+
+
+def test_pinned_checkpoint_with_unimportable_meta_class_still_loads(tmp_path, monkeypatch):
+    import torch
+
+    # An mmdet-2 checkpoint pickles mmcv 1.x classes this environment cannot import.
+    (tmp_path / "oldmmcv_cfg.py").write_text(
+        "class ConfigDict(dict):\n    pass\n\nclass Runner:\n    def __init__(self):\n"
+        "        self.epoch = 12\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import oldmmcv_cfg
+
+    meta = {"config": oldmmcv_cfg.ConfigDict(lr=0.02), "runner": oldmmcv_cfg.Runner()}
+    data = torch_bytes({"state_dict": {"w": torch.ones(3)}, "meta": meta})
+    monkeypatch.delitem(sys.modules, "oldmmcv_cfg")
+    (tmp_path / "oldmmcv_cfg.py").unlink()
+    path = tmp_path / "mmdet2.pth"
+    path.write_bytes(data)
+    with pytest.raises(UnsafeCheckpointError, match="oldmmcv_cfg"):
+        load_checkpoint(path)
+    ckpt = load_checkpoint(path, sha(data))
+    assert torch.equal(ckpt["state_dict"]["w"], torch.ones(3))
+    assert ckpt["meta"]["config"] == {"lr": 0.02}
+    assert ckpt["meta"]["runner"].state == {"epoch": 12}
+
+
+def test_load_checkpoint_corrupt_file_names_file_and_hashes(tmp_path):
+    import torch
+
+    data = torch_bytes({"w": torch.zeros(1000)})
+    bad = tmp_path / "cut.pth"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VzooError) as err:
+        load_checkpoint(bad)
+    text = str(err.value)
+    assert str(bad) in text and f"actual {sha(data[: len(data) // 2])}" in text
+    assert "expected sha256 none" in text
+    with pytest.raises(ChecksumMismatchError, match=str(bad)):
+        load_checkpoint(bad, sha(data))
+    with pytest.raises(UserInputError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_load_names_the_cached_row(tmp_path, server, downloader):
+    data = torch_bytes({"meta": {"cfg": __import__("numpy").zeros(2)}})
+    server.routes[GH_PATH] = FileRoute(data)
+    row = make_row(tmp_path, urls=[GH])
+    path = downloader.fetch(row).path
+    with pytest.raises(UnsafeCheckpointError, match=r"^row-a: .*`vzoo registry pin row-a`"):
+        load_checkpoint(path)

@@ -1,0 +1,146 @@
+"""`vzoo download`, `vzoo cache`, `vzoo registry pin` end to end: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers.loopback import FileRoute, LoopbackServer
+from servers.registry_file import write_registry
+
+from vzoo.cli.main import run
+from vzoo.core.registry import load_registry
+from vzoo.hub import CheckpointCache
+
+PAYLOAD = os.urandom(50_000)
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+GH = "https://github.com/owner/proj/releases/download/v1.0/{name}"
+GH_PATH = "/owner/proj/releases/download/v1.0/{name}"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    srv = LoopbackServer().start()
+    monkeypatch.setenv("VZOO_GITHUB_ENDPOINT", srv.base_url)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    return write_registry(
+        tmp_path / "registry.yaml",
+        [
+            {"id": "row-a", "urls": [GH.format(name="a.pth")]},
+            {"id": "row-b", "urls": [GH.format(name="b.pth")], "sha256": SHA},
+            {"id": "row-det", "urls": [GH.format(name="det.pth")], "task": "detection"},
+            {"id": "row-none", "urls": None},
+        ],
+    )
+
+
+def vzoo(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        run([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vzoo: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_download_then_cache_commands(capsys, server, registry):
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    code, out, err = vzoo(capsys, "download", "row-a", "--registry", registry)
+    assert code == 0, err
+    blob = CheckpointCache().blob_path(SHA)
+    assert out.split("\t")[:2] == ["row-a", str(blob)]
+    assert "downloaded" in out and "not pinned" in out
+    assert f"recorded sha256 {SHA}" in err and "vzoo registry pin row-a" in err
+
+    code, out, _ = vzoo(capsys, "cache", "list")
+    assert code == 0 and "row-a" in out and SHA[:12] in out and "recorded" in out
+    code, out, _ = vzoo(capsys, "cache", "list", "--format", "json")
+    (entry,) = json.loads(out)
+    assert (entry["row_id"], entry["sha256"], entry["size"]) == ("row-a", SHA, len(PAYLOAD))
+    code, out, _ = vzoo(capsys, "cache", "path", "row-a", "--registry", registry)
+    assert (code, out.strip()) == (0, str(blob))
+    code, out, _ = vzoo(capsys, "cache", "verify", "--registry", registry)
+    assert code == 0 and "row-a: ok" in out
+
+    blob.write_bytes(PAYLOAD[:-1] + b"\0")  # bit rot after the download
+    code, _, err = vzoo(capsys, "cache", "verify", "row-a", "--registry", registry)
+    assert code == 1 and "CORRUPT" in err and "removed" in err
+    assert not blob.exists()
+    code, _, err = vzoo(capsys, "cache", "path", "row-a", "--registry", registry)
+    assert code == 1 and "not in the cache; run `vzoo download row-a`" in one_line_error(err)
+
+
+def test_unknown_ids_exit_2_with_closest(capsys, server, registry):
+    code, _, err = vzoo(capsys, "download", "row-aa", "--registry", registry)
+    assert code == 2 and "did you mean: row-a" in one_line_error(err)
+    code, _, err = vzoo(capsys, "cache", "path", "row-bb", "--registry", registry)
+    assert code == 2 and "did you mean: row-b" in one_line_error(err)
+    code, _, err = vzoo(capsys, "registry", "pin", "rowa", "--registry", registry)
+    assert code == 2 and "did you mean" in one_line_error(err)
+    code, _, err = vzoo(capsys, "download", "--registry", registry)
+    assert code == 2 and "--all" in one_line_error(err)
+    code, _, err = vzoo(capsys, "download", "row-none", "--registry", registry)
+    assert code == 2 and "no weights" in one_line_error(err)
+    assert server.log == []
+
+
+def test_download_failure_is_one_line_exit_1(capsys, server, registry):
+    code, _, err = vzoo(capsys, "download", "row-b", "--registry", registry)  # no route: 404
+    line = one_line_error(err)
+    assert code == 1 and "row-b: GitHub: HTTP 404" in line and GH.format(name="b.pth") in line
+    code, _, err = vzoo(capsys, "download", "row-b", "--offline", "--registry", registry)
+    assert code == 1 and "offline mode is on" in one_line_error(err)
+    assert len(server.log) == 1  # the offline run made no request
+
+
+def test_download_all_continues_past_a_failure(capsys, server, registry):
+    server.routes[GH_PATH.format(name="b.pth")] = FileRoute(PAYLOAD)
+    server.routes[GH_PATH.format(name="det.pth")] = FileRoute(PAYLOAD)
+    code, out, err = vzoo(capsys, "download", "--all", "--registry", registry)
+    assert code == 1
+    assert "row-b\t" in out and "sha256 verified" in out and "row-det\t" in out
+    assert "no weights listed for row-none; skipped" in err
+    assert err.strip().splitlines()[-1] == "vzoo: error: 1 of 3 downloads failed: row-a"
+    assert "Traceback" not in err
+    code, out, _ = vzoo(capsys, "download", "--all", "--task", "detection", "--registry", registry)
+    assert code == 0 and out.startswith("row-det\t") and "(cached," in out
+
+
+def test_registry_pin_cli_round_trip_and_remove(capsys, server, registry):
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    code, _, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    assert code == 1 and "run `vzoo download row-a` first" in one_line_error(err)
+    assert vzoo(capsys, "download", "row-a", "--registry", registry)[0] == 0
+    text = registry.read_text()
+    code, out, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    assert code == 0 and f"pinned sha256 {SHA}" in out, err
+    assert registry.read_text().count("\n") == text.count("\n") + 2
+    assert vzoo(capsys, "registry", "check", registry)[0] == 0
+    weights = load_registry(registry).get("row-a").weights
+    assert (weights.sha256, weights.size) == (SHA, len(PAYLOAD))
+    code, out, _ = vzoo(capsys, "download", "row-a", "--registry", registry)
+    assert code == 0 and "(cached," in out and "sha256 verified" in out
+
+    code, out, _ = vzoo(capsys, "cache", "remove", "row-a", "--registry", registry)
+    assert code == 0 and "row-a: removed" in out
+    assert not CheckpointCache().blob_path(SHA).exists()
+    code, _, err = vzoo(capsys, "cache", "remove", "row-a", "--registry", registry)
+    assert code == 1 and "not in the cache" in one_line_error(err)
