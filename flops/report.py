@@ -19,24 +19,25 @@ def _pct(rel: float | None) -> str:
     return "—" if rel is None else f"{100 * rel:+.1f}%"
 
 
-def _printed_precision(published: float) -> float:
-    """Half a unit of the last printed digit, relative (e.g. '46M' -> 0.5 / 46)."""
+def _rounds_to(measured: float, published: float) -> bool:
+    """Does the measured value print as the published figure (same number of decimals)?"""
     text = f"{published:g}"
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return 0.5 * 10**-decimals / published
+    return abs(round(measured, decimals) - published) < 10**-decimals / 2
 
 
 def over_tolerance(r: RowFlops) -> list[str]:
-    """Which of params/FLOPs differ from the published figure by more than the tolerance,
-    beyond what the figure's printed rounding allows."""
+    """Which of params/FLOPs differ from the published figure by more than the tolerance AND
+    do not even round to the printed figure (e.g. 26.75 M is '27M': not flagged)."""
     out = []
-    pub_p, pub_f = r.row.published.get("params_m"), r.row.published.get("flops_g")
-    rel_p = _rel(r.params_paper / 1e6, pub_p)
-    if rel_p is not None and pub_p and abs(rel_p) > PARAMS_TOLERANCE + _printed_precision(pub_p):
-        out.append("params")
-    rel_f = _rel(r.value("paper"), pub_f)
-    if rel_f is not None and pub_f and abs(rel_f) > FLOPS_TOLERANCE + _printed_precision(pub_f):
-        out.append("FLOPs")
+    for what, measured, published, tol in (
+        ("params", r.params_paper / 1e6, r.row.published.get("params_m"), PARAMS_TOLERANCE),
+        ("FLOPs", r.value("paper"), r.row.published.get("flops_g"), FLOPS_TOLERANCE),
+    ):
+        rel = _rel(measured, published)
+        beyond = rel is not None and published and abs(rel) > tol
+        if beyond and not _rounds_to(measured, published):  # type: ignore[arg-type]
+            out.append(what)
     return out
 
 
@@ -110,8 +111,8 @@ def render_flops_markdown(
         "  scan; the state fusion at its 27 taps). **true FLOPs**: 2 × every multiply-add + scans.",
         "- **params**: the paper's convention (total, trainable, or without the auxiliary head).",
         f"- Δ beyond {100 * FLOPS_TOLERANCE:g}% (FLOPs) / {100 * PARAMS_TOLERANCE:g}% (params)",
-        "  plus the published figure's own rounding is marked ⚠ and explained in the row's",
-        "  registry notes (below).",
+        "  where the measured value does not even round to the printed figure is marked ⚠ and",
+        "  explained in the row's registry notes (below).",
         "- RoIs: how many proposals reached the bbox / mask heads (Mask R-CNN counts depend",
         "  on it).",
         "",

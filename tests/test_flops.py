@@ -159,7 +159,9 @@ def test_rows_without_a_model_in_this_build_are_not_available() -> None:
 
 
 def test_over_tolerance_allows_the_published_rounding() -> None:
-    row = load_registry().get("spatial-mamba-t")  # published 27M, 4.5G
+    row = dataclasses.replace(
+        load_registry().get("spatial-mamba-t"), published={"params_m": 27, "flops_g": 0.9}
+    )
 
     class _R:
         def __init__(self, params: float, flops: float) -> None:
@@ -168,9 +170,11 @@ def test_over_tolerance_allows_the_published_rounding() -> None:
         def value(self, _c: str) -> float:
             return self._f
 
-    assert over_tolerance(_R(26.75e6, 4.52)) == []  # 27M covers 26.5..27.5
-    assert over_tolerance(_R(26.2e6, 4.52)) == ["params"]
-    assert over_tolerance(_R(27e6, 4.71)) == ["FLOPs"]  # 4.5G: +-0.05 rounding + 2%
+    assert over_tolerance(_R(26.75e6, 0.9)) == []  # -0.9%, but prints as 27M
+    assert over_tolerance(_R(26.4e6, 0.9)) == ["params"]  # -2.2%, prints as 26M
+    assert over_tolerance(_R(27e6, 0.88)) == []  # -2.2%, but prints as 0.9G
+    assert over_tolerance(_R(27e6, 0.94)) == []  # +4.4%, still prints as 0.9G
+    assert over_tolerance(_R(27e6, 0.96)) == ["FLOPs"]  # +6.7%, prints as 1.0G
 
 
 def _vzoo(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
