@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from enum import Enum
@@ -74,7 +75,7 @@ def flops(
     if not rows:
         raise UserInputError("no rows selected")
 
-    from vzoo.flops.models import default_input, row_available
+    from vzoo.flops.models import default_input, model_key, row_available
     from vzoo.flops.run import RowFlops, count_row, record
 
     missing = [r.id for r in rows if not row_available(r)]
@@ -87,6 +88,7 @@ def flops(
     started = time.perf_counter()
     results: list[RowFlops] = []
     failures: list[str] = []
+    counted: dict[str, RowFlops] = {}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), transient=True,
@@ -95,7 +97,12 @@ def flops(
         for row in rows:
             progress.update(bar, description=f"counting {row.id}")
             try:
-                res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+                key = model_key(row, shape or default_input(row))
+                if key in counted:  # same inference model as a row already counted
+                    res = dataclasses.replace(counted[key], row=row)
+                else:
+                    res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+                    counted[key] = res
             except VzooError as e:
                 if len(rows) == 1:
                     raise

@@ -132,3 +132,28 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
         f"{row.method} _forward at {c}x{h}x{w}",
         aux_head=getattr(model, "auxiliary_head", None),
     )
+
+
+# Model-config keys that change training, not the inference graph being counted.
+_TRAINING_ONLY_KEYS = frozenset({"drop_path_rate", "init_cfg", "pretrained", "train_cfg"})
+
+
+def _inference_part(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _inference_part(v) for k, v in sorted(value.items()) if k not in _TRAINING_ONLY_KEYS
+        }
+    if isinstance(value, list | tuple):
+        return [_inference_part(v) for v in value]
+    return value
+
+
+def model_key(row: Row, input_shape: tuple[int, int, int]) -> str:
+    """Rows with the same key count the same (e.g. a 1x and a 3x Mask R-CNN row differ only in
+    schedule and drop-path rate): `vzoo flops --all` counts each key once."""
+    if row.task == "classification":
+        return f"cls:{row.arch}:{input_shape}"
+    from vzoo.evaluation.detection import load_row_config
+
+    model = load_row_config(row).model.to_dict()
+    return f"{row.task}:{_inference_part(model)!r}:{input_shape}"

@@ -231,3 +231,14 @@ def test_mmcv1_hook_counter_counts_modules_not_functions() -> None:
     assert by_type == {"Conv2d": conv, "ReLU": relu, "LayerNorm": norm, "Linear": fc,
                        "ConvTranspose2d": deconv}  # fmt: skip
     assert total == conv + relu + norm + fc + deconv
+
+
+def test_rows_differing_only_in_training_settings_share_one_count() -> None:
+    from vzoo.flops.models import model_key
+
+    reg, shape = load_registry(), (3, 1280, 800)
+    t1, t3, s1 = (reg.get(r) for r in ("spatial-mamba-t-1x", "spatial-mamba-t-3x",
+                                        "spatial-mamba-s-1x"))  # fmt: skip
+    assert model_key(t1, shape) == model_key(t3, shape)  # schedule / drop-path only
+    assert model_key(t1, shape) != model_key(s1, shape)
+    assert model_key(t1, shape) != model_key(t1, (3, 800, 1280))
