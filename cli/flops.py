@@ -103,10 +103,11 @@ def flops(
                 else:
                     res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
                     counted[key] = res
-            except VzooError as e:
+            except Exception as e:  # one row's failure must not lose the others' counts
                 if len(rows) == 1:
                     raise
-                failures.append(f"{row.id}: {e}")
+                what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
+                failures.append(what if what.startswith(f"{row.id}:") else f"{row.id}: {what}")
             else:
                 results.append(res)
                 # only counts at the paper's input size are comparable with the published figure

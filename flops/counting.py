@@ -39,8 +39,9 @@ NOT_COUNTED_BY_PAPERS = frozenset(
         "masked_select", "expand_as", "view_as", "reshape_as", "split_with_sizes", "tile",
         "dropout_", "feature_dropout", "feature_dropout_", "sin", "cos", "atan2", "zero_",
         "bernoulli_", "rand_like",
-        "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "baddbmm_", "masked_fill_",
-        "exponential_", "log_sigmoid", "erf", "all", "any", "isinf", "isnan",
+        "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "masked_fill_",
+        "exponential_", "_unique2", "unique_dim", "unflatten", "log_sigmoid", "erf", "all", "any",
+        "isinf", "isnan",
         "nan_to_num", "frac", "numel", "dim", "item", "upsample_bicubic2d", "instance_norm_",
     )
 )  # fmt: skip
@@ -59,6 +60,17 @@ class FlopReport:
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+
+def _baddbmm_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::baddbmm(self, batch1, batch2, ...): the batched product's multiply-adds."""
+    b, n, k = inputs[1].type().sizes()
+    m = inputs[2].type().sizes()[-1]
+    return b * n * k * m
+
+
+# Costly ops fvcore has no handle for, priced like its own matmul handles.
+EXTRA_HANDLES: dict[str, Handle] = {"aten::baddbmm": _baddbmm_macs, "aten::baddbmm_": _baddbmm_macs}
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
@@ -81,7 +93,7 @@ def count(
     from fvcore.nn import FlopCountAnalysis
 
     analysis = FlopCountAnalysis(model, inputs)
-    for name, handle in (handles or {}).items():
+    for name, handle in {**EXTRA_HANDLES, **(handles or {})}.items():
         analysis.set_op_handle(name, handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)

@@ -114,7 +114,18 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
 
         register_all_modules(init_default_scope=True)
         model = MODELS.build(cfg.model).eval()
+        rpn = getattr(model, "rpn_head", None)
+        if type(rpn).__name__ == "EmbeddingRPNHead":
+            # its learned proposal boxes start as whole-image boxes only after init_weights
+            # (raw embeddings would give negative-size RoIs); weights do not change the count
+            rpn.init_weights()
+        from mmengine.structures import InstanceData
+
         sample = DetDataSample(metainfo=dict(COCO_TYPICAL_META))
+        # Sparse R-CNN's tensor forward unpacks (empty) ground truth
+        sample.gt_instances = InstanceData(
+            bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long)
+        )
         wrapper = _DetectorTensorForward(model, [sample])
         cm = CountableModel(wrapper, (x,), model, f"{row.method} _forward at {c}x{h}x{w}")
         if getattr(model, "roi_head", None) is not None:

@@ -242,3 +242,13 @@ def test_rows_differing_only_in_training_settings_share_one_count() -> None:
     assert model_key(t1, shape) == model_key(t3, shape)  # schedule / drop-path only
     assert model_key(t1, shape) != model_key(s1, shape)
     assert model_key(t1, shape) != model_key(t1, (3, 800, 1280))
+
+
+def test_baddbmm_priced_like_a_batched_matmul() -> None:
+    class Scores(nn.Module):
+        def forward(self, bias: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+            return torch.baddbmm(bias, q, k.transpose(1, 2))
+
+    rep = count(Scores(), (torch.zeros(3, 4, 6), torch.randn(3, 4, 5), torch.randn(3, 6, 5)))
+    assert rep.uncounted == {}
+    assert rep.macs == 3 * 4 * 5 * 6
