@@ -130,6 +130,30 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
         ),
         source="YuHengsss/MSVMamba@c394019 analyze/get_flops.py mmseg_flops()",
     ),
+    ("mlla", "classification"): Convention(
+        name="fvcore-all",
+        count_scan=False,
+        sasf="none",
+        params="total",
+        bn_training=False,
+        how=(
+            "no counting script is released for the classifiers (the Swin-derived main.py logs "
+            "none); fvcore on every op, linear-attention matmuls included, eval mode, 224x224"
+        ),
+        source="LeapLabTHU/MLLA main.py, models/mlla.py (no flops code)",
+    ),
+    ("sparx-mamba", "classification"): Convention(
+        name="vmamba-cls",
+        count_scan=True,
+        sasf="none",
+        params="total",
+        bn_training=False,
+        how=(
+            "no counting script is released (VMamba-derived code): VMamba's fvcore count with "
+            "the scan handle, eval mode, 224x224, assumed"
+        ),
+        source="LMMMEng/SparX@a59b4f4 (README only; VMamba analyze/get_flops.py lineage)",
+    ),
     ("mlla", "detection"): Convention(
         name="mmcv1-hooks",
         count_scan=False,
