@@ -143,7 +143,7 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
         source="LeapLabTHU/MLLA main.py, models/mlla.py (no flops code)",
     ),
     ("sparx-mamba", "classification"): Convention(
-        name="vmamba-cls",
+        name="sparx-cls",
         count_scan=True,
         sasf="none",
         params="total",
