@@ -31,6 +31,9 @@ class Convention:
     how: str  # one sentence: the authors' tool and what it traced
     source: str  # where that was read
     tool: Tool = "fvcore"  # "mmcv1-hooks": mmcv 1.x's module-hook counter (flops/hook_counter.py)
+    # The released counting script's own convention, where it does NOT reproduce the published
+    # figures but another reading of the same model does (shown next to it in the report).
+    script: Convention | None = None
 
 
 COMPLETE = Convention(
@@ -43,6 +46,7 @@ COMPLETE = Convention(
     source="vzoo",
 )
 
+_SM_SEG_SCRIPT = "EdwardChasel/Spatial-Mamba@71221eb segmentation/tools/analysis_tools/get_flops.py"
 _VMAMBA_DET = (
     "mmengine FlopAnalyzer (fvcore fork) with the scan handle on the detector's tensor forward "
     "(backbone, FPN, RPN proposals, bbox head on the proposals, mask head on the first 100) at "
@@ -80,9 +84,18 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
             "1000 RoIs, mask head on 100) WITH the state scan (7*B*L*D*N) and the state fusion "
             "at 27 MACs/element: this reproduces every published figure to <= 0.2%, while the "
             "released get_flops.py as written (mmengine, eval mode, no handles: scan and fusion "
-            "skipped as prim::PythonOp) gives 0.7-1.0% less (measured; see the rows' notes)"
+            "skipped as prim::PythonOp) gives 0.7-1.0% less (the 'released script' column)"
         ),
         source="EdwardChasel/Spatial-Mamba@71221eb detection/tools/analysis_tools/get_flops.py",
+        script=Convention(
+            name="released-script",
+            count_scan=False,
+            sasf="none",
+            params="total",
+            bn_training=False,
+            how="mmengine get_model_complexity_info, eval mode, no handles",
+            source="EdwardChasel/Spatial-Mamba@71221eb detection/tools/analysis_tools/get_flops.py",
+        ),
     ),
     ("spatial-mamba", "segmentation"): Convention(
         name="spatial-mamba-seg",
@@ -95,10 +108,19 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
             "2048x512 gives the same count) WITH the state scan and the 27-tap state fusion, "
             "params WITH the auxiliary FCN head: reproduces every published figure (FLOPs "
             "<= 0.03%); the released get_flops.py as written (scan and fusion skipped, "
-            "auxiliary_head=None) gives 0.2-0.3% fewer FLOPs and 1 M fewer params (measured; "
-            "see the rows' notes)"
+            "auxiliary_head=None) gives 0.2-0.3% fewer FLOPs and 0.6-0.9 M fewer params (the "
+            "'released script' column)"
         ),
-        source="EdwardChasel/Spatial-Mamba@71221eb segmentation/tools/analysis_tools/get_flops.py",
+        source=_SM_SEG_SCRIPT,
+        script=Convention(
+            name="released-script",
+            count_scan=False,
+            sasf="none",
+            params="without-aux-head",
+            bn_training=False,
+            how="mmengine get_model_complexity_info, eval mode, no handles, auxiliary_head=None",
+            source=_SM_SEG_SCRIPT,
+        ),
     ),
     ("msvmamba", "classification"): Convention(
         name="vmamba-cls",
@@ -155,20 +177,30 @@ _CONVENTIONS: dict[tuple[str, str], Convention] = {
         source="LMMMEng/SparX@a59b4f4 (README only; VMamba analyze/get_flops.py lineage)",
     ),
     ("mlla", "detection"): Convention(
-        name="mmcv1-hooks",
+        name="mlla-det",
         count_scan=False,
         sasf="none",
-        params="trainable",
+        params="total",
         bn_training=False,
         how=(
-            "mmcv 1.x get_model_complexity_info (module forward hooks: conv, linear, norms, "
-            "pools, ReLU-family; functional matmuls, GELU and RoIAlign uncounted; trainable "
-            "params) on mmdet 2.x forward_dummy at (3, 1280, 800): backbone, FPN, RPN convs, "
-            "bbox head on 1000 RoIs, mask head on 100; the Swin/PVT attention add-ons of the "
-            "script do not apply to MLLA"
+            "fvcore on every op (linear-attention matmuls included) of the detector's tensor "
+            "forward at (1, 3, 1280, 800), bbox head on 1000 RoIs, mask head on 100: reproduces "
+            "the three published figures to <= 0.3%; the released get_flops.py (mmcv 1.x "
+            "module hooks on mmdet 2.x forward_dummy: conv, linear, norms, pools, ReLU-family; "
+            "functional matmuls, GELU, RoPE uncounted; Swin/PVT add-ons not applicable) gives "
+            "0.7-1.1% less (the 'released script' column)"
         ),
         source="LeapLabTHU/MLLA downstream/detection/tools/analysis_tools/get_flops.py",
-        tool="mmcv1-hooks",
+        script=Convention(
+            name="released-script",
+            count_scan=False,
+            sasf="none",
+            params="trainable",
+            bn_training=False,
+            how="mmcv 1.x get_model_complexity_info (module hooks)",
+            source="LeapLabTHU/MLLA downstream/detection/tools/analysis_tools/get_flops.py",
+            tool="mmcv1-hooks",
+        ),
     ),
     ("sparse-rcnn", "detection"): Convention(
         name="mmdet-trainable",

@@ -71,19 +71,29 @@ class RowFlops:
     params_paper: int
     description: str
     roi_counts: dict[str, int] = field(default_factory=dict)
-    hook_macs: int | None = None  # mmcv 1.x module-hook count, where that is the paper's tool
+    hook_macs: int | None = None  # mmcv 1.x module-hook count, where a convention uses it
+    params_script: int | None = None  # params as the released script counts them, if different
 
     @property
     def input_text(self) -> str:
         c, h, w = self.input_shape
         return f"{c}x{h}x{w}"
 
+    def _macs(self, conv: Convention) -> int:
+        if conv.tool == "mmcv1-hooks":
+            if self.hook_macs is None:
+                raise VzooError(f"{self.row.id}: the mmcv 1.x hook count was not run")
+            return self.hook_macs
+        return self.breakdown.macs(conv)
+
+    def script_value(self) -> float | None:
+        """The released counting script's figure (G), where it differs from `paper`."""
+        return None if self.paper.script is None else self._macs(self.paper.script) / 1e9
+
     def value(self, convention: str) -> float:
         """G(iga) units: 'paper' / 'macs' (complete) in fvcore units, 'flops' true FLOPs."""
         if convention == "paper":
-            if self.paper.tool == "mmcv1-hooks" and self.hook_macs is not None:
-                return self.hook_macs / 1e9
-            return self.breakdown.macs(self.paper) / 1e9
+            return self._macs(self.paper) / 1e9
         if convention == "macs":
             return self.breakdown.macs(COMPLETE) / 1e9
         return self.breakdown.true_flops / 1e9
@@ -151,14 +161,15 @@ def count_row(
             raise UncountedOpsError(row.id, report.uncounted)
         conv = paper_convention(row)
         hook_macs = None
-        if conv.tool == "mmcv1-hooks":
+        if "mmcv1-hooks" in (conv.tool, conv.script.tool if conv.script else None):
             from vzoo.flops.hook_counter import hook_count
 
             torch.manual_seed(0)
             hook_macs, _ = hook_count(module, inputs)
+    params_script = _paper_params(report, conv.script, cm.aux_head) if conv.script else None
     return RowFlops(
         row, shape, report, breakdown, conv, _paper_params(report, conv, cm.aux_head),
-        cm.description, dict(cm.roi_counts), hook_macs,
+        cm.description, dict(cm.roi_counts), hook_macs, params_script,
     )  # fmt: skip
 
 
