@@ -94,7 +94,7 @@ def eval_rows(
     partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (srun)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-process batch size."),
     cfg_options: Optional[list[str]] = typer.Option(
-        None, "--cfg-options", help="Override config keys, mmengine syntax: KEY=VALUE."
+        None, "--cfg-options", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
     ),
     metric_backend: Optional[str] = typer.Option(
         None, "--metric-backend", help="COCO scoring: faster-coco-eval (default) | pycocotools."
@@ -104,6 +104,7 @@ def eval_rows(
     offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Logs and detections."),
     workers: int = typer.Option(2, "--workers", help="Data-loading worker processes."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show mmengine's progress logs."),
     random_init: bool = typer.Option(
         False, "--random-init", help="Smoke test: no checkpoint, the model's init (recorded so)."
     ),
@@ -141,7 +142,7 @@ def eval_rows(
         data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
         batch_size=batch_size, cfg_options=parse_cfg_options(cfg_options or []), force=force,
         metric_backend=metric_backend, work_root=work_dir, offline=offline or None, tta=tta,
-        num_workers=workers, random_init=random_init,
+        num_workers=workers, random_init=random_init, verbose=verbose,
     )  # fmt: skip
     if os.environ.get("VZOO_OFFLINE") == "1":
         options.offline = True

@@ -29,14 +29,21 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
 
 
-# Each family's eval transform, from the authors' configs. All four test at 224 with the
-# Swin/VMamba/timm recipe: resize to int(224 / 0.875) = 256, bicubic, centre crop 224.
+# Each row's eval transform, from the authors' configs (keyed by arch, else by family). The
+# VMamba-lineage and MLLA repos test with the Swin/timm recipe: resize to int(224 / 0.875) = 256,
+# bicubic, centre crop 224. SparX's validate script uses crop 0.9 (T) and 0.95 (S, B).
 PREPROCESS: dict[str, Preprocess] = {
     "mlla": Preprocess(),  # MLLA config.py: DATA.INTERPOLATION bicubic, TEST.CROP True
     "spatial-mamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
     "msvmamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
-    "sparx-mamba": Preprocess(),  # timm validate defaults (crop_pct 0.875, bicubic)
+    "sparx-mamba-t": Preprocess(crop_pct=0.9),
+    "sparx-mamba-s": Preprocess(crop_pct=0.95),
+    "sparx-mamba-b": Preprocess(crop_pct=0.95),
 }
+
+
+def preprocess_for(row: Row) -> Preprocess:
+    return PREPROCESS.get(row.arch) or PREPROCESS.get(row.family) or Preprocess()
 
 
 class ImageFolderVal:
@@ -121,7 +128,7 @@ def run_classification(
     if state_dict is not None:
         load_state_dict_strict(model, state_dict, source=f"checkpoint of {row.id}")
     model.eval().to(dev)
-    dataset = ImageFolderVal(data.val_dir, PREPROCESS.get(row.family, Preprocess()))
+    dataset = ImageFolderVal(data.val_dir, preprocess_for(row))
     sampler = DistributedSampler(dataset, shuffle=False) if distributed else None
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, shuffle=False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ class DetectionRun:
     cfg_options: dict[str, Any] = field(default_factory=dict)
     metric_backend: str | None = None
     num_workers: int = 2
+    log_level: str = "WARNING"  # mmengine's own progress logs only with --verbose
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,20 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     cfg = load_row_config(run.row, run.cfg_options)
     _point_at_data(cfg, run)
     cfg.work_dir = str(run.work_dir)
+    cfg.log_level = run.log_level
     cfg.launcher = run.launcher
     cfg.load_from = None
     cfg.resume = False
     run.work_dir.mkdir(parents=True, exist_ok=True)
+    # pycocotools prints "loading annotations..." on stdout; keep it only when verbose
+    quiet = run.log_level != "INFO"
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        return _build_and_test(run, cfg, Runner, get_rank, load_state_dict_strict)
+
+
+def _build_and_test(
+    run: DetectionRun, cfg: Any, Runner: Any, get_rank: Any, load_state_dict_strict: Any
+) -> DetectionOutcome:
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     if run.state_dict is not None:

@@ -51,6 +51,7 @@ class EvalOptions:
     tta: bool = False
     num_workers: int = 2
     random_init: bool = False  # tests / smoke runs: skip the checkpoint, keep the model's init
+    verbose: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str
 
 def row_config_hash(row: Row, options: EvalOptions) -> str:
     if row.config is None:  # classifiers: the arch and the eval preprocessing define the run
-        from vzoo.evaluation.classification import PREPROCESS, Preprocess
+        from vzoo.evaluation.classification import preprocess_for
 
-        text = f"{row.arch}|{PREPROCESS.get(row.family, Preprocess())}"
+        text = f"{row.arch}|{preprocess_for(row)}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
     from vzoo.evaluation.detection import config_hash, load_row_config
 
@@ -133,7 +134,7 @@ def evaluate_row(
                 row=row, data=layout, work_dir=work_dir, state_dict=state_dict,
                 batch_size=options.batch_size or 1, launcher=options.launcher,
                 cfg_options=options.cfg_options, metric_backend=options.metric_backend,
-                num_workers=options.num_workers,
+                num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
             )
         )  # fmt: skip
         return out.metrics, out.is_main_process
@@ -151,7 +152,7 @@ def evaluate_row(
         SegmentationRun(
             row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
             launcher=options.launcher, cfg_options=options.cfg_options,
-            num_workers=options.num_workers,
+            num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
         )
     )  # fmt: skip
     return out_s.metrics, out_s.is_main_process

@@ -35,6 +35,7 @@ class SegmentationRun:
     launcher: str = "none"
     cfg_options: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 2
+    log_level: str = "WARNING"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
         cfg.model = dict(**cfg.tta_model, module=cfg.model)
     cfg.test_evaluator = dict(type="IoUMetric", iou_metrics=["mIoU"])
     cfg.work_dir = str(run.work_dir)
+    cfg.log_level = run.log_level
     cfg.launcher = run.launcher
     cfg.load_from = None
     cfg.resume = False

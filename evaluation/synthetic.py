@@ -127,3 +127,32 @@ def write_synthetic_imagenet(
             img = rng.integers(0, 256, size=(size, size + 37, 3), dtype=np.uint8)
             cv2.imwrite(str(d / f"img_{c}_{j}.JPEG"), img)
     return root
+
+
+def write_synthetic_ade20k(
+    root: str | Path, images: int = 2, *, seed: int = 0, size: tuple[int, int] = (96, 128)
+) -> Path:
+    """Write `root/images/validation/*.jpg` + `root/annotations/validation/*.png` (ADE20K layout:
+    label 0 = "other", 1..150 the classes, which mmseg shifts with reduce_zero_label)."""
+    import cv2
+
+    root = Path(root)
+    img_dir = root / "images" / "validation"
+    ann_dir = root / "annotations" / "validation"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    for i in range(images):
+        label = np.zeros((h, w), dtype=np.uint8)
+        img = rng.integers(0, 60, size=(h, w, 3), dtype=np.uint8)
+        for _ in range(3):
+            cls = int(rng.integers(1, 151))
+            y0, x0 = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
+            y1, x1 = y0 + int(rng.integers(h // 4, h // 2)), x0 + int(rng.integers(w // 4, w // 2))
+            label[y0:y1, x0:x1] = cls
+            img[y0:y1, x0:x1] = rng.integers(100, 256, size=3, dtype=np.uint8)
+        name = f"ADE_val_{i + 1:08d}"
+        cv2.imwrite(str(img_dir / f"{name}.jpg"), img)
+        cv2.imwrite(str(ann_dir / f"{name}.png"), label)
+    return root

@@ -57,3 +57,9 @@ train_pipeline = [
     dict(type="PackDetInputs"),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# The authors' mmdet-2 1x schedule warms up for 500 iterations (the shared base uses Swin's 1000).
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type="MultiStepLR", begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1),
+]
