@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from torch import nn
@@ -69,8 +70,17 @@ def _baddbmm_macs(inputs: list[Any], outputs: list[Any]) -> int:
     return b * n * k * m
 
 
-# Costly ops fvcore has no handle for, priced like its own matmul handles.
-EXTRA_HANDLES: dict[str, Handle] = {"aten::baddbmm": _baddbmm_macs, "aten::baddbmm_": _baddbmm_macs}
+def _input_numel(inputs: list[Any], outputs: list[Any]) -> int:
+    return prod(inputs[0].type().sizes())
+
+
+# Costly ops fvcore has no handle for, priced like its own handles (matmul; adaptive_avg_pool2d:
+# one per input element).
+EXTRA_HANDLES: dict[str, Handle] = {
+    "aten::baddbmm": _baddbmm_macs,
+    "aten::baddbmm_": _baddbmm_macs,
+    "aten::adaptive_avg_pool1d": _input_numel,
+}
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

@@ -254,3 +254,10 @@ def test_baddbmm_priced_like_a_batched_matmul() -> None:
     rep = count(Scores(), (torch.zeros(3, 4, 6), torch.randn(3, 4, 5), torch.randn(3, 6, 5)))
     assert rep.uncounted == {}
     assert rep.macs == 3 * 4 * 5 * 6
+
+
+def test_adaptive_avg_pool1d_priced_like_fvcores_2d_pool() -> None:
+    pool1d, pool2d = nn.AdaptiveAvgPool1d(1), nn.AdaptiveAvgPool2d(1)
+    rep1 = count(pool1d, (torch.randn(2, 8, 30),))
+    rep2 = count(pool2d, (torch.randn(2, 8, 5, 6),))
+    assert rep1.uncounted == {} and rep1.macs == rep2.macs == 2 * 8 * 30
