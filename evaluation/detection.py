@@ -113,7 +113,9 @@ def _build_and_test(
     run: DetectionRun, cfg: Any, Runner: Any, get_rank: Any, load_state_dict_strict: Any
 ) -> DetectionOutcome:
     runner = Runner.from_cfg(cfg)
-    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    from mmengine.model import is_model_wrapper
+
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.state_dict is not None:
         sd = run.state_dict
         if run.row.family in MMDET2_CHECKPOINT_FAMILIES:

@@ -49,6 +49,7 @@ class SegmentationOutcome:
 def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     require_mmseg()
     from mmengine.dist import get_rank
+    from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
     from mmseg.utils import register_all_modules
 
@@ -75,7 +76,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     cfg.resume = False
     run.work_dir.mkdir(parents=True, exist_ok=True)
     runner = Runner.from_cfg(cfg)
-    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.tta:
         model = model.module  # SegTTAModel wraps the segmentor
     if run.state_dict is not None:

@@ -317,3 +317,39 @@ def test_segmentation_row_end_to_end(tmp_path: Path) -> None:
         miou = 100 * np.nanmean(inter / union)
     assert miou > 0  # a random-init UperNet still hits some pixels: the comparison means something
     assert stored.value == pytest.approx(miou, abs=0.006)
+
+
+def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--gpus N` re-executes the same command under torchrun (mmengine's pytorch launcher);
+    `--launcher slurm --partition P` submits it with srun, like mmdet's slurm_test.sh."""
+    import vzoo.cli.evaluate as ev
+
+    calls: list[list[str]] = []
+
+    class Exec(Exception):
+        pass
+
+    def fake_exec(path: str, argv: list[str]) -> None:
+        calls.append(argv)
+        raise Exec
+
+    monkeypatch.setattr(ev.os, "execvp", fake_exec)
+    monkeypatch.setattr(ev.shutil, "which", lambda name: f"/opt/bin/{name}")
+    argv = ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "none"]
+    with pytest.raises(Exec):
+        ev._relaunch(ev._strip(argv, ("--launcher",)), 8)
+    cmd = calls[-1]
+    assert cmd[:2] == ["/opt/bin/torchrun", "--nproc_per_node=8"]
+    assert cmd[-6:] == ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "pytorch"]
+    assert cmd.count("--launcher") == 1
+
+    argv = ["eval", "--all", "--launcher", "slurm", "--partition", "gpu", "--gpus", "16"]
+    with pytest.raises(Exec):
+        ev._submit_slurm(ev._strip(argv, ("--partition", "--launcher")), "gpu", 16, 5)
+    cmd = calls[-1]
+    assert cmd[:3] == ["/opt/bin/srun", "-p", "gpu"]
+    assert "--ntasks=16" in cmd and "--ntasks-per-node=8" in cmd and "--gres=gpu:8" in cmd
+    assert cmd[-5:] == ["--all", "--gpus", "16", "--launcher", "slurm"]
+    assert "--partition" not in cmd

@@ -343,12 +343,16 @@ def test_classifier_rejects_other_sizes_and_t_shapes() -> None:
 def test_registered_in_mmdet_and_reregistering_is_harmless() -> None:
     from mmdet.registry import MODELS as DET
 
-    mlla_module._register()  # registering again (a second import path) must not raise
+    from vzoo.zoo.registration import register_backbone
+
+    # registering again (a second import path) must not raise
+    assert register_backbone("MLLA", mlla_module.MLLABackbone) == ["mmdet", "mmseg"]
     assert DET.get("MLLA") is mlla_module.MLLABackbone
 
 
 def test_registered_in_mmseg_when_installed() -> None:
-    mmseg_registry = pytest.importorskip("mmseg.registry")
+    import mmseg.registry as mmseg_registry  # installed with the test extra
+
     assert mmseg_registry.MODELS.get("MLLA") is mlla_module.MLLABackbone
     seg_backbone = mmseg_registry.MODELS.build(dict(type="MLLA", **SMALL, drop_path_rate=0.5))
     assert isinstance(seg_backbone, mlla_module.MLLABackbone)

@@ -432,12 +432,16 @@ def test_registration_survives_reimport() -> None:
 
 
 def test_mmseg_names_build_the_fixed_scale_segmentation_variant() -> None:
-    mmseg_registry = pytest.importorskip("mmseg.registry")
+    import mmseg.registry as mmseg_registry  # installed with the test extra
+
     # the authors' segmentation file: the detection network without the learned attention scales
     det_layout = reference("t")["det_backbone"]["state_dict"]
     expected = {k: s for k, s in det_layout.items() if not k.endswith(".op.scale")}
     assert len(expected) < len(det_layout)
-    with torch.device("meta"):
+    from mmengine.registry import DefaultScope
+
+    # an mmseg config runs in the mmseg scope (another test may have left mmdet's as default)
+    with DefaultScope.overwrite_default_scope("mmseg"), torch.device("meta"):
         seg = mmseg_registry.MODELS.build(dict(type="sparx_mamba_t", pretrained=False))
     assert shapes(seg) == expected
 

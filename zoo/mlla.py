@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from torch.utils import checkpoint as activation_checkpoint
 
 from vzoo.core.errors import UserInputError
+from vzoo.zoo.layers import DropPath, Mlp
+from vzoo.zoo.registration import register_backbone
 
 
 @dataclass(frozen=True)
@@ -149,36 +151,6 @@ class LinearAttention(nn.Module):
         kv = (k_rope.transpose(-2, -1) * n**-0.5) @ (v * n**-0.5)
         out = (q_rope @ kv * z).transpose(1, 2).reshape(b, n, c)
         return out + _map_to_tokens(self.lepe(_tokens_to_map(x, hw)))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop the whole residual branch per sample while training."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 class MLLABlock(nn.Module):
@@ -616,22 +588,7 @@ def build_backbone(arch_id: str, **overrides: Any) -> MLLABackbone:
     return MLLABackbone(**params)
 
 
-def _register() -> None:
-    """Register `MLLA` in mmdet's (and, when installed, mmseg's) MODELS registry."""
-    try:
-        from mmdet.registry import MODELS as MMDET_MODELS
-    except ImportError:  # pragma: no cover - mmdet is a core dependency
-        pass
-    else:
-        MMDET_MODELS.register_module(name="MLLA", module=MLLABackbone, force=True)
-    try:
-        from mmseg.registry import MODELS as MMSEG_MODELS
-    except ImportError:  # mmseg is the optional `seg` extra
-        return
-    MMSEG_MODELS.register_module(name="MLLA", module=MLLABackbone, force=True)
-
-
-_register()
+register_backbone("MLLA", MLLABackbone)
 
 __all__ = [
     "ARCHS",

@@ -37,6 +37,8 @@ from torch import Tensor, nn
 from vzoo.core.errors import UserInputError
 from vzoo.kernels import selective_scan
 from vzoo.zoo.checkpoint import load_state_dict_strict
+from vzoo.zoo.layers import DropPath
+from vzoo.zoo.registration import register_backbone
 
 
 @dataclass(frozen=True)
@@ -65,24 +67,6 @@ ARCHS: dict[str, MSVMambaArch] = {
 def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
     # The authors cast the SSM parameters to float32; float64 must stay float64.
     return torch.promote_types(dtype, torch.float32)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth on the residual branch (per sample), identity in eval."""
-
-    def __init__(self, drop_prob: float = 0.0) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}"
 
 
 class Permute(nn.Module):
@@ -505,17 +489,7 @@ def build_backbone(arch_id: str, **overrides: Any) -> MSVMambaBackbone:
     return MSVMambaBackbone(**cfg)
 
 
-def _register() -> None:
-    """Register `MM_VSSM` in mmdet's and mmseg's MODELS (either may be missing)."""
-    for mod in ("mmdet.registry", "mmseg.registry"):
-        try:
-            registry = __import__(mod, fromlist=["MODELS"]).MODELS
-        except (ImportError, AssertionError):  # absent, or mmcv/mmengine version mismatch
-            continue
-        registry.register_module(name="MM_VSSM", module=MSVMambaBackbone, force=True)
-
-
-_register()
+register_backbone("MM_VSSM", MSVMambaBackbone)
 
 __all__ = [
     "ARCHS",

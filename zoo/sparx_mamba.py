@@ -25,7 +25,6 @@ equivalent plain tensor ops below.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from torch import Tensor, nn
 
 from vzoo.core.errors import UserInputError
 from vzoo.kernels import selective_scan
+from vzoo.zoo.layers import DropPath
+from vzoo.zoo.registration import register_backbone
 
 # The ImageNet-1K releases the detection configs start from (`pretrained=True`).
 IMAGENET_URLS: dict[str, str] = {
@@ -151,21 +152,6 @@ class LayerScale(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (identity in eval)."""
-
-    def __init__(self, prob: float) -> None:
-        super().__init__()
-        self.prob = prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.prob == 0.0:
-            return x
-        keep = 1.0 - self.prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
 
 
 class ConvMlp(nn.Module):
@@ -645,14 +631,10 @@ def _register() -> None:
     """Register the authors' type names `sparx_mamba_{t,s,b}`: in mmdet's MODELS the detection
     variant (learned attention scale), in mmseg's the segmentation one (fixed scale), as their
     two files do. Either library may be missing."""
-    for module, learnable in (("mmdet.registry", True), ("mmseg.registry", False)):
-        try:
-            registry = importlib.import_module(module).MODELS
-        except (ImportError, AssertionError):  # absent, or an mmcv/mmengine version mismatch
-            continue
+    for library, learnable in (("mmdet", True), ("mmseg", False)):
         for variant in ("t", "s", "b"):
             fn = _variant_builder(variant, learnable)
-            registry.register_module(name=fn.__name__, module=fn, force=True)
+            register_backbone(fn.__name__, fn, libraries=(library,))
 
 
 _register()

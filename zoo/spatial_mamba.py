@@ -28,6 +28,8 @@ from torch.utils import checkpoint as activation_checkpoint
 from vzoo.core.errors import UserInputError
 from vzoo.kernels import selective_scan_states
 from vzoo.zoo.checkpoint import CheckpointMismatchError
+from vzoo.zoo.layers import DropPath, Mlp
+from vzoo.zoo.registration import register_backbone
 
 
 @dataclass(frozen=True)
@@ -126,21 +128,6 @@ class StateFusion(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Blocks
 # --------------------------------------------------------------------------------------------
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (training only)."""
-
-    def __init__(self, prob: float = 0.0) -> None:
-        super().__init__()
-        self.prob = prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
 
 
 class ConvLayer(nn.Module):
@@ -302,20 +289,8 @@ class StructureAwareSSM(nn.Module):
         return self.dropout(y) if self.dropout is not None else y
 
 
-class MLP(nn.Module):
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class SpatialMambaBlock(nn.Module):
-    """x += dwconv(x); x += SSM(LN(x)); x += dwconv(x); x += MLP(LN(x)) (channels last)."""
+    """x += dwconv(x); x += SSM(LN(x)); x += dwconv(x); x += Mlp(LN(x)) (channels last)."""
 
     def __init__(
         self,
@@ -334,7 +309,7 @@ class SpatialMambaBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
         self.cpe2 = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.ln_2 = nn.LayerNorm(dim)
-        self.mlp = MLP(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.cpe1(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
@@ -593,17 +568,7 @@ def build_backbone(arch_id: str, **overrides: Any) -> MM_SpatialMamba:
     return MM_SpatialMamba(**{**cfg, **overrides})
 
 
-def _register() -> None:
-    """Register MM_SpatialMamba in mmdet's and mmseg's MODELS (each optional)."""
-    for registry_module in ("mmdet.registry", "mmseg.registry"):
-        try:
-            registry = __import__(registry_module, fromlist=["MODELS"]).MODELS
-        except ImportError:
-            continue
-        registry.register_module(name="MM_SpatialMamba", module=MM_SpatialMamba, force=True)
-
-
-_register()
+register_backbone("MM_SpatialMamba", MM_SpatialMamba)
 
 __all__ = [
     "ARCHS",
