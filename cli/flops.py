@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -12,9 +15,9 @@ from vzoo.core.errors import UserInputError, VzooError
 
 
 class Convention(str, Enum):
-    paper = "paper"  # fvcore MACs, the unit of every published "FLOPs" figure
-    macs = "macs"
-    flops = "flops"  # 2 x MACs
+    paper = "paper"  # what the authors' script counted, fvcore units (the published figures')
+    macs = "macs"  # every costly op, fvcore units (multiply-add = 1)
+    flops = "flops"  # true FLOPs: 2 x multiply-adds + scan formulas
 
 
 def register(app: typer.Typer) -> None:
@@ -72,11 +75,20 @@ def flops(
     if not rows:
         raise UserInputError("no rows selected")
 
-    from vzoo.flops.models import default_input
-    from vzoo.flops.run import count_row, record
+    from vzoo.flops.models import default_input, model_key, row_available
+    from vzoo.flops.run import RowFlops, count_row, record
 
+    missing = [r.id for r in rows if not row_available(r)]
+    if ids and missing:
+        raise UserInputError(
+            f"no model in this build for: {', '.join(missing)} (family not installed yet)"
+        )
+    rows = [r for r in rows if row_available(r)]
     store = None if no_store else ResultStore()
-    results, failures = [], []
+    started = time.perf_counter()
+    results: list[RowFlops] = []
+    failures: list[str] = []
+    counted: dict[str, RowFlops] = {}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), transient=True,
@@ -85,11 +97,17 @@ def flops(
         for row in rows:
             progress.update(bar, description=f"counting {row.id}")
             try:
-                res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
-            except VzooError as e:
+                key = model_key(row, shape or default_input(row))
+                if key in counted:  # same inference model as a row already counted
+                    res = dataclasses.replace(counted[key], row=row)
+                else:
+                    res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+                    counted[key] = res
+            except Exception as e:  # one row's failure must not lose the others' counts
                 if len(rows) == 1:
                     raise
-                failures.append(f"{row.id}: {e}")
+                what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
+                failures.append(what if what.startswith(f"{row.id}:") else f"{row.id}: {what}")
             else:
                 results.append(res)
                 # only counts at the paper's input size are comparable with the published figure
@@ -98,7 +116,14 @@ def flops(
             progress.advance(bar)
     render_flops_table(results, convention.value)
     if out is not None:
-        write_text_atomic(out, render_flops_markdown(results, convention.value, failures))
+        elapsed = time.perf_counter() - started
+        timing = (
+            f"{len(rows)} rows counted in {elapsed:.0f} s wall on {os.cpu_count()} CPU cores "
+            f"(device {device}; machine shared with other jobs while measured)"
+        )
+        write_text_atomic(
+            out, render_flops_markdown(results, convention.value, failures, missing, timing)
+        )
     for f in failures:
         typer.echo(f"vzoo: error: {f}", err=True)
     if failures:

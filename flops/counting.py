@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from torch import nn
@@ -37,9 +38,11 @@ NOT_COUNTED_BY_PAPERS = frozenset(
         "repeat", "repeat_interleave", "flip", "unfold", "pad", "pixel_shuffle", "new_ones",
         "ones_like", "empty_like", "scatter", "scatter_", "scatter_add", "index_select",
         "masked_select", "expand_as", "view_as", "reshape_as", "split_with_sizes", "tile",
-        "dropout_", "sin", "cos", "atan2", "zero_", "bernoulli_", "rand_like",
-        "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "baddbmm_", "masked_fill_",
-        "exponential_", "log_sigmoid", "erf", "all", "any", "isinf", "isnan",
+        "dropout_", "feature_dropout", "feature_dropout_", "sin", "cos", "atan2", "zero_",
+        "bernoulli_", "rand_like",
+        "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "masked_fill_",
+        "exponential_", "_unique2", "unique_dim", "unflatten", "log_sigmoid", "erf", "all", "any",
+        "isinf", "isnan",
         "nan_to_num", "frac", "numel", "dim", "item", "upsample_bicubic2d", "instance_norm_",
     )
 )  # fmt: skip
@@ -53,11 +56,31 @@ class FlopReport:
     uncounted: dict[str, int]  # op -> number of calls, costly and without a handle
     params_total: int
     params_trainable: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    by_module: dict[str, int] = field(default_factory=dict)  # of the modules asked for
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+
+def _baddbmm_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::baddbmm(self, batch1, batch2, ...): the batched product's multiply-adds."""
+    b, n, k = inputs[1].type().sizes()
+    m = inputs[2].type().sizes()[-1]
+    return b * n * k * m
+
+
+def _input_numel(inputs: list[Any], outputs: list[Any]) -> int:
+    return prod(inputs[0].type().sizes())
+
+
+# Costly ops fvcore has no handle for, priced like its own handles (matmul; adaptive_avg_pool2d:
+# one per input element).
+EXTRA_HANDLES: dict[str, Handle] = {
+    "aten::baddbmm": _baddbmm_macs,
+    "aten::baddbmm_": _baddbmm_macs,
+    "aten::adaptive_avg_pool1d": _input_numel,
+}
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
@@ -71,12 +94,16 @@ def count(
     handles: Mapping[str, Handle] | None = None,
     *,
     params_of: nn.Module | None = None,
+    modules: list[str] | None = None,
 ) -> FlopReport:
-    """fvcore count of `model(*inputs)` with extra op handles; params of `params_of or model`."""
+    """fvcore count of `model(*inputs)` with extra op handles; params of `params_of or model`.
+
+    `modules`: qualified names (in `model`) whose own totals are reported in `by_module`.
+    """
     from fvcore.nn import FlopCountAnalysis
 
     analysis = FlopCountAnalysis(model, inputs)
-    for name, handle in (handles or {}).items():
+    for name, handle in {**EXTRA_HANDLES, **(handles or {})}.items():
         analysis.set_op_handle(name, handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
@@ -86,7 +113,9 @@ def count(
         total = int(analysis.total())
         by_op = {k: int(v) for k, v in analysis.by_operator().items() if v}
         unsupported: Counter[str] = Counter(analysis.unsupported_ops())
+        per_module = analysis.by_module() if modules else {}
     skipped = {k: v for k, v in unsupported.items() if k in NOT_COUNTED_BY_PAPERS}
     uncounted = {k: v for k, v in unsupported.items() if k not in NOT_COUNTED_BY_PAPERS}
     p_total, p_train = count_params(params_of or model)
-    return FlopReport(total, by_op, skipped, uncounted, p_total, p_train)
+    by_module = {name: int(per_module.get(name, 0)) for name in modules or ()}
+    return FlopReport(total, by_op, skipped, uncounted, p_total, p_train, by_module)

@@ -4,16 +4,57 @@ from __future__ import annotations
 
 from vzoo.flops.run import RowFlops
 
+# Above these relative differences a row needs an explanation in its registry notes.
+FLOPS_TOLERANCE = 0.02
+PARAMS_TOLERANCE = 0.005
 
-def _value(r: RowFlops, convention: str) -> float:
-    macs = r.report.macs
-    return (2 * macs if convention == "flops" else macs) / 1e9
 
-
-def _rel(measured: float, published: float | None) -> str:
+def _rel(measured: float, published: float | None) -> float | None:
     if published is None or published == 0:
-        return "—"
-    return f"{100 * (measured - published) / published:+.1f}%"
+        return None
+    return (measured - published) / published
+
+
+def _pct(rel: float | None) -> str:
+    return "—" if rel is None else f"{100 * rel:+.1f}%"
+
+
+def _rounds_to(measured: float, published: float) -> bool:
+    """Does the measured value print as the published figure (same number of decimals)?"""
+    text = f"{published:g}"
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(round(measured, decimals) - published) < 10**-decimals / 2
+
+
+def over_tolerance(r: RowFlops) -> list[str]:
+    """Which of params/FLOPs differ from the published figure by more than the tolerance AND
+    do not even round to the printed figure (e.g. 26.75 M is '27M': not flagged)."""
+    out = []
+    for what, measured, published, tol in (
+        ("params", r.params_paper / 1e6, r.row.published.get("params_m"), PARAMS_TOLERANCE),
+        ("FLOPs", r.value("paper"), r.row.published.get("flops_g"), FLOPS_TOLERANCE),
+    ):
+        rel = _rel(measured, published)
+        beyond = rel is not None and published and abs(rel) > tol
+        if beyond and not _rounds_to(measured, published):  # type: ignore[arg-type]
+            out.append(what)
+    return out
+
+
+def _script_cell(r: RowFlops) -> str:
+    script = r.script_value()
+    if script is None:
+        return "= paper"
+    pub_f = r.row.published.get("flops_g")
+    params = (r.params_script or r.params_paper) / 1e6
+    return f"{params:.2f} M / {script:.2f} G ({_pct(_rel(script, pub_f))})"
+
+
+HEADER = [
+    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)",
+    "Δ FLOPs", "released script: params / FLOPs", "complete MACs (G)", "true FLOPs (G)",
+    "RoIs bbox/mask", "convention",
+]  # fmt: skip
 
 
 def _rows(results: list[RowFlops], convention: str) -> list[list[str]]:
@@ -21,63 +62,96 @@ def _rows(results: list[RowFlops], convention: str) -> list[list[str]]:
     for r in results:
         pub_p = r.row.published.get("params_m")
         pub_f = r.row.published.get("flops_g")
-        params = r.report.params_total / 1e6
-        g = _value(r, convention)
-        comparable_f = pub_f if convention != "flops" else None
-        c, h, w = r.input_shape
+        params = r.params_paper / 1e6
+        g = r.value(convention)
+        comparable = pub_f if convention != "flops" else None
+        rois = "/".join(str(r.roi_counts[k]) for k in ("bbox", "mask") if k in r.roi_counts)
         out.append(
             [
                 r.row.id,
-                f"{c}x{h}x{w}",
+                r.input_text,
                 f"{pub_p:g}" if pub_p is not None else "—",
                 f"{params:.2f}",
-                _rel(params, pub_p),
+                _pct(_rel(params, pub_p)),
                 f"{pub_f:g}" if pub_f is not None else "—",
                 f"{g:.2f}",
-                _rel(g, comparable_f),
-                ", ".join(f"{k}×{v}" for k, v in sorted(r.report.uncounted.items())) or "—",
+                _pct(_rel(g, comparable)),
+                _script_cell(r),
+                f"{r.value('macs'):.2f}",
+                f"{r.value('flops'):.2f}",
+                rois or "—",
+                r.paper.name if convention == "paper" else convention,
             ]
         )
     return out
-
-
-HEADER = [
-    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)",
-    "Δ FLOPs", "uncounted ops",
-]  # fmt: skip
 
 
 def render_flops_table(results: list[RowFlops], convention: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"vzoo flops ({convention}: {'2×MACs' if convention == 'flops' else 'MACs'})"
-    )
+    table = Table(title=f"vzoo flops (FLOPs column: {convention})")
     for h in HEADER:
-        table.add_column(h)
+        table.add_column(h, overflow="fold")
     for row in _rows(results, convention):
         table.add_row(*row)
     Console().print(table)
+    for r in results:
+        if r.report.uncounted:
+            listed = ", ".join(f"{k}×{v}" for k, v in sorted(r.report.uncounted.items()))
+            Console(stderr=True).print(f"{r.row.id}: NOT counted (no handle): {listed}")
 
 
-def render_flops_markdown(results: list[RowFlops], convention: str, failures: list[str]) -> str:
-    unit = "2×MACs" if convention == "flops" else "MACs (fvcore 'flops', the papers' unit)"
+def render_flops_markdown(
+    results: list[RowFlops],
+    convention: str,
+    failures: list[str],
+    missing: list[str],
+    timing: str | None = None,
+) -> str:
     lines = [
         "# Params and FLOPs: published vs counted by `vzoo flops`",
         "",
-        f"Unit: {unit}. Params: every parameter of the full model built from the row's config.",
-        "Ops the papers leave out (elementwise, NMS, RoIAlign) are not counted; 'uncounted ops'",
-        "lists costly ops without a handle (empty when everything that costs FLOPs is counted).",
+        "Generated by `vzoo flops --all --out reports/flops.md` (do not edit by hand).",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
+        "- **FLOPs (G)**: the count in the paper's own convention (`--convention paper`): what the",
+        "  authors' counting script saw, in fvcore units (one multiply-add = one 'flop'), at their",
+        "  input size; see *Conventions* below for each family's script and what it skips.",
+        "- **complete MACs**: every op that costs compute (fvcore units; selective scans by the",
+        "  papers' formula 9·B·L·D·N (+B·D·L for D, z) or 7·B·L·D·N for Spatial-Mamba's state",
+        "  scan; the state fusion at its 27 taps). **true FLOPs**: 2 × every multiply-add + scans.",
+        "- **params**: the paper's convention (total, trainable, or without the auxiliary head).",
+        "- **released script**: what the authors' released counting script gives as written,",
+        "  where that is NOT what reproduces the published figures (see *Conventions*).",
+        f"- Δ beyond {100 * FLOPS_TOLERANCE:g}% (FLOPs) / {100 * PARAMS_TOLERANCE:g}% (params)",
+        "  where the measured value does not even round to the printed figure is marked ⚠ and",
+        "  explained in the row's registry notes (below).",
+        "- Detectors: the tensor forward on a random (1, 3, H, W) input (seed 0, random weights)",
+        "  with the data sample of a 640x480 COCO val image resized to 1067x800, as the authors'",
+        "  scripts do with real val images; **RoIs**: how many proposals reached the bbox / mask",
+        "  heads (the Mask R-CNN counts depend on it; 1000 / 100 is the test-time maximum).",
+        "",
+        "| " + " | ".join(HEADER) + " | |",
+        "|" + "---|" * (len(HEADER) + 1),
     ]
-    lines += ["| " + " | ".join(r) + " |" for r in _rows(results, convention)]
-    notes = [(r.row.id, n) for r in results for n in r.row.notes]
-    if notes:
-        lines += ["", "## Registry notes", ""]
-        lines += [f"- **{rid}**: {n}" for rid, n in notes]
+    for r, cells in zip(results, _rows(results, convention), strict=True):
+        flag = "⚠ " + "+".join(over_tolerance(r)) if over_tolerance(r) else "ok"
+        lines.append("| " + " | ".join(cells) + f" | {flag} |")
+    used = {r.paper.name: r.paper for r in results}
+    lines += ["", "## Conventions", ""]
+    for conv in used.values():
+        lines.append(f"- **{conv.name}** ({conv.source}): {conv.how}.")
+    flagged = [r for r in results if over_tolerance(r)]
+    if flagged:
+        lines += ["", "## Registry notes of rows marked ⚠", ""]
+        for r in flagged:
+            notes = [n for n in r.row.notes if "FLOPs" in n or "params" in n.lower()]
+            lines += [f"- **{r.row.id}**: {n}" for n in notes] or [f"- **{r.row.id}**: (none)"]
+    if missing:
+        lines += ["", "## Rows not counted: family not in this build", ""]
+        lines += [f"- {m}" for m in missing]
     if failures:
         lines += ["", "## Failed", ""] + [f"- {f}" for f in failures]
+    if timing:
+        lines += ["", "## Timing", "", timing]
     return "\n".join(lines) + "\n"
