@@ -45,14 +45,32 @@ class ComparisonRecord:
     published_printed: str | None = None  # the cell as the paper's README prints it ("51.0")
 
 
+def printed_half_unit(printed: str | None) -> float:
+    """Half a unit of the printed figure's last digit: "46M" -> 0.5, "4.5G" -> 0.05.
+
+    A figure printed as 46M stands for anything in [45.5, 46.5): a measurement that rounds to the
+    printed figure reproduces it, even where that is wider than the relative tolerance.
+    """
+    if not printed:
+        return 0.0
+    digits = "".join(c for c in printed if c.isdigit() or c == ".")
+    decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
+    return 0.5 * 10.0**-decimals
+
+
 def verdict_for(
-    metric: str, published: float | None, measured: float | None, tolerance: float
+    metric: str,
+    published: float | None,
+    measured: float | None,
+    tolerance: float,
+    printed: str | None = None,
 ) -> str:
     if measured is None:
         return "not-measured"
     if published is None:
         return "no-published-figure"
     allowed = tolerance * abs(published) if METRICS[metric].tolerance_kind == "rel" else tolerance
+    allowed = max(allowed, printed_half_unit(printed))
     delta = measured - published
     # A tiny epsilon so that e.g. 46.5 vs 46.8 at ±0.3 counts as reproduced despite float rounding.
     if abs(delta) <= allowed + 1e-9:
@@ -84,7 +102,9 @@ def compare(
                     published=pub,
                     measured=meas,
                     delta=delta,
-                    verdict=verdict_for(metric, pub, meas, tol),
+                    verdict=verdict_for(
+                        metric, pub, meas, tol, row.published_printed.get(metric)
+                    ),
                     unit=METRICS[metric].unit,
                     task=row.task,
                     tolerance=tol,

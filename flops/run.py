@@ -185,7 +185,7 @@ def record(result: RowFlops, store: ResultStore, device: str) -> None:
         EvalResult(result.row.id, "flops_g", result.value("paper"), "G", command_line(), env,
                    convention=f"paper:{conv.name}:fvcore-macs{where}"),
     ]  # fmt: skip
-    if "flops_true_g" in METRICS:  # metric added by the integrator (core/metrics.py)
+    if "flops_true_g" in METRICS:
         rows.append(
             EvalResult(result.row.id, "flops_true_g", result.value("flops"), "G", command_line(),
                        env, convention=f"complete:2xmacs+scan{where}")

@@ -75,7 +75,7 @@ def test_compare_uses_defaults_and_custom_tolerances(registry: Registry) -> None
     row = registry.get("mlla-t-1x")  # box 46.8, mask 42.1, params 44M, FLOPs 255G
     latest = {
         ("mlla-t-1x", "box_ap"): _measured("mlla-t-1x", "box_ap", 46.4),
-        ("mlla-t-1x", "params_m"): _measured("mlla-t-1x", "params_m", 44.5, "M"),
+        ("mlla-t-1x", "params_m"): _measured("mlla-t-1x", "params_m", 44.6, "M"),
         ("mlla-t-1x", "top5"): _measured("mlla-t-1x", "top5", 90.0, "%"),
         ("other", "box_ap"): _measured("other", "box_ap", 1.0),
     }
@@ -84,7 +84,8 @@ def test_compare_uses_defaults_and_custom_tolerances(registry: Registry) -> None
     assert list(recs) == ["box_ap", "mask_ap", "params_m", "flops_g", "top5"]
     assert recs["box_ap"].verdict == "below" and recs["box_ap"].delta == pytest.approx(-0.4)
     assert recs["box_ap"].tolerance == 0.3 and recs["box_ap"].tolerance_kind == "abs"
-    assert recs["params_m"].verdict == "above"  # 44.5 is +1.1 % of 44, default ±0.5 %
+    # 44.6 is +1.4 % of 44 (default ±0.5 %) and does not round to the printed "44M"
+    assert recs["params_m"].verdict == "above"
     assert recs["mask_ap"].verdict == "not-measured" and recs["mask_ap"].delta is None
     assert recs["top5"].verdict == "no-published-figure" and recs["top5"].published is None
     assert recs["box_ap"].published_printed == "46.8"
@@ -94,6 +95,20 @@ def test_compare_uses_defaults_and_custom_tolerances(registry: Registry) -> None
     assert custom["box_ap"].verdict == "reproduced" and custom["box_ap"].tolerance == 0.5
     assert custom["params_m"].verdict == "reproduced"
     assert custom["mask_ap"].tolerance == 0.3  # not overridden
+
+
+def test_a_measurement_that_rounds_to_the_printed_figure_is_reproduced(
+    registry: Registry,
+) -> None:
+    row = registry.get("mlla-t-1x")  # params printed "44M": stands for [43.5, 44.5)
+    for value, verdict in ((44.49, "reproduced"), (43.51, "reproduced"), (44.51, "above")):
+        latest = {("mlla-t-1x", "params_m"): _measured("mlla-t-1x", "params_m", value, "M")}
+        (rec,) = [r for r in compare([row], latest) if r.metric == "params_m"]
+        assert rec.verdict == verdict, value
+    # AP printed "46.8": half a unit (0.05) is inside the ±0.3 tolerance, which still rules
+    latest = {("mlla-t-1x", "box_ap"): _measured("mlla-t-1x", "box_ap", 46.45)}
+    (rec,) = [r for r in compare([row], latest) if r.metric == "box_ap"]
+    assert rec.verdict == "below"
 
 
 def test_parse_tolerances() -> None:
