@@ -35,3 +35,58 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class ConvLayer(nn.Module):
+    """Conv2d -> optional BatchNorm -> optional ReLU (keys `conv`, `norm`, as MLLA and
+    Spatial-Mamba name them)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = True,
+        norm: bool = True,
+        act: bool = True,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias
+        )
+        self.norm = nn.BatchNorm2d(out_channels) if norm else None
+        self.act = nn.ReLU() if act else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class ConvStem(nn.Module):
+    """MLLA's stride-4 stem (Spatial-Mamba reuses it): two stride-2 conv stages with a residual
+    3x3 pair between them. (B, C, H, W) -> (B, dim, ceil(H/4), ceil(W/4))."""
+
+    def __init__(self, in_chans: int, dim: int) -> None:
+        super().__init__()
+        half = dim // 2
+        self.conv1 = ConvLayer(in_chans, half, 3, stride=2, padding=1, bias=False)
+        self.conv2 = nn.Sequential(
+            ConvLayer(half, half, 3, padding=1, bias=False),
+            ConvLayer(half, half, 3, padding=1, bias=False, act=False),
+        )
+        self.conv3 = nn.Sequential(
+            ConvLayer(half, dim * 4, 3, stride=2, padding=1, bias=False),
+            ConvLayer(dim * 4, dim, 1, bias=False, act=False),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv1(x)
+        x = self.conv2(x) + x
+        return self.conv3(x)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils import checkpoint as activation_checkpoint
 
 from vzoo.core.errors import UserInputError
-from vzoo.zoo.layers import DropPath, Mlp
+from vzoo.zoo.layers import ConvLayer, ConvStem, DropPath, Mlp
 from vzoo.zoo.registration import register_backbone
 
 
@@ -191,35 +191,6 @@ class MLLABlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class ConvLayer(nn.Module):
-    """Conv2d -> optional BatchNorm -> optional ReLU (keys `conv`, `norm` as the authors')."""
-
-    def __init__(
-        self,
-        cin: int,
-        cout: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        bias: bool = True,
-        norm: bool = True,
-        act: bool = True,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel_size, stride, padding, groups=groups, bias=bias)
-        self.norm = nn.BatchNorm2d(cout) if norm else None
-        self.act = nn.ReLU() if act else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        if self.act is not None:
-            x = self.act(x)
-        return x
-
-
 class PatchMerging(nn.Module):
     """Inverted-residual-style downsampling: 1×1 expand (8·dim), 3×3 s2 depthwise, 1×1 + BN."""
 
@@ -243,26 +214,11 @@ class PatchMerging(nn.Module):
         return _map_to_tokens(x), (x.shape[2], x.shape[3])
 
 
-class Stem(nn.Module):
-    """Two stride-2 conv stages with a residual 3×3 pair between them (patch size 4)."""
+class Stem(ConvStem):
+    """The conv stem, returning tokens (B, H*W, C) and the token grid (H, W)."""
 
-    def __init__(self, in_chans: int, embed_dim: int) -> None:
-        super().__init__()
-        half = embed_dim // 2
-        self.conv1 = ConvLayer(in_chans, half, 3, stride=2, padding=1, bias=False)
-        self.conv2 = nn.Sequential(
-            ConvLayer(half, half, 3, padding=1, bias=False),
-            ConvLayer(half, half, 3, padding=1, bias=False, act=False),
-        )
-        self.conv3 = nn.Sequential(
-            ConvLayer(half, embed_dim * 4, 3, stride=2, padding=1, bias=False),
-            ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False),
-        )
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        x = self.conv1(x)
-        x = self.conv2(x) + x
-        x = self.conv3(x)
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:  # type: ignore[override]
+        x = super().forward(x)
         return _map_to_tokens(x), (x.shape[2], x.shape[3])
 
 

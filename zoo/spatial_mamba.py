@@ -28,7 +28,7 @@ from torch.utils import checkpoint as activation_checkpoint
 from vzoo.core.errors import UserInputError
 from vzoo.kernels import selective_scan_states
 from vzoo.zoo.checkpoint import CheckpointMismatchError
-from vzoo.zoo.layers import DropPath, Mlp
+from vzoo.zoo.layers import ConvLayer, ConvStem, DropPath, Mlp
 from vzoo.zoo.registration import register_backbone
 
 
@@ -130,57 +130,11 @@ class StateFusion(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-class ConvLayer(nn.Module):
-    """conv -> optional BatchNorm -> optional activation (keys conv.*, norm.*)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        bias: bool = True,
-        norm: bool = True,
-        act: bool = True,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias
-        )
-        self.norm = nn.BatchNorm2d(out_channels) if norm else None
-        self.act = nn.ReLU() if act else None
+class Stem(ConvStem):
+    """The conv stem, channels last: (B, 3, H, W) -> (B, ceil(H/4), ceil(W/4), dim)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        if self.act is not None:
-            x = self.act(x)
-        return x
-
-
-class Stem(nn.Module):
-    """Stride-4 conv stem: (B, 3, H, W) -> (B, ceil(H/4), ceil(W/4), dim), channels last."""
-
-    def __init__(self, in_chans: int, dim: int) -> None:
-        super().__init__()
-        half = dim // 2
-        self.conv1 = ConvLayer(in_chans, half, 3, stride=2, padding=1, bias=False)
-        self.conv2 = nn.Sequential(
-            ConvLayer(half, half, 3, padding=1, bias=False),
-            ConvLayer(half, half, 3, padding=1, bias=False, act=False),
-        )
-        self.conv3 = nn.Sequential(
-            ConvLayer(half, dim * 4, 3, stride=2, padding=1, bias=False),
-            ConvLayer(dim * 4, dim, 1, bias=False, act=False),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        x = self.conv2(x) + x
-        return self.conv3(x).permute(0, 2, 3, 1)
+        return super().forward(x).permute(0, 2, 3, 1)
 
 
 class DownSampling(nn.Module):
