@@ -48,8 +48,9 @@ def test_cross_scan_matches_loop(height: int, width: int) -> None:
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 5), (4, 4), (7, 2)])
 def test_cross_merge_matches_loop(height: int, width: int) -> None:
     ys = torch.randn(2, 4, 3, height * width, dtype=torch.float64)
+    # the 4 directions may be summed in another order: a few ulps; a wrong index is O(1)
     torch.testing.assert_close(
-        cross_merge(ys, height, width), loop_cross_merge(ys, height, width), rtol=0, atol=1e-15
+        cross_merge(ys, height, width), loop_cross_merge(ys, height, width), rtol=0, atol=1e-13
     )
 
 
