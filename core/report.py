@@ -102,9 +102,7 @@ def compare(
                     published=pub,
                     measured=meas,
                     delta=delta,
-                    verdict=verdict_for(
-                        metric, pub, meas, tol, row.published_printed.get(metric)
-                    ),
+                    verdict=verdict_for(metric, pub, meas, tol, row.published_printed.get(metric)),
                     unit=METRICS[metric].unit,
                     task=row.task,
                     tolerance=tol,

@@ -55,6 +55,10 @@ HEADER = [
     "Δ FLOPs", "released script: params / FLOPs", "complete MACs (G)", "true FLOPs (G)",
     "RoIs bbox/mask", "convention",
 ]  # fmt: skip
+TERMINAL_COLUMNS = (
+    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)", "Δ FLOPs",
+    "convention",
+)  # fmt: skip
 
 
 def _rows(results: list[RowFlops], convention: str) -> list[list[str]]:
@@ -90,11 +94,13 @@ def render_flops_table(results: list[RowFlops], convention: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # The terminal gets the comparison columns; --out's markdown report has all of them.
+    keep = [HEADER.index(h) for h in TERMINAL_COLUMNS]
     table = Table(title=f"vzoo flops (FLOPs column: {convention})")
-    for h in HEADER:
-        table.add_column(h, overflow="fold")
+    for i in keep:
+        table.add_column(HEADER[i], no_wrap=i == 0, overflow="fold")
     for row in _rows(results, convention):
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
     Console().print(table)
     for r in results:
         if r.report.uncounted:
