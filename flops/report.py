@@ -56,8 +56,8 @@ HEADER = [
     "RoIs bbox/mask", "convention",
 ]  # fmt: skip
 TERMINAL_COLUMNS = (
-    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)", "Δ FLOPs",
-    "convention",
+    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)",
+    "Δ FLOPs", "convention",
 )  # fmt: skip
 
 
