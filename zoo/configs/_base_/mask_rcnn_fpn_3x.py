@@ -2,6 +2,7 @@
 # VMamba-lineage and MLLA papers). Testing is the same single-scale 1333x800 pipeline as 1x.
 _base_ = ["./mask_rcnn_fpn_1x.py"]
 
+train_scales = [(480 + 32 * i, 1333) for i in range(11)]  # short side 480..800, step 32
 train_pipeline = [
     dict(type="LoadImageFromFile", backend_args={{_base_.backend_args}}),
     dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
@@ -12,19 +13,7 @@ train_pipeline = [
             [
                 dict(
                     type="RandomChoiceResize",
-                    scales=[
-                        (480, 1333),
-                        (512, 1333),
-                        (544, 1333),
-                        (576, 1333),
-                        (608, 1333),
-                        (640, 1333),
-                        (672, 1333),
-                        (704, 1333),
-                        (736, 1333),
-                        (768, 1333),
-                        (800, 1333),
-                    ],
+                    scales=train_scales,
                     keep_ratio=True,
                 )
             ],
@@ -42,19 +31,7 @@ train_pipeline = [
                 ),
                 dict(
                     type="RandomChoiceResize",
-                    scales=[
-                        (480, 1333),
-                        (512, 1333),
-                        (544, 1333),
-                        (576, 1333),
-                        (608, 1333),
-                        (640, 1333),
-                        (672, 1333),
-                        (704, 1333),
-                        (736, 1333),
-                        (768, 1333),
-                        (800, 1333),
-                    ],
+                    scales=train_scales,
                     keep_ratio=True,
                 ),
             ],
