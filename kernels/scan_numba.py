@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vzoo.kernels import scan_simd
+
 CHUNK_ELEMENTS = 1 << 18  # rows * T of the decay buffer: ~1 MiB in float32, L2-resident
 MIN_CHUNK = 64
 
@@ -461,6 +463,11 @@ def scan_numba_fused(
     """
     ct = A.dtype
     bsz, dim, length = u.shape
+    if scan_simd.applicable(A, delta_softplus) and scan_simd.enabled():
+        out = _new_output(A, bsz, dim, 1, length) if return_states else _new_output(A, *u.shape)
+        last = scan_simd.scan_simd(u, delta, A, B, C if not return_states else None, D,
+                                   z if not return_states else None, delta_bias, out)  # fmt: skip
+        return out, last
     ch = _Chunks((bsz, dim, length), A, B, C)
     u_c = u.to(ct).contiguous()
     u_np = _np(u_c.view(bsz * dim, length))

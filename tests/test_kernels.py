@@ -1,7 +1,8 @@
 """Selective scan: every backend against the sequential reference, gradients, operators, FLOPs.
 
-Backends under test: `reference`, `torch` (numba recurrence on CPU, and with VZOO_SCAN_NUMBA=0
-the pure-torch chunked scan), `triton` (on CUDA, or in Triton's CPU interpreter through a
+Backends under test: `reference`, `torch` (on CPU: the single-pass float32 kernel of
+kernels/scan_simd.py where it applies, the chunked numba path with VZOO_SCAN_SIMD=0, and with
+VZOO_SCAN_NUMBA=0 the pure-torch chunked scan), `triton` (on CUDA, or in Triton's CPU interpreter through a
 subprocess run of this file; skipped when triton is not installed). Chunk sizes are shrunk so
 that every test crosses several chunk boundaries.
 """
@@ -57,7 +58,9 @@ TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
 TRITON_HERE = TRITON_INSTALLED and (
     torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
 )
-BACKEND_PARAMS = ["torch", "torch-pure"] + (["triton"] if TRITON_HERE else [])
+# torch: the default CPU path (the single-pass float32 kernel where it applies, else the
+# chunked numba path); torch-chunked: the chunked numba path everywhere; torch-pure: no numba
+BACKEND_PARAMS = ["torch", "torch-chunked", "torch-pure"] + (["triton"] if TRITON_HERE else [])
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
@@ -65,6 +68,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "triton":
         return "triton"
     monkeypatch.setenv("VZOO_SCAN_NUMBA", "0" if request.param == "torch-pure" else "1")
+    monkeypatch.setenv("VZOO_SCAN_SIMD", "0" if request.param == "torch-chunked" else "1")
     return "torch"
 
 

@@ -1,0 +1,334 @@
+"""Single-pass float32 CPU forward for d_state == 1 (the VMamba-v2-style T models), numba.
+
+Why a separate kernel: at d_state 1 every element of the scan needs two exps and a log1p
+(softplus(delta + bias), then exp(delta * A)) against one multiply-add of recurrence, so the
+transcendental functions are the cost. libm's are scalar calls, torch's SIMD ones need a pass
+over memory each. Here they are polynomials written so that LLVM vectorises them (Cephes-style
+range reduction, float32 constants, the 2^k scale built from exponent bits), fused with the
+bias, softplus, delta * u * B and the recurrence into one pass over time tiles that stay in L1:
+delta, u, B (and C, z) are read once, the output written once.
+
+Rows are processed 8 at a time: their recurrences are independent chains, interleaved so the
+multiply-add latency is hidden. Accuracy: `fast_exp` is within 1.2e-7 relative of exp on
+[-87, 0] (0 below, where exp(x) is subnormal in float32); `fast_softplus` within 2.5e-7; tests
+check both against float64. Preconditions (`applicable`): float32, d_state 1, softplus on and
+A <= 0, so that every exp argument is <= 0: no overflow case to handle.
+
+Arrays (C-contiguous): u, delta, z: (rows, L) with rows = batch * D; B, C: (batch * G, L).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+from torch import Tensor
+
+TILE = 1024  # time steps per tile: 8 rows x 3 float32 buffers x 1024 = 96 KiB, L1/L2-resident
+_JIT = {
+    "nogil": True,
+    "cache": True,
+    "boundscheck": False,
+    "error_model": "numpy",  # no zero-division check: it would stop vectorisation of x / y
+    "fastmath": {"contract"},  # fused multiply-adds; no reassociation (the rounding trick)
+}
+
+_F = np.float32
+_LOG2E = _F(1.4426950408889634)
+_LN2_HI, _LN2_LO = _F(0.693359375), _F(-2.12194440e-4)  # Cody-Waite split of ln 2
+# exp(r) on |r| <= ln2 / 2: degree-6 weighted least-squares fit (relative error 1.9e-9 in
+# float64; the whole fast_exp is within 1.2e-7 of exp in float32, tested)
+_EXP_POLY = tuple(_F(c) for c in (1.0, 1.0, 0.49999991059303284, 0.16666419804096222,
+                                  0.04166822507977486, 0.008374815806746483,
+                                  0.00138368911575526))  # fmt: skip
+_EXP_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, the float32 normal range's floor
+_ROUND = _F(12582912.0)  # 1.5 * 2^23: adding it rounds to an integer, held in the low bits
+_EXP_BIAS = np.int32(127 << 23)
+_LOG1P_POLY = tuple(_F(c) for c in (0.9999999403953552, -0.4999949336051941, 0.3331909775733948,
+                                    -0.24842983484268188, 0.1910601109266281, -0.1366325467824936,
+                                    0.07822605222463608, -0.029505299404263496,
+                                    0.005232709459960461))  # fmt: skip
+_ZERO, _ONE = _F(0.0), _F(1.0)
+_E0, _E1, _E2, _E3, _E4, _E5, _E6 = _EXP_POLY
+_L0, _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8 = _LOG1P_POLY
+
+
+@intrinsic
+def _bits_as_float32(typingctx: object, bits: types.Type) -> tuple[object, object]:
+    """Reinterpret int32 bits as a float32 (an LLVM bitcast: vectorisable, no memory trip)."""
+    sig = types.float32(types.int32)
+
+    def codegen(context: object, builder: ir.IRBuilder, signature: object, args: list) -> object:
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _float32_bits(typingctx: object, value: types.Type) -> tuple[object, object]:
+    """The bits of a float32 as an int32 (an LLVM bitcast)."""
+    sig = types.int32(types.float32)
+
+    def codegen(context: object, builder: ir.IRBuilder, signature: object, args: list) -> object:
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _prefer_wide_vectors(typingctx: object) -> tuple[object, object]:
+    """Let LLVM vectorise the calling function with 512-bit registers where the CPU has them.
+
+    LLVM's x86 tuning prefers 256-bit vectors even on AVX-512 CPUs (clock throttling on early
+    ones); for these arithmetic-bound loops 512 bits measured ~30% faster here. The function
+    attribute overrides the tuning for this function only (on CPUs without AVX-512 it is a
+    no-op). llvmlite's attribute set only admits flag attributes, hence the plain set.add; if
+    its internals change the hint is skipped and only speed is lost.
+    """
+    sig = types.none()
+
+    def codegen(context: Any, builder: ir.IRBuilder, signature: object, args: list) -> object:
+        attrs = builder.function.attributes
+        if isinstance(attrs, set):
+            set.add(attrs, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(inline="always", **_JIT)
+def fast_exp(v: float) -> float:
+    """exp(v) for float32 v <= 0; below -87 (where exp is subnormal) it returns exp(-87) =
+    1.6e-38: an absolute error under 2e-38, which no caller can see. NaN stays NaN."""
+    w = _EXP_MIN if v < _EXP_MIN else v  # this order keeps a NaN (max() would drop it)
+    t = w * _LOG2E + _ROUND  # t = 1.5 * 2^23 + k, k = round(w / ln 2), k in the low bits
+    k = t - _ROUND
+    r = w - k * _LN2_HI - k * _LN2_LO  # |r| <= ln2 / 2
+    p = (((((_E6 * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0
+    # 2^k: shifting t's bits left by 23 drops everything but k (1.5 * 2^23's bits vanish)
+    return p * _bits_as_float32((_float32_bits(t) << np.int32(23)) + _EXP_BIAS)
+
+
+@numba.njit(inline="always", **_JIT)
+def fast_log1p_unit(q: float) -> float:
+    """log1p(q) for float32 q in [0, 1]: q * P(q), P the degree-8 weighted least-squares fit
+    of log1p(q) / q on [0, 1] (relative error <= 2.1e-7 in float32; a polynomial, not
+    2 atanh(q / (2 + q)), because a vector division costs as much as the whole polynomial)."""
+    p = _L8 * q + _L7
+    p = p * q + _L6
+    p = p * q + _L5
+    p = p * q + _L4
+    p = p * q + _L3
+    p = p * q + _L2
+    p = p * q + _L1
+    return (p * q + _L0) * q
+
+
+@numba.njit(inline="always", **_JIT)
+def fast_softplus(x: float) -> float:
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), float32. Mamba's threshold (x > 20 -> x) is
+    this value rounded to float32."""
+    return max(x, _ZERO) + fast_log1p_unit(fast_exp(-abs(x)))
+
+
+@numba.njit(**_JIT)
+def _prepare_row(
+    delta: np.ndarray, u: np.ndarray, b: np.ndarray, bias: float, a: float, n: int,
+    decay: np.ndarray, drive: np.ndarray,
+) -> None:  # fmt: skip
+    """One row of one tile: decay = exp(softplus(delta + bias) * A), drive = that delta * u * B."""
+    _prefer_wide_vectors()
+    for t in range(n):
+        dt = fast_softplus(delta[t] + bias)
+        drive[t] = dt * u[t] * b[t]
+        decay[t] = fast_exp(dt * a)
+
+
+@numba.njit(**_JIT)
+def _output_row(
+    h: np.ndarray, c: np.ndarray, u: np.ndarray, z: np.ndarray, d: float, n: int, has_z: bool,
+    y: np.ndarray,
+) -> None:  # fmt: skip
+    """y = (h * C + D * u) * silu(z) for one row of one tile."""
+    _prefer_wide_vectors()
+    if has_z:
+        for t in range(n):
+            zt = z[t]
+            # silu(z) = z / (1 + e^-z), with e^-z from the exp of -|z| (fast_exp wants <= 0)
+            e = fast_exp(-abs(zt))
+            gate = zt / (_ONE + e) if zt >= _ZERO else zt * e / (_ONE + e)
+            y[t] = (h[t] * c[t] + d * u[t]) * gate
+    else:
+        for t in range(n):
+            y[t] = h[t] * c[t] + d * u[t]
+
+
+@numba.njit(inline="always", **_JIT)
+def _bc_row(r: int, dim: int, groups: int) -> int:
+    """Row of the (batch * G, L) B / C arrays that channel row r = batch * D + d uses."""
+    bi = r // dim
+    return bi * groups + (r - bi * dim) // (dim // groups)
+
+
+@numba.njit(**_JIT)
+def _scan_rows(
+    delta: np.ndarray,  # (rows, L)
+    u: np.ndarray,  # (rows, L)
+    z: np.ndarray,  # (rows, L) or a dummy when not has_z
+    bm: np.ndarray,  # (batch * G, L)
+    cm: np.ndarray,  # (batch * G, L) or a dummy in states mode
+    bias: np.ndarray,  # (D,)
+    a_vec: np.ndarray,  # (D,) A[:, 0]
+    d_vec: np.ndarray,  # (D,) skip weights (zeros when absent)
+    dim: int,
+    groups: int,
+    states: bool,  # write every state to out, else y
+    has_z: bool,
+    out: np.ndarray,  # (rows, L): y or the states
+    last: np.ndarray,  # (rows,) the final state
+    r_begin: int,  # this call's rows: [r_begin, r_end)
+    r_end: int,
+) -> None:
+    length = u.shape[1]
+    rows = r_end
+    decay = np.empty((8, TILE), np.float32)
+    drive = np.empty((8, TILE), np.float32)
+    hbuf = np.empty((8, TILE), np.float32)
+    for r0 in range(r_begin, r_end, 8):
+        # a short last group repeats its last row: computed twice, the same values stored twice
+        rr = (r0, min(r0 + 1, rows - 1), min(r0 + 2, rows - 1), min(r0 + 3, rows - 1),
+              min(r0 + 4, rows - 1), min(r0 + 5, rows - 1), min(r0 + 6, rows - 1),
+              min(r0 + 7, rows - 1))  # fmt: skip
+        h0 = h1 = h2 = h3 = h4 = h5 = h6 = h7 = _ZERO
+        for t0 in range(0, length, TILE):
+            te = min(length, t0 + TILE)
+            n = te - t0
+            for j in range(8):
+                r = rr[j]
+                d = r % dim
+                _prepare_row(
+                    delta[r, t0:te], u[r, t0:te], bm[_bc_row(r, dim, groups), t0:te],
+                    bias[d], a_vec[d], n, decay[j], drive[j],
+                )  # fmt: skip
+            if states:
+                o0, o1, o2, o3 = out[rr[0], t0:te], out[rr[1], t0:te], out[rr[2], t0:te], \
+                    out[rr[3], t0:te]  # fmt: skip
+                o4, o5, o6, o7 = out[rr[4], t0:te], out[rr[5], t0:te], out[rr[6], t0:te], \
+                    out[rr[7], t0:te]  # fmt: skip
+            else:
+                o0, o1, o2, o3 = hbuf[0], hbuf[1], hbuf[2], hbuf[3]
+                o4, o5, o6, o7 = hbuf[4], hbuf[5], hbuf[6], hbuf[7]
+            a0, a1, a2, a3 = decay[0], decay[1], decay[2], decay[3]
+            a4, a5, a6, a7 = decay[4], decay[5], decay[6], decay[7]
+            x0, x1, x2, x3 = drive[0], drive[1], drive[2], drive[3]
+            x4, x5, x6, x7 = drive[4], drive[5], drive[6], drive[7]
+            for t in range(n):  # eight independent chains: throughput, not latency, bound
+                h0 = a0[t] * h0 + x0[t]
+                o0[t] = h0
+                h1 = a1[t] * h1 + x1[t]
+                o1[t] = h1
+                h2 = a2[t] * h2 + x2[t]
+                o2[t] = h2
+                h3 = a3[t] * h3 + x3[t]
+                o3[t] = h3
+                h4 = a4[t] * h4 + x4[t]
+                o4[t] = h4
+                h5 = a5[t] * h5 + x5[t]
+                o5[t] = h5
+                h6 = a6[t] * h6 + x6[t]
+                o6[t] = h6
+                h7 = a7[t] * h7 + x7[t]
+                o7[t] = h7
+            if not states:
+                for j in range(min(8, rows - r0)):
+                    r = r0 + j
+                    _output_row(
+                        hbuf[j], cm[_bc_row(r, dim, groups), t0:te], u[r, t0:te],
+                        z[r, t0:te] if has_z else z[0, :0], d_vec[r % dim], n, has_z,
+                        out[r, t0:te],
+                    )  # fmt: skip
+        last[rr[0]], last[rr[1]], last[rr[2]], last[rr[3]] = h0, h1, h2, h3
+        last[rr[4]], last[rr[5]], last[rr[6]], last[rr[7]] = h4, h5, h6, h7
+
+
+def enabled() -> bool:
+    """VZOO_SCAN_SIMD=0 turns this kernel off (then the chunked numba path runs): for
+    benchmarks and for bisecting a numerical difference."""
+    return os.environ.get("VZOO_SCAN_SIMD", "1") != "0"
+
+
+def applicable(A: Tensor, delta_softplus: bool) -> bool:
+    """float32, d_state 1, softplus on, A <= 0 (then every exp argument is <= 0)."""
+    return (
+        A.dtype == torch.float32
+        and A.shape[1] == 1
+        and delta_softplus
+        and A.device.type == "cpu"
+        and bool((A <= 0).all())
+    )
+
+
+def _np2(t: Tensor, rows: int) -> np.ndarray:
+    return t.detach().to(torch.float32).contiguous().view(rows, -1).numpy()
+
+
+def scan_simd(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor | None,
+    D: Tensor | None,
+    z: Tensor | None,
+    delta_bias: Tensor | None,
+    out: Tensor,
+) -> Tensor:
+    """Fill `out` ((b, D, L) y when C is given, else (b, D, 1, L) states); return the last
+    state (b, D, 1). u, delta, z any float dtype (b, D, L); A (D, 1), B / C (b, G, 1, L),
+    D, delta_bias (D,) float32. Needs `applicable(A, True)`."""
+    bsz, dim, length = u.shape
+    rows, groups = bsz * dim, B.shape[1]
+    vec = A.new_zeros(dim)
+    none = np.zeros((1, 0), np.float32)  # placeholder for an absent z / C (never read)
+    last = A.new_empty(bsz, dim, 1)
+    args = (
+        _np2(delta, rows), _np2(u, rows), _np2(z, rows) if z is not None else none,
+        _np2(B, bsz * groups), _np2(C, bsz * groups) if C is not None else none,
+        _np2(delta_bias if delta_bias is not None else vec, 1)[0], _np2(A, 1)[0],
+        _np2(D if D is not None else vec, 1)[0], dim, groups, C is None, z is not None,
+        out.view(rows, length).numpy(), last.view(rows).numpy(),
+    )  # fmt: skip
+    bounds = _row_ranges(rows, length, torch.get_num_threads())
+    if len(bounds) == 1:
+        _scan_rows(*args, 0, rows)
+    else:  # the kernel releases the GIL: one Python thread per range of rows
+        pool = _pool(len(bounds))
+        for job in [pool.submit(_scan_rows, *args, lo, hi) for lo, hi in bounds]:
+            job.result()
+    return last
+
+
+MIN_ELEMENTS_PER_THREAD = 1 << 17  # below this a thread's start-up costs more than it saves
+
+
+def _row_ranges(rows: int, length: int, threads: int) -> list[tuple[int, int]]:
+    """Split the rows into at most `threads` ranges of whole 8-row groups, as even as possible
+    (torch.get_num_threads() decides, as it does for torch's own CPU ops)."""
+    groups = -(-rows // 8)
+    parts = max(1, min(threads, groups, rows * length // MIN_ELEMENTS_PER_THREAD))
+    cuts = [min(rows, 8 * (groups * i // parts)) for i in range(parts + 1)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(cuts) if hi > lo]
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vzoo-scan")
