@@ -7,11 +7,11 @@ time chunks whose (rows, T) decay buffer stays cache-resident and is reused, so 
 is one chunk, never (L, D, N). The backward keeps only the chunk-boundary states and recomputes
 each chunk's states from them, in reverse chunk order.
 
-N == 1 (the VMamba-v2-style T models): the chunk load is two numba passes (bias; softplus
-threshold + delta*A) around torch's exp / log1p, reading delta straight from the full array.
-Measured per-element costs (benchmarks/scan.py, reports/scan.md) say what is left: the
-recurrence (~1.2 ns/element, a scalar dependency chain), log1p (torch's is not SIMD) and the
-memory traffic of delta / u / y.
+Inference in float32 at N == 1 with softplus (the VMamba-v2-style T models) does not come
+here: `scan_numba_fused` hands it to the single-pass kernel of scan_simd.py (about 2x faster,
+reports/scan.md). This path serves float64, N > 1, no softplus, and the autograd forward /
+backward. Its N == 1 chunk load is two numba passes (bias; softplus threshold + delta*A) around
+torch's exp / log1p, reading delta straight from the full array.
 
 Inputs (already in the compute dtype, float32 or float64, contiguous):
   u, delta: (b, D, L); A: (D, N); B, C: (b, G, N, L) grouped (G = 1 for shared B/C).
