@@ -4,10 +4,9 @@
 
 Every measurement runs in a forked child of this (warmed-up) process, so its peak-RSS growth
 (VmHWM after the first call minus VmRSS before it, with the high-water mark reset) is its own.
-float32, batch 1, one torch thread for every backend (the reference is single-threaded anyway;
-on the shared 2-core machine more threads only measure the neighbours). Wall time = median of
-the repeats, CPU time = minimum process time of the repeats. Nothing is extrapolated: every
-reference is timed in full.
+float32, batch 1, one torch thread for every variant but the one named "2 threads" (the
+reference is single-threaded anyway). Wall time = minimum over the repeats (the reference's
+median is reported too). Nothing is extrapolated: every reference is timed in full.
 """
 
 from __future__ import annotations
@@ -106,35 +105,57 @@ def _reset_peak_rss() -> int:
     return _status_kib("VmRSS")
 
 
-def _measure_here(case: Case, backend: str, numba_on: bool, repeats: int) -> dict[str, float]:
-    os.environ["VZOO_SCAN_NUMBA"] = "1" if numba_on else "0"
+@dataclass(frozen=True)
+class Variant:
+    """One way of running a backend: its label, backend name, environment and torch threads."""
+
+    label: str
+    backend: str
+    env: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
+    repeats: int = 5
+
+
+REFERENCE = Variant("reference", "reference", repeats=3)
+VARIANTS = [
+    Variant("torch", "torch"),
+    Variant("torch, 2 threads", "torch", threads=2),
+    Variant("torch, chunked", "torch", (("VZOO_SCAN_SIMD", "0"),)),
+    Variant("torch, pure", "torch", (("VZOO_SCAN_NUMBA", "0"),), repeats=2),
+]
+
+
+def _measure_here(case: Case, variant: Variant) -> dict[str, float]:
+    os.environ.update({"VZOO_SCAN_NUMBA": "1", "VZOO_SCAN_SIMD": "1", **dict(variant.env)})
+    torch.set_num_threads(variant.threads)
     inp = make_inputs(case)
     base = _reset_peak_rss()
     walls, cpus = [], []
-    for i in range(repeats):
+    for i in range(variant.repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        out = call(case, inp, backend)
+        out = call(case, inp, variant.backend)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         if i == 0:
             peak = _status_kib("VmHWM")
         del out
     return {
-        "wall": statistics.median(walls),
+        "wall": min(walls),
+        "median": statistics.median(walls),
         "cpu": min(cpus),
         "rss_mib": (peak - base) / 1024,
         "out_mib": (case.dim * case.n_state if case.states else case.dim) * case.length * 4 / 2**20,
     }
 
 
-def measure(case: Case, backend: str, numba_on: bool, repeats: int) -> dict[str, float]:
+def measure(case: Case, variant: Variant) -> dict[str, float]:
     """Run `_measure_here` in a forked child; results come back through a pipe."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_fd)
         try:
-            result = repr(_measure_here(case, backend, numba_on, repeats))
+            result = repr(_measure_here(case, variant))
         except BaseException as exc:  # report, never fall back into the parent's loop
             result = repr({"error": f"{type(exc).__name__}: {exc}"})
         with os.fdopen(write_fd, "w") as f:
@@ -146,7 +167,7 @@ def measure(case: Case, backend: str, numba_on: bool, repeats: int) -> dict[str,
     os.waitpid(pid, 0)
     result = eval(text)  # our own repr of a dict of floats / an error string
     if "error" in result:
-        raise RuntimeError(f"{case} {backend}: {result['error']}")
+        raise RuntimeError(f"{case} {variant.label}: {result['error']}")
     return result
 
 
@@ -155,8 +176,8 @@ def warm_up() -> None:
     for n in (1, 4):
         small = Case("warm-up", "", 8, n, 300, False)
         inp = make_inputs(small)
-        for numba_on in (True, False):
-            os.environ["VZOO_SCAN_NUMBA"] = "1" if numba_on else "0"
+        for variant in VARIANTS:
+            os.environ.update({"VZOO_SCAN_NUMBA": "1", "VZOO_SCAN_SIMD": "1", **dict(variant.env)})
             call(small, inp, "torch")
             call(Case("warm-up", "", 8, n, 300, True), inp, "torch")
 
@@ -166,20 +187,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/scan.md"))
     parser.add_argument("--quick", action="store_true", help="four cases only")
     args = parser.parse_args()
+    # one thread in this parent: an OpenMP team started before fork() deadlocks the children
+    # that use one (the 2-thread variant sets its own count in its child)
     torch.set_num_threads(1)
     warm_up()
     load_before = os.getloadavg()
     cases = [CASES[i] for i in QUICK] if args.quick else CASES
     rows = []
     for case in cases:
-        ref = measure(case, "reference", True, 1)
-        fast = measure(case, "torch", True, 5)
-        pure = measure(case, "torch", False, 2)
-        rows.append((case, ref, fast, pure))
+        ref = measure(case, REFERENCE)
+        got = [measure(case, v) for v in VARIANTS]
+        rows.append((case, ref, got))
         print(
             f"{case.model:24s} {case.where:18s} D={case.dim:4d} N={case.n_state:2d} "
-            f"L={case.length:6d}  ref {ref['wall'] * 1e3:8.1f} ms  torch {fast['wall'] * 1e3:7.1f} "
-            f"ms ({ref['wall'] / fast['wall']:5.1f}x)  pure {pure['wall'] * 1e3:8.1f} ms",
+            f"L={case.length:6d}  ref {ref['wall'] * 1e3:8.1f} ms  "
+            + "  ".join(
+                f"{v.label} {m['wall'] * 1e3:6.1f} ms ({ref['wall'] / m['wall']:5.1f}x)"
+                for v, m in zip(VARIANTS, got, strict=True)
+            ),
             flush=True,
         )
     load_after = os.getloadavg()
@@ -188,7 +213,7 @@ def main() -> None:
 
 
 def render(
-    rows: list[tuple[Case, dict[str, float], dict[str, float], dict[str, float]]],
+    rows: list[tuple[Case, dict[str, float], list[dict[str, float]]]],
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> str:
@@ -203,42 +228,49 @@ def render(
     lines = [
         "# Selective scan: CPU backend timings",
         "",
-        "Generated by `benchmarks/scan.py` (do not edit by hand). float32, batch 1, "
-        f"`torch.set_num_threads(1)`; {cpu}, {os.cpu_count()} cores shared with other jobs; "
-        f"torch {torch.__version__}, numba {numba.__version__}, python "
-        f"{sys.version.split()[0]}; 1-min load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after.",
+        "Generated by `benchmarks/scan.py` (do not edit by hand). float32, batch 1; "
+        f"{cpu}, {os.cpu_count()} cores (a VM shared with other jobs); torch "
+        f"{torch.__version__}, numba {numba.__version__}, python {sys.version.split()[0]}; "
+        f"1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after.",
         "",
-        "- `reference`: the sequential loop (one run, timed in full: nothing extrapolated).",
-        "- `torch`: the default CPU backend: chunked, torch-vectorised exp + numba recurrence "
-        "(median of 5 runs).",
-        "- `torch (pure)`: the same backend with `VZOO_SCAN_NUMBA=0` (pure-torch chunked scan, "
-        "the fallback without numba and the path on GPUs without triton; median of 2 runs).",
-        "- speed-up = reference wall / backend wall; CPU = min process time (robust to the "
-        "neighbours' load). Peak ΔRSS = growth of the peak RSS of a fresh fork during its first "
-        "call (includes the output itself, listed as `out`).",
+        "- `reference`: the sequential loop, 1 thread (3 runs, each timed in full: nothing "
+        "extrapolated).",
+        "- `torch`: the default CPU backend, 1 torch thread. float32 at d_state 1 with softplus "
+        "(every T-model row below but VMamba N=16) runs the single-pass kernel of "
+        "`kernels/scan_simd.py`; the rest the chunked numba path (5 runs).",
+        "- `torch, 2 threads`: the same with `torch.set_num_threads(2)` (the kernel splits rows "
+        "over torch's thread count).",
+        "- `torch, chunked`: `VZOO_SCAN_SIMD=0`, the chunked path everywhere (torch-vectorised "
+        "exp, numba recurrence): what `torch` was before the single-pass kernel.",
+        "- `torch, pure`: `VZOO_SCAN_NUMBA=0`, the pure-torch chunked scan (the fallback without "
+        "numba, 2 runs).",
+        "- Times are the minimum over the runs (the least-disturbed run on a shared machine; "
+        "the reference's median is shown beside it to show the spread). speed-up = reference "
+        "/ variant. Peak ΔRSS = growth of the peak RSS of a fresh fork during its first call "
+        "(includes the output itself, `out`).",
         "- Calls: Spatial-Mamba = `selective_scan_states` with delta_bias + softplus (its kernel "
         "returns every state); the others = `selective_scan` with D, delta_bias, softplus, no z "
         "(VMamba-v2-style `forward_type` without z).",
         "",
-        "| model / call | input, stage | D | N | L | out MiB | reference ms | torch ms | "
-        "speed-up (wall / CPU) | torch (pure) ms | speed-up | peak ΔRSS MiB ref / torch / pure |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model / call | input, stage | D | N | L | out MiB | reference ms (median) | "
+        + " | ".join(f"{v.label} ms (speed-up)" for v in VARIANTS)
+        + " | peak ΔRSS MiB ref / torch |",
+        "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(VARIANTS) + "---:|",
     ]
-    for case, ref, fast, pure in rows:
+    for case, ref, got in rows:
         op = "states" if case.states else "scan"
+        cells = [f"{m['wall'] * 1e3:.1f} ({ref['wall'] / m['wall']:.1f}×)" for m in got]
         lines.append(
             f"| {case.model} ({op}) | {case.where} | {case.dim} | {case.n_state} | "
-            f"{case.length} | {fast['out_mib']:.1f} | {ref['wall'] * 1e3:.1f} | "
-            f"{fast['wall'] * 1e3:.1f} | {ref['wall'] / fast['wall']:.1f}× / "
-            f"{ref['cpu'] / fast['cpu']:.1f}× | {pure['wall'] * 1e3:.1f} | "
-            f"{ref['wall'] / pure['wall']:.1f}× | {ref['rss_mib']:.0f} / {fast['rss_mib']:.0f} / "
-            f"{pure['rss_mib']:.0f} |"
+            f"{case.length} | {got[0]['out_mib']:.1f} | {ref['wall'] * 1e3:.1f} "
+            f"({ref['median'] * 1e3:.1f}) | "
+            + " | ".join(cells)
+            + f" | {ref['rss_mib']:.0f} / {got[0]['rss_mib']:.0f} |"
         )
     lines += [
         "",
         "Reading the table: the reference pays a roughly constant Python/dispatch cost per time "
-        "step, whatever D is, while the torch backend pays per element (D·N·L) plus a fixed "
+        "step, whatever D is, while the other paths pay per element (D·N·L) plus a fixed "
         "per-call cost, so the speed-up is largest for long sequences with few channels (stage "
         "1 at 1280×800) and smallest for the short stage-2/3 sequences at 224².",
         "",
