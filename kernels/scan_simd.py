@@ -164,49 +164,55 @@ def _silu(z: float) -> float:
     return z / (_ONE + e) if z >= _ZERO else z * e / (_ONE + e)
 
 
-# Every vectorised loop below runs t from 0: numba wraps negative indices, and only from a
-# zero start can LLVM prove t >= 0 and drop that check (else: gathers, ~8x slower). Spans that
-# start elsewhere are passed as slices.
+# Two rules for the loops below, each worth a large factor. (1) Offsets and loop indices are
+# unsigned (np.uint64): numba wraps negative indices, and with a signed offset LLVM cannot
+# prove an index >= 0 and vectorises with gathers (~8x slower). (2) Whole 2-D arrays and row
+# numbers are passed, never slices: a slice is a new array whose reference counting (atomic
+# increments) cost ~15% of the kernel at a few slices per row per tile.
 
 
-@numba.njit(**_JIT)
-def _prepare_span(
-    delta: np.ndarray, u: np.ndarray, b: np.ndarray, bias: float, a: float, n: int,
-    decay: np.ndarray, drive: np.ndarray,
+@numba.njit(inline="always", **_JIT)
+def _prepare(
+    delta: np.ndarray, u: np.ndarray, bm: np.ndarray, r: int, g: int, bias: float, a: float,
+    t0: int, lo: int, hi: int, decay: np.ndarray, drive: np.ndarray, j: int,
 ) -> None:  # fmt: skip
-    """decay[:n], drive[:n] of one row (see _prepare_step)."""
+    """decay[j, t], drive[j, t] for t in [lo, hi) of the tile at t0 (row r, B row g)."""
     _prefer_wide_vectors()
-    for t in range(n):
-        decay[t], drive[t] = _prepare_step(delta[t], u[t], b[t], bias, a)
+    for t in range(lo, hi):
+        i = t0 + t
+        decay[j, t], drive[j, t] = _prepare_step(delta[r, i], u[r, i], bm[g, i], bias, a)
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _emit(
-    h: np.ndarray, c: np.ndarray, u: np.ndarray, z: np.ndarray, d: float, mode: int, n: int,
-    out: np.ndarray,
+    hbuf: np.ndarray, j: int, cm: np.ndarray, u: np.ndarray, z: np.ndarray, r: int, g: int,
+    d: float, mode: int, p0: int, lo: int, hi: int, out: np.ndarray,
 ) -> None:  # fmt: skip
-    """out[:n] from the states h: h itself, or y = (h * C + D * u) (* silu(z))."""
+    """out[r, p0 + t] for t in [lo, hi) from the states hbuf[j]: the states themselves, or
+    y = (h * C + D * u) (* silu(z))."""
     _prefer_wide_vectors()
     if mode == _STATES:
-        for t in range(n):
-            out[t] = h[t]
+        for t in range(lo, hi):
+            out[r, p0 + t] = hbuf[j, t]
     elif mode == _Y:
-        for t in range(n):
-            out[t] = h[t] * c[t] + d * u[t]
+        for t in range(lo, hi):
+            i = p0 + t
+            out[r, i] = hbuf[j, t] * cm[g, i] + d * u[r, i]
     else:
-        for t in range(n):
-            out[t] = (h[t] * c[t] + d * u[t]) * _silu(z[t])
+        for t in range(lo, hi):
+            i = p0 + t
+            out[r, i] = (hbuf[j, t] * cm[g, i] + d * u[r, i]) * _silu(z[r, i])
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _prepare_and_emit(
-    delta: np.ndarray, u: np.ndarray, b: np.ndarray, bias: float, a: float, n: int,
-    decay: np.ndarray, drive: np.ndarray,
-    h: np.ndarray, c: np.ndarray, u_prev: np.ndarray, z_prev: np.ndarray, d: float, mode: int,
-    m: int, out_prev: np.ndarray,
+    delta: np.ndarray, u: np.ndarray, z: np.ndarray, bm: np.ndarray, cm: np.ndarray,
+    r: int, g: int, bias: float, a: float, d: float, mode: int,
+    t0: int, n: int, p0: int, m: int,
+    decay: np.ndarray, drive: np.ndarray, hbuf: np.ndarray, j: int, out: np.ndarray,
 ) -> None:  # fmt: skip
-    """Prepare one row of this tile (n steps) and write its output of the previous tile (m
-    steps, from its states h) in the same loop.
+    """Prepare row r of the tile at t0 (n steps) and write its output of the previous tile
+    (at p0, m steps, from the states hbuf[j]) in the same loop.
 
     Why one loop: the preparation is arithmetic-bound and the output is a stream to memory;
     fused, the out-of-order core overlaps the two (measured 27 -> 21 ms at MSVMamba-T's COCO
@@ -216,19 +222,22 @@ def _prepare_and_emit(
     k = min(n, m)
     if mode == _STATES:
         for t in range(k):
-            decay[t], drive[t] = _prepare_step(delta[t], u[t], b[t], bias, a)
-            out_prev[t] = h[t]
+            i = t0 + t
+            decay[j, t], drive[j, t] = _prepare_step(delta[r, i], u[r, i], bm[g, i], bias, a)
+            out[r, p0 + t] = hbuf[j, t]
     elif mode == _Y:
         for t in range(k):
-            decay[t], drive[t] = _prepare_step(delta[t], u[t], b[t], bias, a)
-            out_prev[t] = h[t] * c[t] + d * u_prev[t]
+            i, ip = t0 + t, p0 + t
+            decay[j, t], drive[j, t] = _prepare_step(delta[r, i], u[r, i], bm[g, i], bias, a)
+            out[r, ip] = hbuf[j, t] * cm[g, ip] + d * u[r, ip]
     else:
         for t in range(k):
-            decay[t], drive[t] = _prepare_step(delta[t], u[t], b[t], bias, a)
-            out_prev[t] = (h[t] * c[t] + d * u_prev[t]) * _silu(z_prev[t])
-    # the longer of the two goes on alone (slices: see the note above _prepare_span)
-    _prepare_span(delta[k:n], u[k:n], b[k:n], bias, a, n - k, decay[k:n], drive[k:n])
-    _emit(h[k:m], c[k:m], u_prev[k:m], z_prev[k:m], d, mode, m - k, out_prev[k:m])
+            i, ip = t0 + t, p0 + t
+            decay[j, t], drive[j, t] = _prepare_step(delta[r, i], u[r, i], bm[g, i], bias, a)
+            out[r, ip] = (hbuf[j, t] * cm[g, ip] + d * u[r, ip]) * _silu(z[r, ip])
+    # the longer of the two goes on alone
+    _prepare(delta, u, bm, r, g, bias, a, t0, k, n, decay, drive, j)
+    _emit(hbuf, j, cm, u, z, r, g, d, mode, p0, k, m, out)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -264,38 +273,34 @@ def _scan_rows(
     decay = np.empty((8, TILE), np.float32)
     drive = np.empty((8, TILE), np.float32)
     hbuf = np.empty((8, TILE), np.float32)
+    a0, a1, a2, a3, a4, a5, a6, a7 = decay[0], decay[1], decay[2], decay[3], decay[4], \
+        decay[5], decay[6], decay[7]  # fmt: skip
+    x0, x1, x2, x3, x4, x5, x6, x7 = drive[0], drive[1], drive[2], drive[3], drive[4], \
+        drive[5], drive[6], drive[7]  # fmt: skip
+    o0, o1, o2, o3, o4, o5, o6, o7 = hbuf[0], hbuf[1], hbuf[2], hbuf[3], hbuf[4], hbuf[5], \
+        hbuf[6], hbuf[7]  # fmt: skip
+    zero = np.uint64(0)
     for r0 in range(r_begin, r_end, 8):
         real = min(8, r_end - r0)
         # a short last group repeats its last row in the recurrence (valid numbers, never
         # written out): the 8 chains stay branch-free
-        rr = (r0, r0 + min(1, real - 1), r0 + min(2, real - 1), r0 + min(3, real - 1),
-              r0 + min(4, real - 1), r0 + min(5, real - 1), r0 + min(6, real - 1),
-              r0 + min(7, real - 1))  # fmt: skip
         h0 = h1 = h2 = h3 = h4 = h5 = h6 = h7 = _ZERO
-        p0 = pe = 0  # the previous tile, [p0, pe): its states are in hbuf, not yet written
-        for t0 in range(0, length, TILE):
-            te = min(length, t0 + TILE)
+        p0 = pn = zero  # the previous tile: [p0, p0 + pn), its states in hbuf, not yet written
+        for t_start in range(0, length, TILE):
+            t0 = np.uint64(t_start)
+            n = np.uint64(min(length - t_start, TILE))
             for j in range(8):
-                r = rr[j]
-                d = r % dim
-                g = _bc_row(r, dim, groups)
                 if j < real:
+                    r = r0 + j
+                    d = r % dim
                     _prepare_and_emit(
-                        delta[r, t0:te], u[r, t0:te], bm[g, t0:te], bias[d], a_vec[d], te - t0,
-                        decay[j], drive[j], hbuf[j], cm[g, p0:pe] if not states else cm[0, :0],
-                        u[r, p0:pe], z[r, p0:pe] if has_z else z[0, :0], d_vec[d], mode,
-                        pe - p0, out[r, p0:pe],
+                        delta, u, z, bm, cm, r, _bc_row(r, dim, groups), bias[d], a_vec[d],
+                        d_vec[d], mode, t0, n, p0, pn, decay, drive, hbuf, j, out,
                     )  # fmt: skip
-                else:  # a repeated row: prepare only
-                    decay[j, : te - t0] = decay[real - 1, : te - t0]
-                    drive[j, : te - t0] = drive[real - 1, : te - t0]
-            a0, a1, a2, a3 = decay[0], decay[1], decay[2], decay[3]
-            a4, a5, a6, a7 = decay[4], decay[5], decay[6], decay[7]
-            x0, x1, x2, x3 = drive[0], drive[1], drive[2], drive[3]
-            x4, x5, x6, x7 = drive[4], drive[5], drive[6], drive[7]
-            o0, o1, o2, o3 = hbuf[0], hbuf[1], hbuf[2], hbuf[3]
-            o4, o5, o6, o7 = hbuf[4], hbuf[5], hbuf[6], hbuf[7]
-            for t in range(te - t0):  # eight independent chains: throughput, not latency, bound
+                else:  # a repeated row: the same decays and drives as the last real one
+                    decay[j] = decay[real - 1]
+                    drive[j] = drive[real - 1]
+            for t in range(n):  # eight independent chains: throughput, not latency, bound
                 h0 = a0[t] * h0 + x0[t]
                 o0[t] = h0
                 h1 = a1[t] * h1 + x1[t]
@@ -312,17 +317,16 @@ def _scan_rows(
                 o6[t] = h6
                 h7 = a7[t] * h7 + x7[t]
                 o7[t] = h7
-            p0, pe = t0, te
+            p0, pn = t0, n
         for j in range(real):
             r = r0 + j
-            g = _bc_row(r, dim, groups)
             _emit(
-                hbuf[j], cm[g, p0:pe] if not states else cm[0, :0], u[r, p0:pe],
-                z[r, p0:pe] if has_z else z[0, :0], d_vec[r % dim], mode, pe - p0,
-                out[r, p0:pe],
+                hbuf, j, cm, u, z, r, _bc_row(r, dim, groups), d_vec[r % dim], mode, p0, zero,
+                pn, out,
             )  # fmt: skip
-        last[rr[0]], last[rr[1]], last[rr[2]], last[rr[3]] = h0, h1, h2, h3
-        last[rr[4]], last[rr[5]], last[rr[6]], last[rr[7]] = h4, h5, h6, h7
+        hs = (h0, h1, h2, h3, h4, h5, h6, h7)
+        for j in range(real):
+            last[r0 + j] = hs[j]
 
 
 def enabled() -> bool:

@@ -261,14 +261,17 @@ def test_fused_entry_point_over_several_tiles() -> None:
     assert _close(y, ref_y, 1e-5) and _close(h, ref_h, 1e-5)
 
 
-def test_every_loop_of_the_preparation_vectorises() -> None:
-    """The speed rests on LLVM vectorising all seven loops (three fused prepare+emit modes,
-    the lone preparation, three lone emits). Easy to lose without an error: an array handed to
-    an inlined helper can put reference-count calls in the loop, a loop not starting at 0 keeps
-    numba's negative-index wrap (then LLVM vectorises with gathers, 8x slower). A fresh (uncached) compile, its optimised IR inspected."""
-    fresh = numba.njit(**{**scan_simd._JIT, "cache": False})(scan_simd._prepare_and_emit.py_func)
-    a, f = np.zeros(8, np.float32), np.float32(0)
-    fresh(a, a, a, f, f, 8, a.copy(), a.copy(), a.copy(), a, a, a, f, 0, 8, a.copy())
+def test_every_loop_of_the_kernel_vectorises() -> None:
+    """The speed rests on LLVM vectorising, inside _scan_rows, the seven loops of the inlined
+    prepare+emit (three fused modes, the lone preparation, three lone emits) and the three of
+    the last tile's emit, all with contiguous loads. Easy to lose without an error: a signed
+    offset keeps numba's negative-index wrap-around (then LLVM vectorises with gathers, ~8x
+    slower), an array handed to an inlined helper can put reference-count calls in a loop.
+    A fresh (uncached) compile, its optimised IR inspected."""
+    fresh = numba.njit(**{**scan_simd._JIT, "cache": False})(scan_simd._scan_rows.py_func)
+    a, v, none = np.zeros((16, 40), np.float32), np.zeros(16, np.float32), np.zeros((1, 0))
+    fresh(a, a, none.astype(np.float32), a[:1], a[:1], v, v, v, 16, 1, False, False, a.copy(),
+          v.copy(), 0, 16)  # fmt: skip
     llvm_ir = fresh.inspect_llvm(fresh.signatures[0])
-    assert len(re.findall(r"^vector\.body\d*:", llvm_ir, re.MULTILINE)) >= 7
-    assert "masked.gather" not in llvm_ir  # contiguous vector loads, no index wrap-around
+    assert len(re.findall(r"^vector\.body\d*:", llvm_ir, re.MULTILINE)) >= 10
+    assert "masked.gather" not in llvm_ir and "masked.scatter" not in llvm_ir
