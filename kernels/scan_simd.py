@@ -347,7 +347,17 @@ def applicable(A: Tensor, delta_softplus: bool) -> bool:
 
 
 def _np2(t: Tensor, rows: int) -> np.ndarray:
-    return t.detach().to(torch.float32).contiguous().view(rows, -1).numpy()
+    """t as a C-contiguous float32 (rows, -1) array: a view when it already is one."""
+    t = t.detach().to(torch.float32)
+    if not t.is_contiguous() and t.dim() == 3 and t.stride(1) == 1 and t.stride(2) == t.shape[1]:
+        # (b, D, L) over channels-last memory (Spatial-Mamba's conv output): torch's generic
+        # copy walks it element by element across cache lines (~70 ms at D=128, L=64000);
+        # per-batch 2-D copies take its blocked transpose path (~8 ms)
+        dense = torch.empty(t.shape, dtype=t.dtype)
+        for i in range(t.shape[0]):
+            dense[i].copy_(t[i])
+        t = dense
+    return t.contiguous().view(rows, -1).numpy()
 
 
 def scan_simd(

@@ -275,3 +275,15 @@ def test_every_loop_of_the_kernel_vectorises() -> None:
     llvm_ir = fresh.inspect_llvm(fresh.signatures[0])
     assert len(re.findall(r"^vector\.body\d*:", llvm_ir, re.MULTILINE)) >= 10
     assert "masked.gather" not in llvm_ir and "masked.scatter" not in llvm_ir
+
+
+def test_channels_last_inputs_give_the_same_bits() -> None:
+    """Spatial-Mamba hands u over as a (b, D, L) view of channels-last memory; the kernel's
+    fast transposing copy must give exactly what a contiguous u gives (batch 2: per-batch)."""
+    inp = _inputs(2, 24, 300, 1, seed=7)
+    channels_last = inp["u"].transpose(1, 2).contiguous().transpose(1, 2)
+    assert not channels_last.is_contiguous() and torch.equal(channels_last, inp["u"])
+    keys = ("delta", "A", "B", "delta_bias")
+    want = selective_scan_states(inp["u"], *(inp[k] for k in keys), True, backend="torch")
+    got = selective_scan_states(channels_last, *(inp[k] for k in keys), True, backend="torch")
+    assert torch.equal(got, want)
