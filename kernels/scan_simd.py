@@ -411,3 +411,9 @@ def _row_ranges(rows: int, length: int, threads: int) -> list[tuple[int, int]]:
 @functools.cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vzoo-scan")
+
+
+# A forked child inherits the pool object but not its threads, and the executor would count
+# the parent's idle workers as its own and never start one: the first threaded scan in the
+# child (a DataLoader worker, a forked evaluation) would wait forever. Children start afresh.
+os.register_at_fork(after_in_child=_pool.cache_clear)

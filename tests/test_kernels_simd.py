@@ -8,6 +8,7 @@ cross its 8-row groups and 1024-step tiles; threads must not change a single bit
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import re
 from typing import Any
 
@@ -287,3 +288,32 @@ def test_channels_last_inputs_give_the_same_bits() -> None:
     want = selective_scan_states(inp["u"], *(inp[k] for k in keys), True, backend="torch")
     got = selective_scan_states(channels_last, *(inp[k] for k in keys), True, backend="torch")
     assert torch.equal(got, want)
+
+
+def _threaded_scan_in_child(queue: Any) -> None:
+    inp = _inputs(1, 32, 400, 1, seed=8)
+    torch.set_num_threads(2)
+    y = _scan(inp, "torch", {"D", "delta_bias"})
+    queue.put(float(y.abs().sum()))
+
+
+def test_a_forked_child_can_use_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent has started the scan's thread pool; a fork()ed child must not wait on the
+    parent's (absent) worker threads."""
+    monkeypatch.setattr(scan_simd, "MIN_ELEMENTS_PER_THREAD", 64)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _scan(_inputs(1, 32, 400, 1), "torch", {"D"})
+        assert scan_simd._pool.cache_info().currsize == 1  # the parent's pool exists
+    finally:
+        torch.set_num_threads(old)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_threaded_scan_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the threaded scan hung in a forked child")
+    assert child.exitcode == 0 and queue.get(timeout=5) > 0
