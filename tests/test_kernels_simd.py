@@ -305,7 +305,7 @@ def test_a_forked_child_can_use_the_threads(monkeypatch: pytest.MonkeyPatch) -> 
     try:
         torch.set_num_threads(2)
         _scan(_inputs(1, 32, 400, 1), "torch", {"D"})
-        assert scan_simd._pool.cache_info().currsize == 1  # the parent's pool exists
+        assert scan_simd._pool.cache_info().currsize >= 1  # the parent has a pool
     finally:
         torch.set_num_threads(old)
     ctx = multiprocessing.get_context("fork")
