@@ -1,10 +1,10 @@
 """Selective scan: every backend against the sequential reference, gradients, operators, FLOPs.
 
-Backends under test: `reference`, `torch` (on CPU: the single-pass float32 kernel of
+Backends under test: `reference`; `torch` (on CPU: the single-pass float32 kernel of
 kernels/scan_simd.py where it applies, the chunked numba path with VZOO_SCAN_SIMD=0, and with
-VZOO_SCAN_NUMBA=0 the pure-torch chunked scan), `triton` (on CUDA, or in Triton's CPU interpreter through a
-subprocess run of this file; skipped when triton is not installed). Chunk sizes are shrunk so
-that every test crosses several chunk boundaries.
+VZOO_SCAN_NUMBA=0 the pure-torch chunked scan); `triton` (on CUDA, or in Triton's CPU
+interpreter through a subprocess run of this file; skipped when triton is not installed).
+Chunk sizes are shrunk so that every test crosses several chunk boundaries.
 """
 
 from __future__ import annotations
