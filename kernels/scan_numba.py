@@ -456,6 +456,7 @@ def scan_numba_fused(
     return_states: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Inference forward, bias / softplus / D / silu(z) applied chunk by chunk; no autograd.
+    float32 at d_state 1 with softplus and A <= 0 goes to the single-pass scan_simd kernel.
 
     u, delta, z: (b, D, L), any float dtype; A, B, C (grouped (b, G, N, L)), D, delta_bias in
     the compute dtype ct = A.dtype. Returns (y (b, D, L) or states (b, D, N, L), last state),
