@@ -93,9 +93,14 @@ def scan_triton(
     C = C.contiguous() if C is not None else B
     bsz, dim, length = u.shape
     n_state, groups = A.shape[1], B.shape[1]
+    # One program per (batch, channel), as Mamba's CUDA kernel has one block per channel: at
+    # batch 1 the grid is D = 128..768 programs, about one or more per SM of an H100 (the
+    # earlier 32 channels per program gave 4 programs at D = 128). Long time tiles (1024
+    # steps at d_state 1) keep each program's loads wide. Not yet timed on a GPU (none lent):
+    # benchmarks/scan_gpu.py measures it against the bandwidth bound.
     block_n = triton.next_power_of_2(n_state)
-    block_d = max(1, min(triton.next_power_of_2(dim), 2048 // (block_n * 32), 32))
-    block_t = 32 if n_state > 4 else 64
+    block_d = 1
+    block_t = min(triton.next_power_of_2(length), max(16, 1024 // block_n))
     out = u.new_empty((bsz, dim, n_state, length) if return_states else (bsz, dim, length))
     last = u.new_empty(bsz, dim, n_state)
     grid = (bsz, triton.cdiv(dim, block_d))

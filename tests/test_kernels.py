@@ -189,6 +189,19 @@ def test_half_inputs_accumulate_in_float32(backend: str, dtype: torch.dtype) -> 
     assert rel_err(states, ref) <= 1e-4
 
 
+def test_long_sequence_crosses_the_kernels_time_tiles(backend: str) -> None:
+    """2500 steps: past the 1024-step tiles of the fused CPU kernel and of the Triton kernel
+    (whose tests above are all shorter than one tile), y and every state."""
+    inp = make_inputs((2, 3, 1, 2500, None), dtype=torch.float32, seed=9)
+    opts = OPTION_SETS[2]
+    y_ref, h_ref = run_scan(inp, "reference", opts, return_last_state=True)
+    y, h = run_scan(inp, backend, opts, return_last_state=True)
+    assert rel_err(y, y_ref) <= 1e-4 and rel_err(h, h_ref) <= 1e-4
+    args = (inp["u"], inp["delta"], inp["A"], inp["B"], inp["delta_bias"], True)
+    states = selective_scan_states(*args, backend=backend)
+    assert rel_err(states, selective_scan_states(*args, backend="reference")) <= 1e-4
+
+
 def test_large_decay_is_stable(backend: str) -> None:
     """delta * A down to -60 per step: a cumulative exp(-sum) trick would overflow here."""
     inp = make_inputs((1, 4, 16, 80, None), dtype=torch.float32, seed=4)
