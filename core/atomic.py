@@ -1,16 +1,53 @@
-"""Write files so that readers see the old content or the new, never half of it."""
+"""Write files so that readers see the old content or the new, never half of it.
+
+The new content goes to a sibling temporary file that is renamed over the target. The temporary
+file is created the way `open(path, "w")` would create the target itself: mode 0o666 minus the
+umask (the kernel applies it, and any default ACL) for a new file, the existing file's mode when
+one is replaced. `tempfile.mkstemp` would give 0o600, and the rename would keep it: a report
+written for sharing would be readable by its owner only.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
+
+
+def open_sibling_temp(path: str | Path) -> tuple[int, Path]:
+    """A new, empty temporary file beside `path`, opened for writing: (fd, temp path).
+
+    Its mode is what the target would get from a plain `open(path, "w")`. The caller writes it,
+    then `os.replace(temp, path)`, and unlinks the temp file if anything fails before that.
+    """
+    path = Path(path)
+    try:
+        existing_mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        existing_mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the umask applies here, as for open(path, "w")
+        except FileExistsError:
+            continue
+        if existing_mode is not None:
+            try:
+                os.fchmod(fd, existing_mode)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+        return fd, tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = open_sibling_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -18,7 +55,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

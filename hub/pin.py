@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import yaml
 
+from vzoo.core.atomic import open_sibling_temp
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.registry import load_registry
 
@@ -131,7 +131,7 @@ def pin_registry(path: Path, row_id: str, sha256: str, size: int, *, force: bool
     text = path.read_text(encoding="utf-8")
     new_text = pin_text(text, row_id, sha256, size)
     # Validate the edited text before it replaces the file: a sibling temp file, loaded for real.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".pin.yaml")
+    fd, tmp = open_sibling_temp(path)  # keeps registry.yaml's mode (mkstemp would make it 0600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(new_text)
