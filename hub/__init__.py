@@ -1,7 +1,7 @@
 """Checkpoint downloads and the local cache: resumable, verified, atomic (issue: vzoo download).
 
 `fetch_checkpoint(row) -> Path` gives the cached, verified file (downloading it if needed);
-`load_checkpoint(path, row.weights.sha256)` loads it with weights_only unless pinned and matching.
+`load_checkpoint(path, row.weights.sha256)` loads it without running anything from its pickle.
 """
 
 from __future__ import annotations

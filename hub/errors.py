@@ -30,4 +30,4 @@ class OfflineError(VzooError):
 
 
 class UnsafeCheckpointError(VzooError):
-    """The checkpoint needs full unpickling but its sha256 is not pinned (or does not match)."""
+    """The checkpoint's pickle asks for more than data (vzoo never runs it), or is TorchScript."""

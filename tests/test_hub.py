@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -26,9 +25,7 @@ from vzoo.hub import (
     HostPageError,
     OfflineError,
     RetryPolicy,
-    UnsafeCheckpointError,
     fetch_checkpoint,
-    load_checkpoint,
 )
 from vzoo.hub.hosts import drive_confirm_url, drive_file_id, drive_folder_id, host_kind
 
@@ -417,88 +414,3 @@ def test_two_processes_download_one_file_once(tmp_path, server):
     assert Path(blob).read_bytes() == PAYLOAD
     assert not CheckpointCache().partial_path("row-a").exists()
 
-
-# --- loading ---
-
-
-def torch_bytes(obj: object) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def test_load_checkpoint_weights_only_and_pinned_full_unpickle(tmp_path):
-    import numpy as np
-    import torch
-
-    plain = tmp_path / "plain.pth"
-    plain.write_bytes(torch_bytes({"state_dict": {"w": torch.arange(4.0)}}))
-    loaded = load_checkpoint(plain)
-    assert torch.equal(loaded["state_dict"]["w"], torch.arange(4.0))
-
-    # An mmdet-2 style checkpoint: `meta` holds numpy objects a weights_only load refuses.
-    data = torch_bytes({"state_dict": {"w": torch.ones(2)}, "meta": {"epoch": np.array([12])}})
-    meta = tmp_path / "mmdet2.pth"
-    meta.write_bytes(data)
-    with pytest.raises(UnsafeCheckpointError) as err:
-        load_checkpoint(meta)
-    text = str(err.value)
-    assert str(meta) in text and sha(data) in text and "vzoo registry pin" in text
-    assert "numpy" in text and "\n" not in text
-    full = load_checkpoint(meta, sha(data))
-    assert int(full["meta"]["epoch"][0]) == 12
-    with pytest.raises(ChecksumMismatchError, match=f"expected {sha(b'x')}, got {sha(data)}"):
-        load_checkpoint(meta, sha(b"x"))
-
-
-def test_pinned_checkpoint_with_unimportable_meta_class_still_loads(tmp_path, monkeypatch):
-    import torch
-
-    # An mmdet-2 checkpoint pickles mmcv 1.x classes this environment cannot import.
-    (tmp_path / "oldmmcv_cfg.py").write_text(
-        "class ConfigDict(dict):\n    pass\n\nclass Runner:\n    def __init__(self):\n"
-        "        self.epoch = 12\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import oldmmcv_cfg
-
-    meta = {"config": oldmmcv_cfg.ConfigDict(lr=0.02), "runner": oldmmcv_cfg.Runner()}
-    data = torch_bytes({"state_dict": {"w": torch.ones(3)}, "meta": meta})
-    monkeypatch.delitem(sys.modules, "oldmmcv_cfg")
-    (tmp_path / "oldmmcv_cfg.py").unlink()
-    path = tmp_path / "mmdet2.pth"
-    path.write_bytes(data)
-    with pytest.raises(UnsafeCheckpointError, match="oldmmcv_cfg"):
-        load_checkpoint(path)
-    ckpt = load_checkpoint(path, sha(data))
-    assert torch.equal(ckpt["state_dict"]["w"], torch.ones(3))
-    assert ckpt["meta"]["config"] == {"lr": 0.02}
-    assert ckpt["meta"]["runner"].state == {"epoch": 12}
-
-
-def test_load_checkpoint_corrupt_file_names_file_and_hashes(tmp_path):
-    import torch
-
-    data = torch_bytes({"w": torch.zeros(1000)})
-    bad = tmp_path / "cut.pth"
-    bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(VzooError) as err:
-        load_checkpoint(bad)
-    text = str(err.value)
-    assert str(bad) in text and f"actual {sha(data[: len(data) // 2])}" in text
-    assert "expected sha256 none" in text
-    with pytest.raises(ChecksumMismatchError, match=str(bad)):
-        load_checkpoint(bad, sha(data))
-    with pytest.raises(UserInputError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "missing.pth")
-
-
-def test_load_names_the_cached_row(tmp_path, server, downloader):
-    data = torch_bytes({"meta": {"cfg": __import__("numpy").zeros(2)}})
-    server.routes[GH_PATH] = FileRoute(data)
-    row = make_row(tmp_path, urls=[GH])
-    path = downloader.fetch(row).path
-    with pytest.raises(UnsafeCheckpointError, match=r"^row-a: .*`vzoo registry pin row-a`"):
-        load_checkpoint(path)

@@ -488,9 +488,17 @@ class MLLABackbone(_BackboneBase):
             super().init_weights()
             return
         from mmengine.logging import print_log
-        from mmengine.runner.checkpoint import _load_checkpoint
 
-        ckpt = _load_checkpoint(cfg["checkpoint"], map_location="cpu")
+        from vzoo.hub.loading import load_checkpoint
+
+        # A local file, loaded by vzoo's one checkpoint loader (never runs pickled code); a URL
+        # would go through mmengine's loader, which fully unpickles: download it first.
+        if "://" in str(cfg["checkpoint"]):
+            raise UserInputError(
+                f"MLLA init_cfg checkpoint {cfg['checkpoint']}: give a local file (download it "
+                "first, e.g. `vzoo download ROW` and `vzoo cache path ROW`)"
+            )
+        ckpt = load_checkpoint(cfg["checkpoint"])
         state = ckpt.get("state_dict", ckpt.get("model", ckpt))
         result = self.load_state_dict(state, strict=False)
         print_log(

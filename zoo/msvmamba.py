@@ -413,7 +413,9 @@ class MSVMambaBackbone(MSVMamba):
             msg = f"MM_VSSM: pretrained checkpoint {path} not found; not loaded"
             warnings.warn(msg, stacklevel=2)
             return
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        from vzoo.hub.loading import load_checkpoint
+
+        ckpt = load_checkpoint(path)
         state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
         for k, v in self.state_dict().items():  # not in a classifier checkpoint: keep ours

@@ -457,7 +457,9 @@ class MM_SpatialMamba(_SpatialMambaTrunk):  # the authors' registered type name
         path = Path(path)
         if not path.is_file():
             raise UserInputError(f"MM_SpatialMamba: pretrained checkpoint {path} does not exist")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        from vzoo.hub.loading import load_checkpoint
+
+        ckpt = load_checkpoint(path)
         state = ckpt.get(key, ckpt) if isinstance(ckpt, dict) else ckpt
         state = {k: v for k, v in state.items() if not k.startswith(("head.", "norm."))}
         own = self.state_dict()
