@@ -42,8 +42,12 @@ def compare(
         raise UserInputError("give row ids or --all, not both")
     if task is not None and task not in TASKS:
         raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    from vzoo.core.metrics import SPEED_METRICS
+
     rows = load_registry().select(ids or None, task=task)
-    records = build(rows, ResultStore().latest(), parse_tolerances(tolerance or []))
+    store = ResultStore()
+    speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
+    records = build(rows, store.latest(), parse_tolerances(tolerance or []), speed)
     text = render(records, report.value)
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))

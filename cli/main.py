@@ -24,9 +24,19 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app`; imports inside commands stay lazy (torch, mmdet).
-    from vzoo.cli import cache, catalog, compare, data, download, evaluate, flops, registry_cmd
+    from vzoo.cli import (
+        bench,
+        cache,
+        catalog,
+        compare,
+        data,
+        download,
+        evaluate,
+        flops,
+        registry_cmd,
+    )
 
-    for module in (catalog, compare, registry_cmd, download, cache, evaluate, flops, data):
+    for module in (catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data):
         module.register(app)
 
 

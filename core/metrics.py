@@ -31,8 +31,15 @@ METRICS: dict[str, Metric] = {
         Metric("flops_g", "G", "FLOPs", 0.02, "rel", None),
         # 2 x multiply-adds (+ the scan formulas): no paper prints it, vzoo records it beside
         Metric("flops_true_g", "G", "true FLOPs", 0.02, "rel", None),
+        # `vzoo bench`: no paper figure to compare with (other hardware), so no tolerance applies
+        Metric("throughput", "img/s", "throughput", 0.0, "rel", True),
+        Metric("latency_ms", "ms", "latency", 0.0, "rel", False),
+        Metric("peak_memory_mb", "MB", "peak memory", 0.0, "rel", False),
     )
 }
+# Measured under a protocol (device, batch, input, precision, ...) recorded with each number;
+# numbers from two protocols are never compared or shown in one column.
+SPEED_METRICS = ("throughput", "latency_ms", "peak_memory_mb")
 
 
 def tolerance_for(metric: str, overrides: dict[str, float] | None = None) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from vzoo.core.metrics import METRICS, tolerance_for
+from vzoo.core.metrics import METRICS, SPEED_METRICS, tolerance_for
 from vzoo.core.registry import Row
 from vzoo.core.results import StoredResult
 
@@ -35,7 +35,8 @@ class ComparisonRecord:
     published: float | None
     measured: float | None
     delta: float | None
-    verdict: str  # reproduced | below | above | not-measured | no-published-figure
+    # reproduced | below | above | not-measured | no-published-figure | measured (speed metrics)
+    verdict: str
     unit: str
     task: str
     tolerance: float
@@ -43,6 +44,8 @@ class ComparisonRecord:
     measured_at: str | None
     convention: str | None
     published_printed: str | None = None  # the cell as the paper's README prints it ("51.0")
+    # speed metrics: the protocol the task's speed column was measured under (`vzoo bench`)
+    protocol: dict[str, Any] | None = None
 
 
 def printed_half_unit(printed: str | None) -> float:
@@ -78,15 +81,57 @@ def verdict_for(
     return "below" if delta < 0 else "above"
 
 
+def speed_protocols(
+    rows: Iterable[Row], speed: Iterable[StoredResult]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """task -> (convention, protocol) of the newest speed record among `rows` of that task.
+
+    Speed numbers are comparable only under one protocol, so each task's speed column shows
+    one: that of the latest `vzoo bench` run over the selected rows. Rows not measured under
+    it are not-measured in that column (their other numbers stay in the store).
+    """
+    task_of = {r.id: r.task for r in rows}
+    newest: dict[str, StoredResult] = {}
+    for rec in speed:
+        task = task_of.get(rec.row_id)
+        if task is None or rec.convention is None:
+            continue
+        if task not in newest or rec.id > newest[task].id:
+            newest[task] = rec
+    return {
+        task: (rec.convention, dict(rec.env.get("bench_protocol") or {}))
+        for task, rec in newest.items()
+        if rec.convention is not None
+    }
+
+
 def compare(
     rows: Iterable[Row],
     latest: Mapping[tuple[str, str], StoredResult],
     tolerances: Mapping[str, float] | None = None,
+    speed: Iterable[StoredResult] = (),
 ) -> list[ComparisonRecord]:
-    """One record per (row, metric): every published metric, plus any measured-only metric."""
+    """One record per (row, metric): every published metric, plus any measured-only metric.
+
+    `speed`: the store's speed records (`vzoo bench`); each task with any gets the speed metrics
+    of every row under one protocol (`speed_protocols`), verdict `measured` or `not-measured`.
+    """
+    rows = list(rows)
+    speed = list(speed)
+    protocols = speed_protocols(rows, speed)
+    speed_hits: dict[tuple[str, str], StoredResult] = {}
+    wanted = {conv for conv, _ in protocols.values()}
+    for rec in speed:  # the newest record per (row, metric) under its task's protocol
+        if rec.convention in wanted:
+            key = (rec.row_id, rec.metric)
+            if key not in speed_hits or rec.id > speed_hits[key].id:
+                speed_hits[key] = rec
     records: list[ComparisonRecord] = []
     for row in rows:
-        measured_metrics = [m for (rid, m) in latest if rid == row.id and m not in row.published]
+        measured_metrics = [
+            m for (rid, m) in latest
+            if rid == row.id and m not in row.published and m not in SPEED_METRICS
+        ]  # fmt: skip
         for metric in [*row.published, *sorted(measured_metrics)]:
             if metric not in METRICS:
                 continue
@@ -112,7 +157,32 @@ def compare(
                     published_printed=row.published_printed.get(metric),
                 )
             )
+        if row.task in protocols:
+            records += _speed_records(row, protocols[row.task], speed_hits)
     return records
+
+
+def _speed_records(
+    row: Row, protocol: tuple[str, dict[str, Any]], hits: Mapping[tuple[str, str], StoredResult]
+) -> list[ComparisonRecord]:
+    convention, proto = protocol
+    out = []
+    for metric in SPEED_METRICS:
+        hit = hits.get((row.id, metric))
+        if hit is not None and hit.convention != convention:
+            hit = None
+        out.append(
+            ComparisonRecord(
+                id=row.id, metric=metric, published=None,
+                measured=hit.value if hit is not None else None, delta=None,
+                verdict="measured" if hit is not None else "not-measured",
+                unit=METRICS[metric].unit, task=row.task, tolerance=METRICS[metric].tolerance,
+                tolerance_kind=METRICS[metric].tolerance_kind,
+                measured_at=hit.created_at if hit is not None else None,
+                convention=convention, protocol=proto,
+            )
+        )  # fmt: skip
+    return out
 
 
 def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
@@ -124,8 +194,7 @@ def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
 
 def render(records: list[ComparisonRecord], fmt: str) -> str:
     if fmt == "json":
-        keys = ("id", "metric", "published", "measured", "delta", "verdict")
-        return json.dumps([{k: getattr(r, k) for k in keys} for r in records], indent=2)
+        return json.dumps([json_record(r) for r in records], indent=2)
     if fmt == "csv":
         return to_frame(records).to_csv(index=False)
     if fmt == "markdown":
@@ -133,6 +202,45 @@ def render(records: list[ComparisonRecord], fmt: str) -> str:
     if fmt == "html":
         return render_html(records)
     raise ValueError(f"unknown report format {fmt!r}")
+
+
+JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
+
+
+def json_record(r: ComparisonRecord) -> dict[str, Any]:
+    """The contract's keys; a speed record also names its protocol (what `vzoo bench` prints)."""
+    out: dict[str, Any] = {k: getattr(r, k) for k in JSON_KEYS}
+    if r.protocol is not None:
+        out["protocol"] = r.protocol
+    return out
+
+
+def protocol_label(p: dict[str, Any]) -> str:
+    """One line naming a protocol (from its stored dict), e.g. for a report's column."""
+    flags = [f for f, on in (("compiled", p.get("compile")), ("channels-last",
+             p.get("channels_last"))) if on]  # fmt: skip
+    parts = [
+        f"{p.get('device')} ({p.get('device_name')})",
+        f"{p.get('part')}",
+        f"bs {p.get('batch_size')}",
+        f"{p.get('input')}",
+        f"{p.get('precision')}",
+        f"{p.get('threads')} threads",
+        *flags,
+        f"{p.get('warmup')}+{p.get('iters')} passes",
+        f"scan {p.get('scan_backend')}",
+        f"torch {p.get('torch')}" + (f", CUDA {p['cuda']}" if p.get("cuda") else ""),
+    ]
+    return ", ".join(parts)
+
+
+def speed_lines(records: list[ComparisonRecord]) -> list[str]:
+    """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics."""
+    for r in records:
+        if r.protocol is not None:
+            return [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
+                    f"one protocol: {protocol_label(r.protocol)}."]  # fmt: skip
+    return []
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -190,6 +298,7 @@ def render_markdown(records: list[ComparisonRecord]) -> str:
                 f"| {r.id} | {label} | {_published(r)} | {_fmt(r.measured, r.unit)}"
                 f" | {_delta(r)} | {r.verdict} |"
             )
+        out += ["", *speed_lines(recs)] if speed_lines(recs) else []
     return "\n".join(out) + "\n"
 
 
@@ -222,6 +331,7 @@ def render_html(records: list[ComparisonRecord]) -> str:
                 f"<td>{html.escape(_delta(r))}</td><td>{r.verdict}</td></tr>"
             )
         parts.append("</table>")
+        parts += [f"<p>{html.escape(line)}</p>" for line in speed_lines(recs)]
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -1,0 +1,140 @@
+"""`vzoo bench`: throughput, latency and peak memory of rows' models on one protocol."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from vzoo.core.errors import UserInputError, VzooError
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def bench(
+    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
+    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Images per pass (default: cuda 128 for classifiers, else 1)."
+    ),
+    input_hw: Optional[str] = typer.Option(
+        None, "--input", help="HxW (default: the paper's: 224x224, 1280x800, 512x2048)."
+    ),
+    warmup: Optional[int] = typer.Option(
+        None, "--warmup", help="Untimed passes (default: cuda 50; cpu 3, detectors 1)."
+    ),
+    iters: Optional[int] = typer.Option(
+        None, "--iters", help="Timed passes (default: cuda 30; cpu 10, detectors 3)."
+    ),
+    amp: bool = typer.Option(False, "--amp", help="Autocast: float16 on cuda, bfloat16 on cpu."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC input and weights."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="torch threads (default: torch's, here the core count)."
+    ),
+    part: str = typer.Option(
+        "model", "--part", help="model (the whole test forward) | backbone (detectors, segmentors)."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not record in the results store."),
+) -> None:
+    """Time rows' models (Swin's throughput() protocol); record images/s, latency, peak memory."""
+    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.speed.protocol import PARTS, parse_hw
+
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if not ids and not all_rows:
+        raise UserInputError("give row ids or --all (see `vzoo list`)")
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    for name, value, least in (("--batch-size", batch_size, 1), ("--iters", iters, 1),
+                               ("--warmup", warmup, 0), ("--threads", threads, 1)):  # fmt: skip
+        if value is not None and value < least:
+            raise UserInputError(f"{name} must be at least {least}, got {value}")
+    if compile_model and warmup == 0:
+        raise UserInputError("--compile compiles during the warm-up: give --warmup 1 or more")
+    if part not in PARTS:
+        raise UserInputError(f"unknown --part '{part}'; choose one of {', '.join(PARTS)}")
+    hw = parse_hw(input_hw) if input_hw else None
+    rows = load_registry().select(ids or None, task=task)
+    if not rows:
+        raise UserInputError("no rows selected")
+
+    from vzoo.flops.models import row_available
+    from vzoo.speed.run import BenchOptions, BenchResult, bench_row, check_device, record
+
+    check_device(device)  # before any model is built: --device cuda without CUDA is bad input
+    missing = [r.id for r in rows if not row_available(r)]
+    if ids and missing:
+        raise UserInputError(f"no model in this build for: {', '.join(missing)}")
+    rows = [r for r in rows if row_available(r)]
+    options = BenchOptions(
+        device=device, part=part, batch_size=batch_size, input_hw=hw, warmup=warmup, iters=iters,
+        amp=amp, channels_last=channels_last, compile=compile_model, threads=threads,
+    )  # fmt: skip
+    from vzoo.core.results import ResultStore
+
+    store = None if no_store else ResultStore()
+    results: list[BenchResult] = []
+    failures: list[str] = []
+    for row in rows:
+        typer.echo(f"bench {row.id} ...", err=True)
+        try:
+            res = bench_row(row, options)
+        except Exception as e:  # one row's failure must not lose the others' numbers
+            if len(rows) == 1:
+                raise
+            what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
+            failures.append(f"{row.id}: {what}")
+            continue
+        results.append(res)
+        if store is not None:  # each row as soon as it is measured: --all can be interrupted
+            record([res], store)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([rec for r in results for rec in r.records()], indent=2))
+    else:
+        _table(results)
+    for f in failures:
+        typer.echo(f"vzoo: error: {f}", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _table(results: list[object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from vzoo.core.report import protocol_label
+    from vzoo.speed.run import BenchResult
+
+    console = Console()
+    labels: dict[str, int] = {}
+    table = Table(title="vzoo bench")
+    for col in ("row", "part", "input", "batch", "img/s", "latency ms (p25-p75)", "peak MB",
+                "protocol"):  # fmt: skip
+        table.add_column(col, overflow="fold")
+    for r in results:
+        assert isinstance(r, BenchResult)
+        p = r.protocol
+        n = labels.setdefault(protocol_label(p.to_dict()), len(labels) + 1)
+        lat = r.timing.latency_ms()
+        mem = "—" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.0f}"
+        table.add_row(
+            r.row.id, p.part, p.input, str(p.batch_size), f"{r.timing.throughput:.1f}",
+            f"{lat['median']:.1f} ({lat['p25']:.1f}-{lat['p75']:.1f})", mem, f"[{n}]",
+        )  # fmt: skip
+    console.print(table)
+    for label, n in labels.items():
+        console.print(f"[{n}] {label}", markup=False, highlight=False)

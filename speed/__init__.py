@@ -1,0 +1,1 @@
+"""Speed and memory of rows' models on one protocol (Swin's `throughput()`): `vzoo bench`."""

@@ -1,0 +1,88 @@
+"""What a speed number was measured under, and the defaults of `vzoo bench` (torch-free).
+
+Two speed numbers are comparable only if every field of their protocol is equal; the results
+store keys each record by a hash of it (`convention = "bench:<hash>"`), so the comparison never
+puts numbers from two protocols in one column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from vzoo.core.errors import UserInputError
+
+PARTS = ("model", "backbone")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class LoopDefaults:
+    batch_size: int
+    warmup: int
+    iters: int
+
+
+# CUDA: Swin's throughput() exactly (bs 128, 50 warm-up, 30 timed) for classifiers; detectors and
+# segmentors at bs 1 with the same pass counts (a forward at the paper's input takes ~0.1 s).
+# CPU (2 cores here): bs 1 (single-image latency is what CPU inference serves; images/s at bs 1
+# is 1/latency) and 3 + 10 passes, so a T classifier (~0.1 s a pass) takes about 1.5 s and a B one
+# ~5 s; detectors at the paper's input (~2-4 s a pass for T) 1 + 3 passes.
+_DEFAULTS: dict[tuple[str, str], LoopDefaults] = {
+    ("cuda", "classification"): LoopDefaults(128, 50, 30),
+    ("cuda", "dense"): LoopDefaults(1, 50, 30),
+    ("cpu", "classification"): LoopDefaults(1, 3, 10),
+    ("cpu", "dense"): LoopDefaults(1, 1, 3),
+}
+
+
+def loop_defaults(device: str, task: str) -> LoopDefaults:
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    return _DEFAULTS[(kind, "classification" if task == "classification" else "dense")]
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'HxW' -> (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserInputError(f"bad --input '{text}': expected HxW, e.g. 224x224") from None
+    if h < 32 or w < 32:
+        raise UserInputError(f"bad --input '{text}': H and W must be at least 32")
+    return h, w
+
+
+@dataclass(frozen=True)
+class BenchProtocol:
+    """Everything that decides a speed number besides the model."""
+
+    device: str  # cpu | cuda
+    device_name: str  # the CPU model or GPU name
+    part: str  # model (the whole test forward) | backbone
+    batch_size: int
+    input: str  # CxHxW
+    precision: str  # fp32 | amp-fp16 | amp-bf16
+    threads: int  # torch intra-op threads (the CPU scan kernel uses as many)
+    compile: bool
+    channels_last: bool
+    warmup: int
+    iters: int
+    scan_backend: str
+    torch: str
+    cuda: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def key(self) -> str:
+        """Stable id of the protocol: equal iff every field is equal."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def convention(self) -> str:
+        """What the results store keys a speed record by."""
+        return f"bench:{self.key}"

@@ -1,0 +1,177 @@
+"""`vzoo bench` for one row: build, time on one protocol, and turn the timing into records."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vzoo.core.errors import UserInputError
+from vzoo.core.registry import Row
+from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
+from vzoo.speed.memory import CpuPeakRss, CudaPeakAllocated
+from vzoo.speed.models import build_timed_model, make_input, move
+from vzoo.speed.protocol import BenchProtocol, loop_defaults
+from vzoo.speed.timing import CudaEventClock, IterationClock, Timing, WallClock, time_loop
+
+UNITS = {"throughput": "img/s", "latency_ms": "ms", "peak_memory_mb": "MB"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What the command line asked for; None means the protocol's default for the row."""
+
+    device: str = "cpu"
+    part: str = "model"
+    batch_size: int | None = None
+    input_hw: tuple[int, int] | None = None
+    warmup: int | None = None
+    iters: int | None = None
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    row: Row
+    protocol: BenchProtocol
+    timing: Timing
+    peak_memory_mb: float | None
+    memory_method: str
+    description: str
+
+    def records(self) -> list[dict[str, Any]]:
+        """What `--format json` prints: one record per metric, each with its protocol."""
+        proto = self.protocol.to_dict()
+        lat = self.timing.latency_ms()
+        out: list[dict[str, Any]] = [
+            {"id": self.row.id, "metric": "throughput", "value": self.timing.throughput,
+             "unit": UNITS["throughput"], "protocol": proto},
+            {"id": self.row.id, "metric": "latency_ms", "value": lat["median"],
+             "unit": UNITS["latency_ms"], "protocol": proto,
+             "spread": {k: v for k, v in lat.items() if k != "median"}},
+        ]  # fmt: skip
+        if self.peak_memory_mb is not None:
+            out.append(
+                {"id": self.row.id, "metric": "peak_memory_mb", "value": self.peak_memory_mb,
+                 "unit": UNITS["peak_memory_mb"], "protocol": proto,
+                 "method": self.memory_method}
+            )  # fmt: skip
+        return out
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def check_device(device: str) -> torch.device:
+    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
+        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError("--device cuda was given but CUDA is not available here; use cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
+def resolve_protocol(row: Row, opts: BenchOptions, dev: torch.device) -> BenchProtocol:
+    from vzoo.flops.models import default_input
+    from vzoo.kernels.selective_scan import resolve_backend
+
+    defaults = loop_defaults(dev.type, row.task)
+    c, h, w = default_input(row)
+    if opts.input_hw is not None:
+        h, w = opts.input_hw
+    precision = "fp32"
+    if opts.amp:
+        precision = "amp-fp16" if dev.type == "cuda" else "amp-bf16"
+    return BenchProtocol(
+        device=dev.type,
+        device_name=device_name(dev),
+        part=opts.part,
+        batch_size=opts.batch_size or defaults.batch_size,
+        input=f"{c}x{h}x{w}",
+        precision=precision,
+        threads=opts.threads or torch.get_num_threads(),
+        compile=opts.compile,
+        channels_last=opts.channels_last,
+        warmup=opts.warmup if opts.warmup is not None else defaults.warmup,
+        iters=opts.iters or defaults.iters,
+        scan_backend=resolve_backend(None, dev),
+        torch=torch.__version__,
+        cuda=torch.version.cuda if dev.type == "cuda" else None,
+    )
+
+
+def bench_row(
+    row: Row,
+    opts: BenchOptions,
+    *,
+    clock_for: Callable[[torch.device], IterationClock] | None = None,
+) -> BenchResult:
+    """Swin's throughput() on this row: eval, no_grad, warm-up, synchronise, timed passes."""
+    dev = check_device(opts.device)
+    proto = resolve_protocol(row, opts, dev)
+    c, h, w = (int(v) for v in proto.input.split("x"))
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(proto.threads)
+    try:
+        tm = build_timed_model(row, proto.part, (c, h, w), proto.batch_size)
+        module = move(tm, dev, proto.channels_last)
+        x = make_input(tm, dev, proto.channels_last)
+        if proto.compile:
+            module = torch.compile(module)
+        memory = CudaPeakAllocated(dev) if dev.type == "cuda" else CpuPeakRss()
+        clock = clock_for(dev) if clock_for else (
+            CudaEventClock(dev) if dev.type == "cuda" else WallClock()
+        )  # fmt: skip
+        autocast = (
+            torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16)
+            if proto.precision.startswith("amp")
+            else contextlib.nullcontext()
+        )
+        with torch.no_grad(), autocast:
+            timing = time_loop(
+                lambda: module(x), batch_size=proto.batch_size, warmup=proto.warmup,
+                iters=proto.iters, clock=clock, before_timed=memory.reset,
+            )  # fmt: skip
+        peak = memory.peak_mb()
+    finally:
+        torch.set_num_threads(previous_threads)
+    return BenchResult(row, proto, timing, peak, memory.method, tm.description)
+
+
+def to_eval_results(result: BenchResult) -> list[EvalResult]:
+    """Store records: the protocol in the environment and as the record's convention key."""
+    env = environment_fingerprint(result.protocol.device)
+    env["bench_protocol"] = result.protocol.to_dict()
+    out = []
+    for rec in result.records():
+        extra = {k: rec[k] for k in ("spread", "method") if k in rec}
+        out.append(
+            EvalResult(
+                result.row.id, rec["metric"], float(rec["value"]), rec["unit"], command_line(),
+                {**env, **extra}, convention=result.protocol.convention,
+            )
+        )  # fmt: skip
+    return out
+
+
+def record(results: list[BenchResult], store: ResultStore) -> None:
+    store.record([r for res in results for r in to_eval_results(res)])
