@@ -40,7 +40,7 @@ def list_cache(
     from vzoo.hub.cache import CheckpointCache
 
     cache = CheckpointCache()
-    entries = [e for e in cache.entries() if cache.blob_path(e.sha256).is_file()]
+    entries = [e for e in cache.entries(strict=True) if cache.blob_path(e.sha256).is_file()]
     if fmt is ListFormat.json:
         rows = [{"row_id": e.row_id, **e.to_json()} for e in entries]
         typer.echo(json.dumps(rows, indent=2))
@@ -83,7 +83,7 @@ def verify(
     from vzoo.hub.cache import CheckpointCache, sha256_file
 
     cache = CheckpointCache()
-    entries = cache.entries()
+    entries = cache.entries(strict=True)
     if row_id is not None:
         entries = [e for e in entries if e.row_id == row_id]
         if not entries:

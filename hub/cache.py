@@ -25,6 +25,7 @@ from typing import Any
 from filelock import FileLock
 
 from vzoo.core.atomic import write_text_atomic
+from vzoo.core.errors import UserInputError
 from vzoo.core.paths import vzoo_home
 
 
@@ -88,15 +89,31 @@ class CheckpointCache:
             yield
 
     # -- index --
-    def _read_index(self) -> dict[str, dict[str, Any]]:
+    def _read_index(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
+        """The index's rows. A damaged index reads as empty (a download then rewrites it and
+        re-links pinned blobs); `strict` (listing, verifying) raises `CacheIndexError` instead."""
         try:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError):
-            return {}  # a damaged index only forgets rows; blobs stay and are re-linked on download
+        except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            if strict:
+                raise CacheIndexError(self.index_path, _first_line(e)) from None
+            return {}
         rows = data.get("rows") if isinstance(data, dict) else None
-        return rows if isinstance(rows, dict) else {}
+        if not isinstance(rows, dict):
+            if strict:
+                raise CacheIndexError(self.index_path, 'expected {"version": 1, "rows": {...}}')
+            return {}
+        if strict:
+            for row_id, raw in rows.items():
+                try:
+                    CacheEntry(row_id=row_id, **raw)
+                except TypeError:
+                    raise CacheIndexError(
+                        self.index_path, f"the entry for '{row_id}' is not a cache entry"
+                    ) from None
+        return rows
 
     def _write_index(self, rows: dict[str, dict[str, Any]]) -> None:
         write_text_atomic(
@@ -104,9 +121,9 @@ class CheckpointCache:
             json.dumps({"version": 1, "rows": rows}, indent=2, sort_keys=True) + "\n",
         )
 
-    def entries(self) -> list[CacheEntry]:
+    def entries(self, *, strict: bool = False) -> list[CacheEntry]:
         out = []
-        for row_id, raw in sorted(self._read_index().items()):
+        for row_id, raw in sorted(self._read_index(strict=strict).items()):
             try:
                 out.append(CacheEntry(row_id=row_id, **raw))
             except TypeError:
@@ -168,6 +185,23 @@ class CheckpointCache:
         finally:
             tmp.unlink(missing_ok=True)
         return blob
+
+
+class CacheIndexError(UserInputError):
+    """The cache index is not readable: one line naming the file and the fix."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"{path}: the checkpoint cache index is malformed ({why}); move it aside or delete "
+            "it: `vzoo download` then rebuilds it (pinned checkpoints are re-linked from the "
+            "blobs, others are downloaded again)"
+        )
+        self.path = path
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:120]}" if lines else type(e).__name__
 
 
 def now_iso() -> str:

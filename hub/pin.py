@@ -153,7 +153,12 @@ def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False
     from vzoo.hub.cache import CheckpointCache
 
     path = Path(registry) if registry is not None else default_registry_path()
-    load_registry(path).get(row_id)  # unknown id: exit 2 with the closest ids
+    row = load_registry(path).get(row_id)  # unknown id: exit 2 with the closest ids
+    if row.weights is None:  # the row is the problem, not the cache
+        raise UserInputError(
+            f"{row_id}: the row lists no weights in {path} (weights: null), so there is no "
+            "checkpoint to pin; add its `weights:` URLs first"
+        )
     entry = CheckpointCache().get(row_id)
     if entry is None:
         raise VzooError(

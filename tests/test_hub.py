@@ -414,3 +414,19 @@ def test_two_processes_download_one_file_once(tmp_path, server):
     assert Path(blob).read_bytes() == PAYLOAD
     assert not CheckpointCache().partial_path("row-a").exists()
 
+
+def test_repinned_row_never_returns_the_old_cached_file(tmp_path, server, downloader):
+    """The cache holds file A for the row; the registry now pins B: fetch must not answer A."""
+    new = os.urandom(1000)
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    old = downloader.fetch(make_row(tmp_path, urls=[GH]))
+    assert old.path.read_bytes() == PAYLOAD and CheckpointCache().get("row-a").sha256 == SHA
+    repinned = make_row(tmp_path, id="row-a", urls=[GH], sha256=sha(new))
+    # The host still serves A: a clear mismatch, not A as "cached, verified".
+    with pytest.raises(ChecksumMismatchError, match=f"expected {sha(new)}, got {SHA}"):
+        downloader.fetch(repinned)
+    server.routes[GH_PATH] = FileRoute(new)  # the host serves B now: B is downloaded
+    res = downloader.fetch(repinned)
+    assert (res.status, res.verified, res.path.read_bytes()) == ("downloaded", True, new)
+    assert CheckpointCache().get("row-a").sha256 == sha(new)
+    assert len(server.requests(GH_PATH)) == 3

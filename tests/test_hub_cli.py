@@ -99,6 +99,9 @@ def test_unknown_ids_exit_2_with_closest(capsys, server, registry):
     assert code == 2 and "--all" in one_line_error(err)
     code, _, err = vzoo(capsys, "download", "row-none", "--registry", registry)
     assert code == 2 and "no weights" in one_line_error(err)
+    code, _, err = vzoo(capsys, "registry", "pin", "row-none", "--registry", registry)
+    line = one_line_error(err)  # the row is the problem, not a missing download
+    assert code == 2 and "row-none" in line and "no weights" in line and "download" not in line
     assert server.log == []
 
 
@@ -144,3 +147,20 @@ def test_registry_pin_cli_round_trip_and_remove(capsys, server, registry):
     assert not CheckpointCache().blob_path(SHA).exists()
     code, _, err = vzoo(capsys, "cache", "remove", "row-a", "--registry", registry)
     assert code == 1 and "not in the cache" in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2]", b'{"version": 1, "rows": {"row-a": 3}}',
+     b'{"version": 1, "rows": {"row-a": {"sha256": "ab"}}}'],
+)  # fmt: skip
+def test_malformed_cache_index_is_bad_input(capsys, registry, index):
+    cache = CheckpointCache()
+    cache.root.mkdir(parents=True)
+    cache.index_path.write_bytes(index)
+    for args in (["cache", "list"], ["cache", "verify", "--registry", registry]):
+        code, _, err = vzoo(capsys, *args)
+        line = one_line_error(err)
+        assert code == 2 and str(cache.index_path) in line and "malformed" in line, args
+        assert "move it aside or delete it" in line
+    assert cache.index_path.read_bytes() == index  # reporting never rewrites it
