@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 import typer
 
+from vzoo.cli.selection import registry_option, select_rows
 from vzoo.core.errors import UserInputError, VzooError
 
 
@@ -48,17 +50,12 @@ def bench(
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record in the results store."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Time rows' models (Swin's throughput() protocol); record images/s, latency, peak memory."""
-    from vzoo.core.registry import TASKS, load_registry
     from vzoo.speed.protocol import PARTS, parse_hw
 
-    if ids and all_rows:
-        raise UserInputError("give row ids or --all, not both")
-    if not ids and not all_rows:
-        raise UserInputError("give row ids or --all (see `vzoo list`)")
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    rows = select_rows(ids, all_rows, task=task, registry=registry)
     for name, value, least in (("--batch-size", batch_size, 1), ("--iters", iters, 1),
                                ("--warmup", warmup, 0), ("--threads", threads, 1)):  # fmt: skip
         if value is not None and value < least:
@@ -68,9 +65,6 @@ def bench(
     if part not in PARTS:
         raise UserInputError(f"unknown --part '{part}'; choose one of {', '.join(PARTS)}")
     hw = parse_hw(input_hw) if input_hw else None
-    rows = load_registry().select(ids or None, task=task)
-    if not rows:
-        raise UserInputError("no rows selected")
 
     from vzoo.flops.models import row_available
     from vzoo.speed.run import BenchOptions, BenchResult, bench_row, check_device, record

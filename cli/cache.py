@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from vzoo.cli.selection import load_rows, registry_option
+
 cache_app = typer.Typer(help="Inspect and maintain the checkpoint cache.", no_args_is_help=True)
 
 
@@ -21,12 +23,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cache_app, name="cache")
 
 
-def _missing(row_id: str, registry: Optional[Path]) -> Exception:
+def _missing(row_id: str, registry: Optional[list[Path]]) -> Exception:
     """Unknown id (exit 2, closest ids) or a known row that is simply not downloaded (exit 1)."""
     from vzoo.core.errors import UnknownRowError, VzooError
-    from vzoo.core.registry import load_registry
 
-    reg = load_registry(registry)
+    reg = load_rows(registry)
     if row_id not in reg:
         return UnknownRowError(row_id, reg.closest(row_id))
     return VzooError(f"{row_id}: not in the cache; run `vzoo download {row_id}`")
@@ -60,7 +61,7 @@ def list_cache(
 @cache_app.command("path")
 def path(
     row_id: str = typer.Argument(..., help="Row id."),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Print the cached checkpoint's path (exit 1 if it is not downloaded)."""
     from vzoo.hub.cache import CheckpointCache
@@ -75,11 +76,10 @@ def path(
 @cache_app.command("verify")
 def verify(
     row_id: Optional[str] = typer.Argument(None, help="Row id (default: every cached row)."),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Re-hash cached files; a corrupt one is removed (download it again)."""
     from vzoo.core.errors import VzooError
-    from vzoo.core.registry import load_registry
     from vzoo.hub.cache import CheckpointCache, sha256_file
 
     cache = CheckpointCache()
@@ -91,7 +91,7 @@ def verify(
     if not entries:
         typer.echo(f"no checkpoints cached in {cache.root}")
         return
-    reg = load_registry(registry)
+    reg = load_rows(registry)
     bad: list[str] = []
     for e in entries:
         blob = cache.blob_path(e.sha256)
@@ -129,7 +129,7 @@ def verify(
 @cache_app.command("remove")
 def remove(
     row_id: str = typer.Argument(..., help="Row id."),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="Registry file."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Remove a row's checkpoint from the cache (the file goes once no row uses it)."""
     from vzoo.hub.cache import CheckpointCache

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
+from vzoo.cli.selection import check_task, load_rows, registry_option
 from vzoo.core.errors import UserInputError
 
 
@@ -32,15 +34,15 @@ def list_rows(
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     family: Optional[str] = typer.Option(None, help="e.g. mlla, spatial-mamba, sparx-mamba"),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """List registry rows."""
-    from vzoo.core.registry import FAMILIES, TASKS, load_registry
+    from vzoo.core.registry import FAMILIES
 
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    check_task(task)
     if family is not None and family not in FAMILIES:
         raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
-    rows = load_registry().select(task=task, family=family)
+    rows = load_rows(registry).select(task=task, family=family)
     cols = ("id", "family", "task", "method", "schedule", "published")
     records = [
         {
@@ -79,11 +81,10 @@ def list_rows(
 def show_row(
     row_id: str = typer.Argument(..., help="Registry row id, e.g. mlla-t-1x"),
     fmt: ShowFormat = typer.Option(ShowFormat.text, "--format", help="Output format."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Show one registry row."""
-    from vzoo.core.registry import load_registry
-
-    row = load_registry().get(row_id)
+    row = load_rows(registry).get(row_id)
     data = row.to_dict()
     if fmt is ShowFormat.json:
         typer.echo(json.dumps(data, indent=2))

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from vzoo.cli.selection import registry_option, select_rows
+
 
 class ReportFormat(str, Enum):
     markdown = "markdown"
@@ -29,22 +31,16 @@ def compare(
     tolerance: Optional[list[str]] = typer.Option(
         None, "--tolerance", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
     ),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Compare published and measured numbers; one verdict per (row, metric)."""
     from vzoo.core.atomic import write_text_atomic
-    from vzoo.core.errors import UserInputError
-    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.core.metrics import SPEED_METRICS
     from vzoo.core.report import compare as build
     from vzoo.core.report import parse_tolerances, render
     from vzoo.core.results import ResultStore
 
-    if ids and all_rows:
-        raise UserInputError("give row ids or --all, not both")
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
-    from vzoo.core.metrics import SPEED_METRICS
-
-    rows = load_registry().select(ids or None, task=task)
+    rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
     store = ResultStore()
     speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
     records = build(rows, store.latest(), parse_tolerances(tolerance or []), speed)

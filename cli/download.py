@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from vzoo.cli.selection import registry_option, select_rows
+
 
 class Prefer(str, Enum):
     original = "original"
@@ -31,24 +33,15 @@ def download(
     with_logs: bool = typer.Option(
         False, "--with-logs", help="Drive folders: keep the training logs beside the checkpoint."
     ),
-    registry: Optional[Path] = typer.Option(
-        None, "--registry", help="Registry file (default: the packaged one)."
-    ),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
     from vzoo.core.errors import UserInputError, VzooError
-    from vzoo.core.registry import TASKS, load_registry
     from vzoo.hub.fetch import Downloader
     from vzoo.hub.progress import default_progress
 
-    if ids and all_rows:
-        raise UserInputError("give row ids or --all, not both")
-    if not ids and not all_rows:
-        raise UserInputError("give row ids to download, or --all (see `vzoo list`)")
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
-    reg = load_registry(registry)
-    rows = reg.select(ids or None, task=task)  # unknown ids fail here, before any download
+    # unknown ids fail here, before any download
+    rows = select_rows(ids, all_rows, task=task, registry=registry)
     if all_rows:
         skipped = [r.id for r in rows if r.weights is None]
         if skipped:

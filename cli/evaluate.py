@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import typer
 
+from vzoo.cli.selection import registry_option, select_rows
 from vzoo.core.errors import UserInputError
 
 
@@ -108,19 +109,10 @@ def eval_rows(
     random_init: bool = typer.Option(
         False, "--random-init", help="Smoke test: no checkpoint, the model's init (recorded so)."
     ),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Evaluate rows with the official weights; results go to the results store."""
-    from vzoo.core.registry import TASKS, load_registry
-
-    if ids and all_rows:
-        raise UserInputError("give row ids or --all, not both")
-    if not ids and not all_rows:
-        raise UserInputError("give row ids or --all (see `vzoo list`)")
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
-    rows = load_registry().select(ids or None, task=task)
-    if not rows:
-        raise UserInputError("no rows selected")
+    rows = select_rows(ids, all_rows, task=task, registry=registry)
     if gpus < 0:
         raise UserInputError("--gpus must be >= 0")
     if gpus > 0:

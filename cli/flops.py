@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from vzoo.cli.selection import registry_option, select_rows
 from vzoo.core.errors import UserInputError, VzooError
 
 
@@ -48,21 +49,16 @@ def flops(
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write a markdown report here."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record in the results store."),
+    registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Count params and FLOPs of rows' full models; record them next to the published figures."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vzoo.core.atomic import write_text_atomic
-    from vzoo.core.registry import TASKS, load_registry
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 
-    if ids and all_rows:
-        raise UserInputError("give row ids or --all, not both")
-    if not ids and not all_rows:
-        raise UserInputError("give row ids or --all (see `vzoo list`)")
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    rows = select_rows(ids, all_rows, task=task, registry=registry)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
     if device.startswith("cuda"):
@@ -71,9 +67,6 @@ def flops(
         if not torch.cuda.is_available():
             raise UserInputError("--device cuda was given but CUDA is not available here")
     shape = parse_input(input_hw) if input_hw else None
-    rows = load_registry().select(ids or None, task=task)
-    if not rows:
-        raise UserInputError("no rows selected")
 
     from vzoo.flops.models import default_input, model_key, row_available
     from vzoo.flops.run import RowFlops, count_row, record

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,16 @@ class Row:
 
 
 class Registry:
-    def __init__(self, rows: list[Row], path: Path) -> None:
+    """Rows from one or more files (the packaged registry.yaml, plugins' rows, overlays).
+
+    `path` is the first file (the packaged one for the default registry); `source(row_id)` says
+    which file a row came from.
+    """
+
+    def __init__(self, rows: list[Row], path: Path, sources: dict[str, Path] | None = None) -> None:
         self.path = path
         self._rows = {r.id: r for r in rows}
+        self._sources = sources or {}
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self._rows.values())
@@ -109,6 +117,15 @@ class Registry:
     @property
     def ids(self) -> list[str]:
         return list(self._rows)
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file the rows came from, in load order."""
+        return list(dict.fromkeys([self.path, *self._sources.values()]))
+
+    def source(self, row_id: str) -> Path:
+        self.get(row_id)
+        return self._sources.get(row_id, self.path)
 
     def get(self, row_id: str) -> Row:
         try:
@@ -151,20 +168,66 @@ def default_registry_path() -> Path:
     return package_root() / "registry.yaml"
 
 
+# `VZOO_REGISTRY=a.yaml:b.yaml` (os.pathsep-separated): files laid over the packaged rows.
+REGISTRY_ENV = "VZOO_REGISTRY"
+
+
+def overlay_paths(extra: Sequence[str | Path] = ()) -> list[Path]:
+    """Overlay files: those in `VZOO_REGISTRY`, then `extra` (the CLI's `--registry` options)."""
+    env = os.environ.get(REGISTRY_ENV, "")
+    paths = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return paths + [Path(p).expanduser() for p in extra]
+
+
+def load_registry(
+    path: str | Path | None = None, *, overlays: Sequence[str | Path] = ()
+) -> Registry:
+    """Load and validate rows.
+
+    With `path`: that one file, alone (what `vzoo registry check FILE` and `pin` work on).
+    Without: the packaged registry.yaml, then the registry files of installed family plugins,
+    then the overlays (`VZOO_REGISTRY`, then `overlays`). A row id defined twice across files is
+    an error naming both files, never a silent override.
+    """
+    if path is not None:
+        files = [Path(path)]
+    else:
+        files = [default_registry_path(), *plugin_registry_paths(), *overlay_paths(overlays)]
+    for p in files:
+        if not p.is_file():
+            raise RegistryError(str(p), ["file not found"])
+    key = tuple((p.resolve(), p.stat().st_mtime_ns) for p in files)
+    return _load_cached(key)
+
+
+def plugin_registry_paths() -> list[Path]:
+    """Registry files shipped by family plugins (entry-point group `vzoo.families`)."""
+    return []
+
+
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: Path, mtime_ns: int) -> Registry:
-    return _parse(path)
+def _load_cached(files: tuple[tuple[Path, int], ...]) -> Registry:
+    docs = [(path, _read_rows(path)) for path, _ in files]
+    # Every id written in any file, valid row or not: a pretrain pointing at a row that has its
+    # own problems is reported once (on that row), not twice; an overlay's detector may start
+    # from a packaged classifier.
+    raw_tasks = {
+        r["id"]: r.get("task")
+        for _, (raw_rows, _) in docs
+        for r in raw_rows
+        if isinstance(r, dict) and isinstance(r.get("id"), str)
+    }
+    rows: list[Row] = []
+    sources: dict[str, Path] = {}
+    for path, (raw_rows, problems) in docs:
+        for row in _parse_rows(path, raw_rows, raw_tasks, sources, problems):
+            rows.append(row)
+            sources[row.id] = path
+    return Registry(rows, docs[0][0], sources)
 
 
-def load_registry(path: str | Path | None = None) -> Registry:
-    """Load and validate the registry (the packaged one by default)."""
-    p = Path(path) if path is not None else default_registry_path()
-    if not p.is_file():
-        raise RegistryError(str(p), ["file not found"])
-    return _load_cached(p.resolve(), p.stat().st_mtime_ns)
-
-
-def _parse(path: Path) -> Registry:
+def _read_rows(path: Path) -> tuple[list[Any], list[str]]:
+    """A file's raw rows, and its top-level problems (reported with the rows')."""
     try:
         doc = yaml.load(
             path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -174,17 +237,24 @@ def _parse(path: Path) -> Registry:
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise RegistryError(str(path), ["top level must be a mapping with a 'rows' list"])
     problems = [f"{key}: unknown top-level field" for key in sorted(map(str, set(doc) - {"rows"}))]
-    # Every id written in the file, valid row or not: a pretrain pointing at a row that has its
-    # own problems is reported once (on that row), not twice.
-    raw_tasks = {
-        r["id"]: r.get("task")
-        for r in doc["rows"]
-        if isinstance(r, dict) and isinstance(r.get("id"), str)
-    }
+    return doc["rows"], problems
+
+
+def _parse_rows(
+    path: Path,
+    raw_rows: list[Any],
+    raw_tasks: dict[str, Any],
+    earlier: dict[str, Path],
+    problems: list[str],
+) -> list[Row]:
+    """One file's rows; `earlier` maps the ids already loaded from other files to their file."""
     rows: list[Row] = []
     seen: set[str] = set()
-    for i, raw in enumerate(doc["rows"]):
+    for i, raw in enumerate(raw_rows):
         rid = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(rid, str) and rid in earlier:
+            problems.append(f"{rid}: id: already defined in {earlier[rid]} (rows[{i}])")
+            continue
         if isinstance(rid, str) and rid in seen:
             problems.append(f"{rid}: id: duplicate row id (rows[{i}])")
             continue
@@ -203,7 +273,7 @@ def _parse(path: Path) -> Registry:
         rows.append(row)
     if problems:
         raise RegistryError(str(path), problems)
-    return Registry(rows, path)
+    return rows
 
 
 _ROW_FIELDS = {

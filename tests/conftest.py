@@ -15,6 +15,7 @@ def vzoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VZOO_HOME", str(home))
     monkeypatch.delenv("VZOO_OFFLINE", raising=False)
     monkeypatch.delenv("VZOO_SCAN_BACKEND", raising=False)
+    monkeypatch.delenv("VZOO_REGISTRY", raising=False)  # overlays only where a test sets them
     return home
 
 

@@ -114,16 +114,18 @@ def test_download_failure_is_one_line_exit_1(capsys, server, registry):
     assert len(server.log) == 1  # the offline run made no request
 
 
-def test_download_all_continues_past_a_failure(capsys, server, registry):
+def test_download_all_continues_past_a_failure(capsys, server, registry, monkeypatch):
     server.routes[GH_PATH.format(name="b.pth")] = FileRoute(PAYLOAD)
     server.routes[GH_PATH.format(name="det.pth")] = FileRoute(PAYLOAD)
-    code, out, err = vzoo(capsys, "download", "--all", "--registry", registry)
+    # `--registry` lays a file over the packaged rows; `--all` here means the test file's rows
+    monkeypatch.setattr("vzoo.core.registry.default_registry_path", lambda: registry)
+    code, out, err = vzoo(capsys, "download", "--all")
     assert code == 1
     assert "row-b\t" in out and "sha256 verified" in out and "row-det\t" in out
     assert "no weights listed for row-none; skipped" in err
     assert err.strip().splitlines()[-1] == "vzoo: error: 1 of 3 downloads failed: row-a"
     assert "Traceback" not in err
-    code, out, _ = vzoo(capsys, "download", "--all", "--task", "detection", "--registry", registry)
+    code, out, _ = vzoo(capsys, "download", "--all", "--task", "detection")
     assert code == 0 and out.startswith("row-det\t") and "(cached," in out
 
 

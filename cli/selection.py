@@ -1,0 +1,65 @@
+"""What every row-reading command shares: the `--registry` overlay option and "ids or --all".
+
+Commands only parse arguments; the rows come from `vzoo.core.registry`. One helper here so
+`list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from vzoo.core.errors import UserInputError
+
+if TYPE_CHECKING:
+    from vzoo.core.registry import Registry, Row
+
+
+def registry_option() -> Any:
+    """`--registry PATH` (repeatable): a registry file laid over the packaged rows."""
+    return typer.Option(
+        None,
+        "--registry",
+        help="Registry file laid over the packaged rows (repeatable; also "
+        "VZOO_REGISTRY=a.yaml:b.yaml). A row id defined twice is an error.",
+    )
+
+
+def load_rows(registry: list[Path] | None = None) -> Registry:
+    """The packaged rows, plugins' rows and the overlays (`VZOO_REGISTRY`, then `--registry`)."""
+    from vzoo.core.registry import load_registry
+
+    return load_registry(overlays=registry or ())
+
+
+def check_task(task: str | None) -> None:
+    from vzoo.core.registry import TASKS
+
+    if task is not None and task not in TASKS:
+        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+
+
+def select_rows(
+    ids: list[str] | None,
+    all_rows: bool,
+    *,
+    task: str | None = None,
+    registry: list[Path] | None = None,
+    default_all: bool = False,
+) -> list[Row]:
+    """Rows named by id (unknown id: exit 2 with the closest ids), or every row of `task`.
+
+    Ids and `--all` together are an error; neither is one too unless `default_all` (compare).
+    An empty selection is an error: a command that did nothing must not look like success.
+    """
+    if ids and all_rows:
+        raise UserInputError("give row ids or --all, not both")
+    if not ids and not all_rows and not default_all:
+        raise UserInputError("give row ids or --all (see `vzoo list`)")
+    check_task(task)
+    rows = load_rows(registry).select(ids or None, task=task)
+    if not rows:
+        raise UserInputError("no rows selected")
+    return rows
