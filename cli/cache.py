@@ -78,9 +78,11 @@ def verify(
     row_id: Optional[str] = typer.Argument(None, help="Row id (default: every cached row)."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
-    """Re-hash cached files; a corrupt one is removed (download it again)."""
+    """Check cached files (recorded and pinned sha256, host digests, zip CRC-32s); a corrupt one
+    is removed (download it again). Each ok line names the checks it used."""
     from vzoo.core.errors import VzooError
-    from vzoo.hub.cache import CheckpointCache, sha256_file
+    from vzoo.hub.cache import CheckpointCache
+    from vzoo.hub.verify import verify_entry
 
     cache = CheckpointCache()
     entries = cache.entries(strict=True)
@@ -94,34 +96,11 @@ def verify(
     reg = load_rows(registry)
     bad: list[str] = []
     for e in entries:
-        blob = cache.blob_path(e.sha256)
-        if not blob.is_file():
-            cache.forget(e.row_id)
-            typer.echo(f"{e.row_id}: MISSING {blob}; entry removed", err=True)
+        weights = reg.get(e.row_id).weights if e.row_id in reg else None
+        verdict = verify_entry(cache, e, weights.sha256 if weights is not None else None)
+        typer.echo(verdict.line, err=not verdict.ok)
+        if not verdict.ok:
             bad.append(e.row_id)
-            continue
-        actual = sha256_file(blob)
-        if actual != e.sha256:
-            blob.unlink(missing_ok=True)  # gone for every row sharing it: they re-download
-            cache.forget(e.row_id)
-            typer.echo(
-                f"{e.row_id}: CORRUPT {blob}: expected sha256 {e.sha256}, actual {actual}; "
-                f"removed, run `vzoo download {e.row_id}`",
-                err=True,
-            )
-            bad.append(e.row_id)
-            continue
-        pinned = reg.get(e.row_id).weights if e.row_id in reg else None
-        if pinned is not None and pinned.sha256 is not None and pinned.sha256 != actual:
-            typer.echo(
-                f"{e.row_id}: STALE {blob}: the registry pins sha256 {pinned.sha256}, the cache "
-                f"holds {actual}; run `vzoo download {e.row_id}`",
-                err=True,
-            )
-            bad.append(e.row_id)
-            continue
-        state = "pinned" if pinned is not None and pinned.sha256 == actual else "not pinned"
-        typer.echo(f"{e.row_id}: ok ({actual[:12]}, {state})")
     if bad:
         raise VzooError(f"{len(bad)} of {len(entries)} cached checkpoints failed verification")
 

@@ -4,7 +4,7 @@ Layout (`<home>/checkpoints/`):
   blobs/<sha256>            verified files only (renamed in after the checksum passed)
   index.json                row id -> {sha256, size, url, filename, source, time, pinned}
   partial/<row>.incomplete  a download in progress (resumed by the next run for the same URL)
-  partial/<row>.json        which URL the partial bytes came from
+  partial/<row>.json        the partial's journal: URL, host validator, sha256 of its prefix
   locks/<row>.lock          one writer per row across processes
   extras/<row>/             files kept beside a checkpoint (logs of a Drive folder)
 """
@@ -39,6 +39,8 @@ class CacheEntry:
     source: str  # "original" | "mirror"
     time: str  # UTC, ISO 8601
     pinned: bool  # the registry held this sha256 when it was downloaded
+    host_sha256: str | None = None  # what the host published (full, or an 8-hex name prefix)
+    host_check: str | None = None  # which host check published it (hub/integrity.py names)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,13 +1,14 @@
 """From a registry row to a verified checkpoint in the cache: sources, locking, verification.
 
-A download lands in `partial/<row>.incomplete`; it is renamed into `blobs/<sha256>` only after its
-sha256 matched the registry (or, for a row not pinned yet, after the transfer completed and its
-sha256 was recorded). A mismatch deletes the file: vzoo never leaves a bad checkpoint behind.
+A download lands in `partial/<row>.incomplete` (with its journal, `hub/partial.py`); it is renamed
+into `blobs/<sha256>` only after its checks passed: the registry's pinned sha256, or for a row not
+pinned yet what the host publishes (`hub/integrity.py`) and the zip's CRC-32s. A failed check
+deletes the file (and a file joined from several transfers is downloaded whole once more): vzoo
+never leaves a bad checkpoint behind.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from urllib.parse import unquote, urlsplit
 
 from filelock import BaseFileLock, Timeout
 
-from vzoo.core.atomic import write_text_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
@@ -35,9 +35,20 @@ from vzoo.hub.hosts import (
     parse_drive_folder,
     pick_checkpoint,
 )
+from vzoo.hub.integrity import (
+    PINNED,
+    ZIP_CRC,
+    HostDigest,
+    etag_digest,
+    github_digest,
+    is_zip,
+    openmmlab_digest,
+    zip_crc_problem,
+)
 from vzoo.hub.mirrors import fetch_hf_mirror, parse_hf_url
+from vzoo.hub.partial import PartialDownload
 from vzoo.hub.progress import NullProgress, ProgressReporter, default_progress
-from vzoo.hub.transfer import HttpClient, RetryPolicy
+from vzoo.hub.transfer import HttpClient, RetryPolicy, Transfer
 
 PREFER_CHOICES = ("original", "mirror")
 
@@ -205,43 +216,99 @@ class Downloader:
                 )
         else:
             target = self._resolve_file(url)
-        partial = self.cache.partial_path(row.id)
-        self._match_partial(partial, url)
         label = f"{row.id} ({filename or _url_filename(url)})"
-        transfer = self.http.download(
-            target, partial, progress=self.progress, label=label,
-            expected_size=row.weights.size, notify=self.notify, origin=url,
-        )  # fmt: skip
-        size = transfer.size
-        filename = filename or transfer.filename or _url_filename(url)
-        actual = sha256_file(partial)
+        for whole in (False, True):
+            partial = PartialDownload.resume(self.cache.partial_path(row.id), url)
+            if partial.discarded:
+                self.notify(
+                    f"{row.id}: dropped the partial download {partial.path} "
+                    f"({partial.discarded}); starting over"
+                )
+            transfer = self.http.download(
+                target, partial, progress=self.progress, label=label,
+                expected_size=row.weights.size, notify=self.notify, origin=url,
+            )  # fmt: skip
+            filename = filename or transfer.filename or _url_filename(url)
+            try:
+                checks, digest = self._verify(row, url, filename, partial.path, transfer)
+            except (ChecksumMismatchError, DownloadError) as e:
+                partial.discard()  # a file that failed a check never stays, not even as partial
+                if transfer.resumed and not whole:
+                    self.notify(
+                        f"{row.id}: {e}; the file joined bytes of several transfers, so it is "
+                        "downloaded whole once more"
+                    )
+                    continue
+                raise
+            break
+        blob = self.cache.adopt(partial.path, transfer.sha256)
+        partial.journal.unlink(missing_ok=True)
         pinned = row.weights.sha256
+        entry = CacheEntry(
+            row_id=row.id, sha256=transfer.sha256, size=transfer.size, url=url,
+            filename=filename, source="original", time=now_iso(), pinned=pinned is not None,
+            host_sha256=digest.sha256 if digest else None,
+            host_check=digest.check if digest else None,
+        )  # fmt: skip
+        self.cache.record(entry)
+        if pinned is None:
+            self._recorded_note(row.id, transfer.sha256, transfer.size, checks)
+        return FetchResult(row.id, blob, entry, "downloaded", pinned is not None, extras)
+
+    def _verify(
+        self, row: Row, url: str, filename: str, path: Path, transfer: Transfer
+    ) -> tuple[list[str], HostDigest | None]:
+        """The checks a finished download passed (raises on the first it fails).
+
+        A pinned row: its sha256 (and size). Otherwise what the host publishes (an OpenMMLab
+        name, a GitHub release digest, a Hugging Face ETag) and the zip's CRC-32s.
+        """
+        assert row.weights is not None
+        actual, pinned = transfer.sha256, row.weights.sha256
         if pinned is not None and actual != pinned:
-            partial.unlink(missing_ok=True)
-            self._clear_partial_meta(partial)
             raise ChecksumMismatchError(
                 f"{host_label(url)}: {url}", pinned, actual,
                 "the download was deleted; the host may serve a different file now (try "
                 "--prefer mirror, or re-pin with `vzoo registry pin` if the change is intended)",
             )  # fmt: skip
-        if row.weights.size is not None and size != row.weights.size:
-            partial.unlink(missing_ok=True)
-            self._clear_partial_meta(partial)
-            raise DownloadError(f"{url}: got {size} bytes, the registry expects {row.weights.size}")
-        blob = self.cache.adopt(partial, actual)
-        self._clear_partial_meta(partial)
-        entry = CacheEntry(
-            row_id=row.id, sha256=actual, size=size, url=url, filename=filename,
-            source="original", time=now_iso(), pinned=pinned is not None,
-        )  # fmt: skip
-        self.cache.record(entry)
-        if pinned is None:
-            self.notify(
-                f"{row.id}: the registry has no sha256 for this checkpoint yet; recorded "
-                f"sha256 {actual} and size {size} in the cache (run `vzoo registry pin {row.id}` "
-                "to write them into registry.yaml)"
+        if row.weights.size is not None and transfer.size != row.weights.size:
+            raise DownloadError(
+                f"{url}: got {transfer.size} bytes, the registry expects {row.weights.size}"
             )
-        return FetchResult(row.id, blob, entry, "downloaded", pinned is not None, extras)
+        if pinned is not None:
+            return [PINNED], None
+        digest = openmmlab_digest(url, filename)
+        if digest is None and host_kind(url) == "github":
+            digest, note = github_digest(url, self.endpoints, self.http)
+            if note:
+                self.notify(f"{row.id}: {note}")
+        if digest is not None and not digest.matches(actual):
+            raise ChecksumMismatchError(
+                f"{host_label(url)}: {url}", digest.shown, actual,
+                f"{digest.where} {digest.shown} for this file; the download was deleted",
+            )  # fmt: skip
+        checks = [digest.check] if digest is not None else []
+        if is_zip(path):
+            problem = zip_crc_problem(path)
+            if problem is not None:
+                raise DownloadError(
+                    f"{host_label(url)}: {url}: {problem} (corrupted in transit, or bytes of two "
+                    "versions of the file); the download was deleted"
+                )
+            checks.append(ZIP_CRC)
+        return checks, digest
+
+    def _recorded_note(self, row_id: str, sha256: str, size: int, checks: list[str]) -> None:
+        checked = (
+            f"checked: {', '.join(checks)}"
+            if checks
+            else "no host digest or zip CRC to check it against"
+        )
+        self.notify(
+            f"{row_id}: the registry has no sha256 for this checkpoint yet; recorded sha256 "
+            f"{sha256} and size {size} in the cache ({checked}; run `vzoo registry pin {row_id}` "
+            "to write them into registry.yaml)"
+        )
 
     def _adopt_external(self, row: Row, path: Path, source: str) -> FetchResult:
         """Verify a file fetched by another tool (the HF cache) and copy it into the blob store."""
@@ -250,34 +317,36 @@ class Downloader:
         pinned = row.weights.sha256
         if pinned is not None and actual != pinned:
             raise ChecksumMismatchError(f"mirror {source} ({path})", pinned, actual)
+        digest = None
+        checks = [PINNED]
+        if pinned is None:
+            # The Hugging Face cache names a blob by its ETag: an LFS file's sha256.
+            blob_in_hf = path.resolve()
+            digest = etag_digest(blob_in_hf.name)
+            if digest is not None and not digest.matches(actual):
+                blob_in_hf.unlink(missing_ok=True)  # provably not the file: the next run refetches
+                raise ChecksumMismatchError(
+                    f"mirror {source} ({path})", digest.shown, actual,
+                    f"{digest.where} {digest.shown}; the corrupt copy was deleted from the Hugging "
+                    "Face cache",
+                )  # fmt: skip
+            checks = [digest.check] if digest is not None else []
+            if is_zip(path):
+                problem = zip_crc_problem(path)
+                if problem is not None:
+                    raise DownloadError(f"mirror {source} ({path}): {problem}")
+                checks.append(ZIP_CRC)
         blob = self.cache.adopt_copy(path.resolve(), actual)
         entry = CacheEntry(
             row_id=row.id, sha256=actual, size=blob.stat().st_size, url=source,
             filename=row.weights.filename or path.name, source="mirror", time=now_iso(),
-            pinned=pinned is not None,
+            pinned=pinned is not None, host_sha256=digest.sha256 if digest else None,
+            host_check=digest.check if digest else None,
         )  # fmt: skip
         self.cache.record(entry)
         if pinned is None:
-            self.notify(
-                f"{row.id}: recorded sha256 {actual} of the mirror copy (not pinned in the "
-                f"registry; run `vzoo registry pin {row.id}`)"
-            )
+            self._recorded_note(row.id, actual, entry.size, checks)
         return FetchResult(row.id, blob, entry, "downloaded", pinned is not None)
-
-    def _match_partial(self, partial: Path, url: str) -> None:
-        """Resume only bytes that came from the same URL; anything else starts over."""
-        meta = partial.with_suffix(".json")
-        try:
-            same = json.loads(meta.read_text(encoding="utf-8")).get("url") == url
-        except (OSError, ValueError):
-            same = False
-        if not same:
-            partial.unlink(missing_ok=True)
-            write_text_atomic(meta, json.dumps({"url": url}) + "\n")
-
-    @staticmethod
-    def _clear_partial_meta(partial: Path) -> None:
-        partial.with_suffix(".json").unlink(missing_ok=True)
 
     # -- hosts --
     def _resolve_file(self, url: str) -> str:
@@ -341,14 +410,15 @@ class Downloader:
             safe = Path(name).name
             if not safe or safe.startswith("."):
                 continue
-            tmp = out_dir / f".{safe}.incomplete"
             out_dir.mkdir(parents=True, exist_ok=True)
-            tmp.unlink(missing_ok=True)
+            tmp = PartialDownload(out_dir / f".{safe}.incomplete", url)
+            tmp.restart()
             target = self._resolve_drive_id(url, url)
             self.http.download(
                 target, tmp, progress=self.progress, label=f"{row.id}: {safe}", origin=url
             )
-            os.replace(tmp, out_dir / safe)
+            os.replace(tmp.path, out_dir / safe)
+            tmp.journal.unlink(missing_ok=True)
             saved.append(out_dir / safe)
         return saved
 

@@ -11,7 +11,7 @@ import html
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 # host kind -> (default base URL, env var overriding it, hostnames that belong to it)
 _HOSTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -66,10 +66,19 @@ class Endpoints:
     tsinghua: str | None = None
     github: str | None = None
     openmmlab: str | None = None
+    # The GitHub REST API (release asset digests); by default api.github.com, or the GitHub
+    # Enterprise form `<github>/api/v3` when `github` points elsewhere.
+    github_api: str | None = None
 
     @classmethod
     def from_env(cls) -> Endpoints:
-        return cls(**{kind: os.environ.get(env) or None for kind, (_, env, _) in _HOSTS.items()})
+        bases = {kind: os.environ.get(env) or None for kind, (_, env, _) in _HOSTS.items()}
+        return cls(**bases, github_api=os.environ.get("VZOO_GITHUB_API_ENDPOINT") or None)
+
+    def github_api_base(self) -> str:
+        if self.github_api:
+            return self.github_api.rstrip("/")
+        return f"{self.github.rstrip('/')}/api/v3" if self.github else "https://api.github.com"
 
     def base(self, kind: str) -> str:
         return (getattr(self, kind) or _HOSTS[kind][0]).rstrip("/")
@@ -82,6 +91,22 @@ class Endpoints:
         base = urlsplit(self.base(kind))
         parts = urlsplit(url)
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+
+
+# --- GitHub releases ---
+
+_RELEASE_ASSET = re.compile(r"^/([^/]+)/([^/]+)/releases/download/([^/]+)/([^/]+)$")
+
+
+def github_release_asset(url: str) -> tuple[str, str, str, str] | None:
+    """(owner, repo, tag, asset name) of a `github.com/O/R/releases/download/T/NAME` URL."""
+    if host_kind(url) != "github":
+        return None
+    m = _RELEASE_ASSET.match(urlsplit(url).path)
+    if not m:
+        return None
+    owner, repo, tag, name = (unquote(g) for g in m.groups())
+    return owner, repo, tag, name
 
 
 # --- Google Drive ---

@@ -2,14 +2,14 @@
 
 stdlib urllib only (no extra dependency). A body shorter than its Content-Length, a dropped
 connection, a timeout or a 5xx/429 is retried, resuming from the bytes already on disk; a server
-that ignores `Range` (answers 200) makes the file start over.
+that ignores `Range` (answers 200), a file that changed on the host (`If-Range`, ETag,
+Last-Modified) and a misplaced `Content-Range` make the file start over (`hub/partial.py`).
 """
 
 from __future__ import annotations
 
 import http.client
 import http.cookiejar
-import os
 import re
 import socket
 import time
@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from vzoo.hub.errors import DownloadError, HostPageError
 from vzoo.hub.hosts import explain_html_page, explain_http_status, host_kind, looks_like_html
+from vzoo.hub.partial import PartialDownload
 from vzoo.hub.progress import ProgressReporter
 
 USER_AGENT = "vzoo-download/0.1 (+https://github.com/vzoo)"
@@ -44,6 +45,9 @@ _NETWORK_ERRORS = (
 class Transfer:
     size: int  # bytes in the finished file
     filename: str | None  # from Content-Disposition, when the server names the file
+    sha256: str  # of the finished file, hashed as it was written
+    resumed: bool  # the file joins bytes of more than one response
+    linked_etag: str | None = None  # X-Linked-Etag or ETag of the last response (Hugging Face)
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,16 @@ class HttpClient:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
 
-    def open(self, url: str, headers: dict[str, str] | None = None) -> Any:
+    def open(
+        self, url: str, headers: dict[str, str] | None = None, *, timeout: float | None = None
+    ) -> Any:
         """GET `url` (following redirects); HTTP errors come back as `HTTPError` responses."""
         request = urllib.request.Request(
             url,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})},
         )
         try:
-            return self._opener.open(request, timeout=self.timeout)
+            return self._opener.open(request, timeout=timeout or self.timeout)
         except urllib.error.HTTPError as e:
             return e
 
@@ -120,7 +126,7 @@ class HttpClient:
     def download(
         self,
         url: str,
-        dest: Path,
+        partial: PartialDownload,
         *,
         progress: ProgressReporter,
         label: str,
@@ -128,60 +134,79 @@ class HttpClient:
         notify: Callable[[str], None] = lambda _m: None,
         origin: str | None = None,
     ) -> Transfer:
-        """Stream `url` into `dest`, resuming what `dest` already holds.
+        """Stream `url` into `partial`, resuming the bytes it already vouches for.
 
         Attempts are counted only while no new byte arrives, so a long download over a flaky
-        link keeps going as long as it makes progress.
+        link keeps going as long as it makes progress. A resume sends `If-Range` with the
+        validator of the response that started the file; a host whose file changed answers with
+        the whole new file (or a different validator, or a misplaced range): the partial bytes
+        are dropped and the download starts over, so old and new bytes never mix.
         """
         shown = origin or url
         failures = 0
+        use_range = True  # off for the rest of this run once the server sends misplaced ranges
         last: DownloadError | None = None
-        while True:
-            have = dest.stat().st_size if dest.exists() else 0
-            try:
-                return self._stream_once(
-                    url, shown, dest, have, progress, label, expected_size, notify
-                )
-            except DownloadError as e:
-                if not e.retryable:
-                    raise
-                last = e
-            except (urllib.error.URLError, *_NETWORK_ERRORS) as e:
-                last = DownloadError(f"{shown}: {_describe(e)}", retryable=True)
-            now = dest.stat().st_size if dest.exists() else 0
-            failures = 0 if now > have else failures + 1
-            if failures >= self.retry.attempts:
-                raise DownloadError(
-                    f"{last} (gave up after {self.retry.attempts} attempts without progress; "
-                    f"{now} bytes kept in {dest.name}, the next run resumes from there)"
-                )
-            delay = self.retry.delay(max(failures - 1, 0))
-            notify(f"{label}: {last}; retrying in {delay:.1f} s from byte {now}")
-            time.sleep(delay)
+        try:
+            while True:
+                have = partial.size
+                try:
+                    return self._stream_once(
+                        url, shown, partial, progress, label, expected_size, notify, use_range
+                    )
+                except _MisplacedRange as e:
+                    use_range = False
+                    last = e
+                except DownloadError as e:
+                    if not e.retryable:
+                        raise
+                    last = e
+                except (urllib.error.URLError, *_NETWORK_ERRORS) as e:
+                    last = DownloadError(f"{shown}: {_describe(e)}", retryable=True)
+                now = partial.size
+                failures = 0 if now > have else failures + 1
+                if failures >= self.retry.attempts:
+                    raise DownloadError(
+                        f"{last} (gave up after {self.retry.attempts} attempts without progress; "
+                        f"{now} bytes kept in {partial.path.name}, the next run resumes from there)"
+                    )
+                delay = self.retry.delay(max(failures - 1, 0))
+                notify(f"{label}: {last}; retrying in {delay:.1f} s from byte {now}")
+                time.sleep(delay)
+        finally:
+            partial.close()
 
     def _stream_once(
         self,
         url: str,
         shown: str,
-        dest: Path,
-        have: int,
+        partial: PartialDownload,
         progress: ProgressReporter,
         label: str,
         expected_size: int | None,
         notify: Callable[[str], None],
+        use_range: bool,
     ) -> Transfer:
-        if expected_size is not None and have > expected_size:
-            dest.unlink()  # more bytes than the file has: not a prefix of it, start over
+        have = partial.size
+        if have and (not use_range or (expected_size is not None and have > expected_size)):
+            partial.restart()  # no usable range, or more bytes than the file has: start over
             have = 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        headers = {}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+            if partial.if_range:
+                headers["If-Range"] = partial.if_range
         resp = self.open(url, headers)
         with resp:
             status = _status(resp)
+            etag, last_modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+            linked = resp.headers.get("X-Linked-Etag") or etag
             if status == 416 and have:
                 total = _content_range_total(resp.headers.get("Content-Range"))
-                if total == have:  # the previous run already had every byte
-                    return Transfer(have, _disposition_filename(resp.headers))
-                dest.unlink()
+                if total == have and not partial.changed(etag, last_modified):
+                    # the previous run already had every byte
+                    return Transfer(have, _disposition_filename(resp.headers), partial.sha256(),
+                                    partial.resumed, linked)  # fmt: skip
+                partial.restart()
                 raise DownloadError(
                     f"{shown}: range {have}- not satisfiable; restarting", retryable=True
                 )
@@ -194,17 +219,35 @@ class HttpClient:
                 page = (first + resp.read(256 << 10)).decode("utf-8", "replace")
                 raise HostPageError(explain_html_page(shown, page))
             if status == 206:
-                start, total = _parse_content_range(resp.headers.get("Content-Range"), shown)
+                value = resp.headers.get("Content-Range")
+                start, total = _parse_content_range(value, shown)
                 if start != have:
-                    raise DownloadError(f"{shown}: server resumed at byte {start}, not {have}")
-                mode = "ab"
+                    partial.restart()
+                    raise _MisplacedRange(
+                        f"{shown}: asked to resume at byte {have}, the server sent bytes from "
+                        f"{start} (Content-Range {value!r}); the partial download was dropped, "
+                        "downloading the whole file",
+                        retryable=True,
+                    )
+                if partial.changed(etag, last_modified):
+                    partial.restart()
+                    raise DownloadError(
+                        f"{shown}: the file on the host changed since this download started "
+                        "(ETag/Last-Modified differ); the partial download was dropped, starting "
+                        "over",
+                        retryable=True,
+                    )
+                partial.resumed = partial.resumed or have > 0
             else:
                 if have:
-                    notify(f"{label}: the server ignored the Range request; starting over")
+                    notify(
+                        f"{label}: the server sent the whole file again (the file changed since "
+                        "the partial download started, or the server ignores Range); starting over"
+                    )
+                partial.restart(etag, last_modified)
                 have = 0
                 length = resp.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
-                mode = "wb"
             if expected_size is not None and total is not None and total != expected_size:
                 raise DownloadError(
                     f"{shown}: the server sends {total} bytes but the registry expects "
@@ -212,25 +255,30 @@ class HttpClient:
                 )
             progress.start(label, total, have)
             written = have
-            with dest.open(mode) as f:
+            try:
                 chunk = first
                 while chunk:
-                    f.write(chunk)
+                    partial.write(chunk)
                     written += len(chunk)
                     progress.advance(len(chunk))
                     chunk = resp.read(CHUNK)
-                f.flush()
-                os.fsync(f.fileno())  # the rename into the cache must not precede the bytes
+            finally:
+                partial.checkpoint()  # durable bytes, then their sha256 in the journal
             if total is not None and written < total:
                 raise DownloadError(
                     f"{shown}: connection closed after {written} of {total} bytes", retryable=True
                 )
             if total is not None and written > total:
-                dest.unlink()
+                partial.restart()
                 raise DownloadError(
                     f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
-            return Transfer(written, _disposition_filename(resp.headers))
+            return Transfer(written, _disposition_filename(resp.headers), partial.sha256(),
+                            partial.resumed, linked)  # fmt: skip
+
+
+class _MisplacedRange(DownloadError):
+    """A 206 whose Content-Range does not start where we asked: stop using Range this run."""
 
 
 def _status(resp: Any) -> int:
