@@ -26,8 +26,16 @@ def compare(
     ids: Optional[list[str]] = typer.Argument(None, help="Row ids (default: all rows)."),
     all_rows: bool = typer.Option(False, "--all", help="All rows (the default without ids)."),
     task: Optional[str] = typer.Option(None, help="Only rows of this task."),
-    report: ReportFormat = typer.Option(ReportFormat.markdown, "--report", help="Report format."),
+    report: Optional[ReportFormat] = typer.Option(
+        None, "--report", help="Report format [default: markdown]."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report here (atomically)."),
+    plot: Optional[Path] = typer.Option(
+        None,
+        "--plot",
+        help="Write each figure (accuracy vs FLOPs / params / throughput) to this folder as PNG "
+        "and SVG; alone, no report is printed.",
+    ),
     tolerance: Optional[list[str]] = typer.Option(
         None, "--tolerance", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
     ),
@@ -35,16 +43,29 @@ def compare(
 ) -> None:
     """Compare published and measured numbers; one verdict per (row, metric)."""
     from vzoo.core.atomic import write_text_atomic
-    from vzoo.core.metrics import SPEED_METRICS
-    from vzoo.core.report import compare as build
-    from vzoo.core.report import parse_tolerances, render
+    from vzoo.core.errors import UserInputError
+    from vzoo.core.report import compare_stored, parse_tolerances, render, to_frame
     from vzoo.core.results import ResultStore
 
     rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
-    store = ResultStore()
-    speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
-    records = build(rows, store.latest(), parse_tolerances(tolerance or []), speed)
-    text = render(records, report.value)
+    frame = to_frame(compare_stored(rows, ResultStore(), parse_tolerances(tolerance or [])))
+    if plot is not None:
+        from vzoo.core.figures import charts_for
+        from vzoo.core.plot import write_figures
+
+        if plot.exists() and not plot.is_dir():
+            raise UserInputError(f"--plot {plot}: not a folder; give a folder for the figures")
+        charts = charts_for(frame)
+        written = write_figures(charts, plot)
+        typer.echo(
+            f"wrote {len(charts)} figures ({len(written)} files) to {plot}"
+            if charts
+            else "no figure: no selected row has an accuracy with FLOPs, params or throughput",
+            err=True,
+        )
+        if report is None and out is None:
+            return
+    text = render(frame, (report or ReportFormat.markdown).value)
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

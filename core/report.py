@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -13,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vzoo.core.metrics import METRICS, SPEED_METRICS, tolerance_for
 from vzoo.core.registry import Row
-from vzoo.core.results import StoredResult
+from vzoo.core.results import ResultStore, StoredResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,8 +22,6 @@ TASK_TITLES = {
     "detection": "COCO 2017 detection / instance segmentation (val2017)",
     "segmentation": "ADE20K semantic segmentation (val)",
 }
-# The accuracy metric each task is ranked by in the Pareto plot.
-PRIMARY_METRIC = {"classification": "top1", "detection": "box_ap", "segmentation": "miou_ss"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +42,12 @@ class ComparisonRecord:
     published_printed: str | None = None  # the cell as the paper's README prints it ("51.0")
     # speed metrics: the protocol the task's speed column was measured under (`vzoo bench`)
     protocol: dict[str, Any] | None = None
+    # From the registry row, for grouping (plots, notebooks): what the row is, not what it measured.
+    family: str = ""
+    size: str = ""  # "T", "S", "B", "nano", "micro", "tiny", "r50": the arch's size suffix
+    method: str = ""
+    schedule: str | None = None
+    baseline: bool = False  # a reference row (e.g. mmdet's own models), drawn as a grey curve
 
 
 def printed_half_unit(printed: str | None) -> float:
@@ -155,11 +157,20 @@ def compare(
                     measured_at=hit.created_at if hit is not None else None,
                     convention=hit.convention if hit is not None else None,
                     published_printed=row.published_printed.get(metric),
+                    **row_fields(row),
                 )
             )
         if row.task in protocols:
             records += _speed_records(row, protocols[row.task], speed_hits)
     return records
+
+
+def compare_stored(
+    rows: Iterable[Row], store: ResultStore, tolerances: Mapping[str, float] | None = None
+) -> list[ComparisonRecord]:
+    """`compare` against a results store: its latest numbers and its speed records."""
+    speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
+    return compare(rows, store.latest(), tolerances, speed)
 
 
 def _speed_records(
@@ -179,39 +190,103 @@ def _speed_records(
                 unit=METRICS[metric].unit, task=row.task, tolerance=METRICS[metric].tolerance,
                 tolerance_kind=METRICS[metric].tolerance_kind,
                 measured_at=hit.created_at if hit is not None else None,
-                convention=convention, protocol=proto,
+                convention=convention, protocol=proto, **row_fields(row),
             )
         )  # fmt: skip
     return out
 
 
+# `vzoo compare --report json` keys, then what the row is; the rest are the record's details.
+JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
+ROW_KEYS = ("family", "task", "size")
+FRAME_COLUMNS = (
+    *JSON_KEYS, *ROW_KEYS, "method", "schedule", "baseline", "unit", "tolerance",
+    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol",
+)  # fmt: skip
+
+
+def row_size(row: Row) -> str:
+    """The size a row's arch names ("mlla-t" -> "T", "msvmamba-nano" -> "nano", "r50" -> "r50").
+
+    Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S).
+    """
+    arch = row.arch
+    if arch.startswith(f"{row.family}-"):
+        size = arch[len(row.family) + 1 :]
+    elif "-" in arch:
+        size = arch.rsplit("-", 1)[1]
+    else:
+        size = arch
+    return size.upper() if len(size) == 1 else size
+
+
+def row_fields(row: Row) -> dict[str, Any]:
+    """What a record says about its row (family, size, method, schedule, baseline)."""
+    return {
+        "family": row.family, "size": row_size(row), "method": row.method,
+        "schedule": row.schedule, "baseline": is_baseline(row),
+    }  # fmt: skip
+
+
+def is_baseline(row: Row) -> bool:
+    """A reference row (not one of the zoo's papers): flagged `baseline: true` in its registry
+    entry, or taken from mmdet's model index (`source: mmdet`)."""
+    flag = row.extra.get("baseline")
+    if isinstance(flag, bool):
+        return flag
+    source = row.extra.get("source", getattr(row, "source", None))
+    return isinstance(source, str) and source.lower().startswith("mmdet")
+
+
 def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
+    """The tidy comparison table: one row per (row id, metric), `FRAME_COLUMNS` in that order.
+
+    Missing numbers are NaN (float columns), so the frame is ready for pandas arithmetic; every
+    report format is rendered from this frame.
+    """
     import pandas as pd
 
-    cols = [f.name for f in ComparisonRecord.__dataclass_fields__.values()]
-    return pd.DataFrame([asdict(r) for r in records], columns=cols)
+    frame = pd.DataFrame([asdict(r) for r in records], columns=list(FRAME_COLUMNS))
+    for column in ("published", "measured", "delta", "tolerance"):
+        frame[column] = frame[column].astype("float64")
+    frame["baseline"] = frame["baseline"].astype(bool)
+    return frame
 
 
-def render(records: list[ComparisonRecord], fmt: str) -> str:
+def render(records: list[ComparisonRecord] | pd.DataFrame, fmt: str) -> str:
+    """A report in `fmt` (one of REPORT_FORMATS), from records or from their `to_frame` frame."""
+    if fmt not in REPORT_FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}")
+    frame = records if hasattr(records, "columns") else to_frame(records)  # type: ignore[arg-type]
     if fmt == "json":
-        return json.dumps([json_record(r) for r in records], indent=2)
+        return json.dumps([_json_record(rec) for rec in _records(frame)], indent=2)
     if fmt == "csv":
-        return to_frame(records).to_csv(index=False)
+        return frame.to_csv(index=False)
     if fmt == "markdown":
-        return render_markdown(records)
-    if fmt == "html":
-        return render_html(records)
-    raise ValueError(f"unknown report format {fmt!r}")
+        return render_markdown(frame)
+    return render_html(frame)
 
 
-JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
+def _plain(value: Any) -> Any:
+    """A frame cell as plain JSON-able Python: NaN/None -> None, numpy scalars -> Python."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _plain(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
 def json_record(r: ComparisonRecord) -> dict[str, Any]:
     """The contract's keys; a speed record also names its protocol (what `vzoo bench` prints)."""
-    out: dict[str, Any] = {k: getattr(r, k) for k in JSON_KEYS}
-    if r.protocol is not None:
-        out["protocol"] = r.protocol
+    return _json_record(asdict(r))
+
+
+def _json_record(rec: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: rec[k] for k in JSON_KEYS}
+    if rec.get("protocol") is not None:
+        out["protocol"] = rec["protocol"]
     return out
 
 
@@ -234,12 +309,13 @@ def protocol_label(p: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def speed_lines(records: list[ComparisonRecord]) -> list[str]:
+def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list[str]:
     """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics."""
     for r in records:
-        if r.protocol is not None:
+        protocol = r.get("protocol") if isinstance(r, Mapping) else r.protocol
+        if protocol is not None:
             return [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
-                    f"one protocol: {protocol_label(r.protocol)}."]  # fmt: skip
+                    f"one protocol: {protocol_label(protocol)}."]  # fmt: skip
     return []
 
 
@@ -250,140 +326,109 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return f"{text}{unit}" if unit in ("M", "G") else text
 
 
-def _published(r: ComparisonRecord) -> str:
+def _published(r: Mapping[str, Any]) -> str:
     """The published number as printed (keeps "51.0"), with the unit shown like measured ones."""
-    if r.published_printed is None:
-        return _fmt(r.published, r.unit)
-    number = r.published_printed.rstrip("MG%")
-    return f"{number}{r.unit}" if r.unit in ("M", "G") else number
+    if r["published_printed"] is None:
+        return _fmt(r["published"], r["unit"])
+    number = r["published_printed"].rstrip("MG%")
+    return f"{number}{r['unit']}" if r["unit"] in ("M", "G") else number
 
 
-def _delta(r: ComparisonRecord) -> str:
-    if r.delta is None:
+def _delta(r: Mapping[str, Any]) -> str:
+    if r["delta"] is None:
         return "—"
-    text = f"{r.delta:+.2f}"
-    if r.tolerance_kind == "rel" and r.published:
-        text += f" ({100 * r.delta / r.published:+.1f}%)"
+    text = f"{r['delta']:+.2f}"
+    if r["tolerance_kind"] == "rel" and r["published"]:
+        text += f" ({100 * r['delta'] / r['published']:+.1f}%)"
     return text
 
 
-def _task_tables(records: list[ComparisonRecord]) -> dict[str, list[ComparisonRecord]]:
-    tables: dict[str, list[ComparisonRecord]] = {}
-    for r in records:
-        tables.setdefault(r.task, []).append(r)
+def _task_tables(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for rec in _records(frame):
+        tables.setdefault(rec["task"], []).append(rec)
     return tables
 
 
-def summary_counts(records: list[ComparisonRecord]) -> dict[str, int]:
+def summary_counts(records: list[ComparisonRecord] | pd.DataFrame) -> dict[str, int]:
+    verdicts = records["verdict"] if hasattr(records, "columns") else [r.verdict for r in records]
     counts: dict[str, int] = {}
-    for r in records:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    for verdict in verdicts:
+        counts[verdict] = counts.get(verdict, 0) + 1
     return counts
 
 
-def render_markdown(records: list[ComparisonRecord]) -> str:
-    out = ["# vzoo: published vs measured", ""]
-    counts = summary_counts(records)
-    out.append(
-        f"{len({r.id for r in records})} rows, {len(records)} metrics: "
-        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+def _summary_line(frame: pd.DataFrame) -> str:
+    counts = summary_counts(frame)
+    return f"{frame['id'].nunique()} rows, {len(frame)} metrics: " + ", ".join(
+        f"{v} {k}" for k, v in sorted(counts.items())
     )
-    for task, recs in _task_tables(records).items():
+
+
+def render_markdown(frame: pd.DataFrame) -> str:
+    out = ["# vzoo: published vs measured", "", _summary_line(frame)]
+    for task, recs in _task_tables(frame).items():
         out += ["", f"## {TASK_TITLES.get(task, task)}", ""]
         out.append("| row | metric | published | measured | delta | verdict |")
         out.append("|---|---|---:|---:|---:|---|")
         for r in recs:
-            label = METRICS[r.metric].label
+            label = METRICS[r["metric"]].label
             out.append(
-                f"| {r.id} | {label} | {_published(r)} | {_fmt(r.measured, r.unit)}"
-                f" | {_delta(r)} | {r.verdict} |"
+                f"| {r['id']} | {label} | {_published(r)} | {_fmt(r['measured'], r['unit'])}"
+                f" | {_delta(r)} | {r['verdict']} |"
             )
         out += ["", *speed_lines(recs)] if speed_lines(recs) else []
     return "\n".join(out) + "\n"
 
 
-def render_html(records: list[ComparisonRecord]) -> str:
+_HTML_STYLE = (
+    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+    "td:first-child,th:first-child{text-align:left}"
+    ".reproduced{background:#dfd}.below{background:#fdd}.above{background:#ddf}"
+    ".figures{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}"
+    ".figures figure{margin:0}.figures svg{max-width:100%;height:auto}"
+)
+
+
+def render_html(frame: pd.DataFrame) -> str:
+    """A standalone page: per task, its figures (inline SVG) and its table."""
+    from vzoo.core.figures import charts_for
+
+    charts = charts_for(frame)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>vzoo compare</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}"
-        ".reproduced{background:#dfd}.below{background:#fdd}.above{background:#ddf}</style>",
+        f"<style>{_HTML_STYLE}</style>",
         "</head><body><h1>vzoo: published vs measured</h1>",
+        f"<p>{html.escape(_summary_line(frame))}</p>",
     ]
-    for task, recs in _task_tables(records).items():
+    for task, recs in _task_tables(frame).items():
         parts.append(f"<h2>{html.escape(TASK_TITLES.get(task, task))}</h2>")
-        plot = pareto_png(recs, task)
-        if plot is not None:
-            b64 = base64.b64encode(plot).decode()
-            parts.append(
-                f"<img alt='Pareto plot: accuracy vs FLOPs' src='data:image/png;base64,{b64}'>"
-            )
+        task_charts = [c for c in charts if c.task == task]
+        if task_charts:
+            from vzoo.core.plot import chart_svg
+
+            parts.append("<div class='figures'>")
+            for chart in task_charts:
+                parts.append(
+                    f"<figure data-chart='{html.escape(chart.key)}'>{chart_svg(chart)}</figure>"
+                )
+            parts.append("</div>")
         parts.append(
             "<table><tr><th>row</th><th>metric</th><th>published</th><th>measured</th>"
             "<th>delta</th><th>verdict</th></tr>"
         )
         for r in recs:
             parts.append(
-                f"<tr class='{r.verdict}'><td>{html.escape(r.id)}</td>"
-                f"<td>{html.escape(METRICS[r.metric].label)}</td>"
-                f"<td>{_published(r)}</td><td>{_fmt(r.measured, r.unit)}</td>"
-                f"<td>{html.escape(_delta(r))}</td><td>{r.verdict}</td></tr>"
+                f"<tr class='{r['verdict']}'><td>{html.escape(r['id'])}</td>"
+                f"<td>{html.escape(METRICS[r['metric']].label)}</td>"
+                f"<td>{_published(r)}</td><td>{_fmt(r['measured'], r['unit'])}</td>"
+                f"<td>{html.escape(_delta(r))}</td><td>{r['verdict']}</td></tr>"
             )
         parts.append("</table>")
         parts += [f"<p>{html.escape(line)}</p>" for line in speed_lines(recs)]
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def pareto_points(
-    records: list[ComparisonRecord], task: str
-) -> dict[str, list[tuple[str, float, float]]]:
-    """(row, FLOPs G, accuracy) for published and measured numbers of one task."""
-    by_row: dict[str, dict[str, ComparisonRecord]] = {}
-    for r in records:
-        by_row.setdefault(r.id, {})[r.metric] = r
-    primary = PRIMARY_METRIC[task]
-    points: dict[str, list[tuple[str, float, float]]] = {"published": [], "measured": []}
-    for rid, metrics in by_row.items():
-        acc, flops = metrics.get(primary), metrics.get("flops_g")
-        if acc is None or flops is None:
-            continue
-        if acc.published is not None and flops.published is not None:
-            points["published"].append((rid, flops.published, acc.published))
-        if acc.measured is not None:
-            x = flops.measured if flops.measured is not None else flops.published
-            if x is not None:
-                points["measured"].append((rid, x, acc.measured))
-    return points
-
-
-def pareto_png(records: list[ComparisonRecord], task: str) -> bytes | None:
-    points = pareto_points(records, task)
-    if not points["published"] and not points["measured"]:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for kind, marker in (("published", "o"), ("measured", "x")):
-        pts = points[kind]
-        if pts:
-            ax.scatter([p[1] for p in pts], [p[2] for p in pts], marker=marker, label=kind)
-            for rid, x, y in pts:
-                ax.annotate(rid, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("FLOPs (G, as published)")
-    ax.set_ylabel(METRICS[PRIMARY_METRIC[task]].label)
-    ax.set_title(TASK_TITLES.get(task, task))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def parse_tolerances(items: list[str]) -> dict[str, float]:

@@ -1,0 +1,266 @@
+"""What the report's figures show, as plain data (no matplotlib): `core/plot.py` draws them.
+
+The figure of every one of these papers: accuracy against FLOPs (and params, and throughput), one
+curve per family through its sizes (T → S → B), published points hollow, measured points filled
+and joined to their published point, baselines as a grey reference curve. One chart per task,
+detector/segmentor framework and schedule (a 1× and a 3× Mask R-CNN do not share a curve) and
+x-axis metric; a chart is made only when it has at least one point.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The accuracy each task is plotted by, and the axes it is plotted against.
+ACCURACY_METRIC = {"classification": "top1", "detection": "box_ap", "segmentation": "miou_ss"}
+X_METRICS = ("flops_g", "params_m", "throughput")
+X_LABELS = {"flops_g": "FLOPs (G)", "params_m": "Params (M)", "throughput": "Throughput (images/s)"}
+Y_LABELS = {
+    "top1": "ImageNet-1K top-1 (%)",
+    "box_ap": "COCO box AP",
+    "miou_ss": "ADE20K mIoU (%, single-scale)",
+}
+DATASET_TITLES = {"classification": "ImageNet-1K", "detection": "COCO", "segmentation": "ADE20K"}
+FAMILY_LABELS = {
+    "sparx-mamba": "SparX-Mamba",
+    "mlla": "MLLA",
+    "msvmamba": "MSVMamba",
+    "spatial-mamba": "Spatial-Mamba",
+    "sparse-rcnn": "Sparse R-CNN",
+}
+METHOD_LABELS = {
+    "classifier": "",
+    "mask-rcnn": "Mask R-CNN",
+    "upernet": "UperNet",
+    "sparse-rcnn": "Sparse R-CNN",
+    "dual-attn-sparse-rcnn": "Dual-Attention Sparse R-CNN",
+}
+# Methods whose rows are compared in one chart (the same detector framework, one head swapped).
+FRAMEWORK = {"dual-attn-sparse-rcnn": "sparse-rcnn"}
+# Plotting order along a family's curve; unknown sizes sort after these, by x.
+_SIZES = (
+    ("nano", "N"),
+    ("micro", "M"),
+    ("tiny", "T"),
+    ("small", "S"),
+    ("base", "B"),
+    ("large", "L"),
+)
+SIZE_ORDER = {name: rank for rank, names in enumerate(_SIZES) for name in names}
+# Accuracy measured from a model's random init (`vzoo eval --random-init`) is plumbing, not a
+# result: the tables show it, the figures leave it out.
+NOT_A_RESULT = frozenset({"random-init"})
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    row_id: str
+    size: str
+    published: Point | None  # (x, y) both as published: a hollow marker
+    measured: Point | None  # at least one coordinate measured, the other published: filled
+
+    @property
+    def on_curve(self) -> Point:
+        """Where the family's curve passes: the published point, else the measured one."""
+        point = self.published or self.measured
+        assert point is not None
+        return point
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    key: str  # unique within the chart, safe in file names and SVG ids ("mlla", "sparse-rcnn")
+    label: str  # the legend entry
+    family: str
+    method: str
+    baseline: bool
+    points: tuple[ChartPoint, ...]  # in size order (T, S, B)
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str  # file stem: "coco-mask-rcnn-1x-box-ap-vs-flops"
+    task: str
+    title: str
+    x_metric: str
+    y_metric: str
+    x_label: str
+    y_label: str
+    series: tuple[ChartSeries, ...]
+
+    @property
+    def has_published(self) -> bool:
+        return any(p.published is not None for s in self.series for p in s.points)
+
+    @property
+    def has_measured(self) -> bool:
+        return any(p.measured is not None for s in self.series for p in s.points)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass
+class _RowValues:
+    id: str
+    family: str
+    task: str
+    size: str
+    method: str
+    schedule: str | None
+    baseline: bool
+    published: dict[str, float]
+    measured: dict[str, float]
+    conventions: dict[str, str | None]
+    protocols: dict[str, dict[str, Any]]
+
+
+def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
+    rows: dict[str, _RowValues] = {}
+    for r in records:
+        row = rows.get(r["id"])
+        if row is None:
+            row = rows[r["id"]] = _RowValues(
+                id=r["id"], family=r["family"], task=r["task"], size=r["size"],
+                method=r["method"], schedule=r["schedule"], baseline=bool(r["baseline"]),
+                published={}, measured={}, conventions={}, protocols={},
+            )  # fmt: skip
+        if r["published"] is not None:
+            row.published[r["metric"]] = float(r["published"])
+        if r["measured"] is not None and r["convention"] not in NOT_A_RESULT:
+            row.measured[r["metric"]] = float(r["measured"])
+            row.conventions[r["metric"]] = r["convention"]
+            if r.get("protocol"):
+                row.protocols[r["metric"]] = r["protocol"]
+    return list(rows.values())
+
+
+def _point(row: _RowValues, x_metric: str, y_metric: str) -> ChartPoint | None:
+    x_pub, y_pub = row.published.get(x_metric), row.published.get(y_metric)
+    x_meas, y_meas = row.measured.get(x_metric), row.measured.get(y_metric)
+    published = (x_pub, y_pub) if x_pub is not None and y_pub is not None else None
+    measured = None
+    if x_meas is not None or y_meas is not None:
+        x = x_meas if x_meas is not None else x_pub
+        y = y_meas if y_meas is not None else y_pub
+        if x is not None and y is not None:
+            measured = (x, y)
+    if published is None and measured is None:
+        return None
+    return ChartPoint(row.id, row.size, published, measured)
+
+
+def _series_label(family: str, method: str, several_methods: bool, baseline: bool) -> str:
+    label = FAMILY_LABELS.get(family, family)
+    if several_methods:
+        method_label = METHOD_LABELS.get(method, method)
+        label = method_label if label in method_label else f"{label} ({method_label})"
+    return f"{label} (baseline)" if baseline else label
+
+
+def _title(task: str, framework: str, schedule: str | None, y_metric: str) -> str:
+    parts = [DATASET_TITLES.get(task, task)]
+    method = METHOD_LABELS.get(framework, framework)
+    if method:
+        parts.append(f"{method} {schedule.replace('x', '×')}" if schedule else method)
+    return ", ".join(parts)
+
+
+def _x_label(x_metric: str, rows: list[_RowValues]) -> str:
+    label = X_LABELS[x_metric]
+    if x_metric == "throughput":
+        # Throughput depends on the device, batch and precision: name them when all agree
+        # (`vzoo compare` shows one `vzoo bench` protocol per task; the table names all of it).
+        measured = [r for r in rows if "throughput" in r.measured]
+        names = {protocol_short(r.protocols.get("throughput")) for r in measured}
+        if len(names) == 1 and (only := names.pop()):
+            label = f"{label}, {only}"
+    return label
+
+
+def protocol_short(protocol: Mapping[str, Any] | None) -> str | None:
+    """'cuda NVIDIA H200, batch 128, amp-fp16' (None without a protocol)."""
+    if not protocol:
+        return None
+    device = protocol.get("device") or "?"
+    if device != "cpu" and protocol.get("device_name"):
+        device = f"{device} {protocol['device_name']}"
+    elif device == "cpu" and protocol.get("threads"):
+        device = f"cpu, {protocol['threads']} threads"
+    return f"{device}, batch {protocol.get('batch_size')}, {protocol.get('precision')}"
+
+
+def _size_rank(point: ChartPoint) -> tuple[int, float]:
+    return SIZE_ORDER.get(point.size, len(SIZE_ORDER)), point.on_curve[0]
+
+
+def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
+    """Every chart the records can fill, in task order, then framework/schedule, then x-axis."""
+    rows = _rows(records)
+    groups: dict[tuple[str, str, str | None], list[_RowValues]] = {}
+    for row in rows:
+        if row.task not in ACCURACY_METRIC:
+            continue
+        key = (row.task, FRAMEWORK.get(row.method, row.method), row.schedule)
+        groups.setdefault(key, []).append(row)
+    task_order = list(dict.fromkeys(task for task, _, _ in groups))
+    charts: list[Chart] = []
+    for (task, framework, schedule), members in sorted(
+        groups.items(), key=lambda item: task_order.index(item[0][0])
+    ):
+        y_metric = ACCURACY_METRIC[task]
+        methods_of: dict[str, set[str]] = {}
+        for row in members:
+            methods_of.setdefault(row.family, set()).add(row.method)
+        for x_metric in X_METRICS:
+            by_series: dict[tuple[str, str, bool], list[ChartPoint]] = {}
+            for row in members:
+                point = _point(row, x_metric, y_metric)
+                if point is not None:
+                    by_series.setdefault((row.family, row.method, row.baseline), []).append(point)
+            if not by_series:
+                continue
+            series = tuple(
+                ChartSeries(
+                    key=_slug(f"{family}-{method}" if len(methods_of[family]) > 1 else family),
+                    label=_series_label(family, method, len(methods_of[family]) > 1, baseline),
+                    family=family,
+                    method=method,
+                    baseline=baseline,
+                    points=tuple(sorted(points, key=_size_rank)),
+                )
+                for (family, method, baseline), points in by_series.items()
+            )
+            # Zoo families first (in registry order), baselines after them.
+            series = tuple(sorted(series, key=lambda s: s.baseline))
+            stem = [DATASET_TITLES.get(task, task), framework if task != "classification" else ""]
+            stem += [schedule or "", y_metric, "vs", x_metric.removesuffix("_g").removesuffix("_m")]
+            charts.append(
+                Chart(
+                    key=_slug("-".join(p for p in stem if p)),
+                    task=task,
+                    title=_title(task, framework, schedule, y_metric),
+                    x_metric=x_metric,
+                    y_metric=y_metric,
+                    x_label=_x_label(x_metric, members),
+                    y_label=Y_LABELS[y_metric],
+                    series=series,
+                )
+            )
+    return charts
+
+
+def charts_for(frame: pd.DataFrame) -> list[Chart]:
+    """The charts of a `compare_frame` / `report.to_frame` frame."""
+    from vzoo.core.report import _records
+
+    return build_charts(_records(frame))
