@@ -1,13 +1,18 @@
-"""vzoo.hub against real HTTP servers on 127.0.0.1: resume, retries, hosts, mirrors, loading."""
+"""vzoo.hub against real HTTP servers on 127.0.0.1: resume, retries, hosts, mirrors, integrity.
+
+Loading checkpoints is tested in test_hub_loading.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -430,3 +435,183 @@ def test_repinned_row_never_returns_the_old_cached_file(tmp_path, server, downlo
     assert (res.status, res.verified, res.path.read_bytes()) == ("downloaded", True, new)
     assert CheckpointCache().get("row-a").sha256 == sha(new)
     assert len(server.requests(GH_PATH)) == 3
+
+
+# --- integrity without a pin: partial files, changed hosts, published digests, zip CRC ---
+
+
+def interrupted(tmp_path, server, downloader, route, **row_fields):
+    """Leave a partial download of half the file (the host cuts, then errors until give-up)."""
+    route.script = ["cut", "500", "500", "500"]
+    server.routes[GH_PATH] = route
+    row = make_row(tmp_path, urls=[GH], **row_fields)
+    with pytest.raises(DownloadError, match="gave up"):
+        downloader.fetch(row)
+    partial = CheckpointCache().partial_path(row.id)
+    assert partial.stat().st_size == len(route.data) // 2
+    return row, partial
+
+
+def torch_zip(seed: int) -> bytes:
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.randn(60_000, generator=g)}}, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["zeros", "no journal", "journal of an older vzoo"])
+def test_garbage_partial_is_dropped_not_resumed(tmp_path, server, downloader, messages, damage):
+    row, partial = interrupted(tmp_path, server, downloader, FileRoute(PAYLOAD))
+    journal = partial.with_suffix(".json")
+    if damage == "zeros":
+        partial.write_bytes(bytes(partial.stat().st_size))
+    elif damage == "no journal":
+        journal.unlink()
+    else:
+        journal.write_text(json.dumps({"url": GH}))
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD and res.entry.sha256 == SHA
+    assert "range" not in server.requests(GH_PATH)[-1].headers  # downloaded whole
+    assert any("dropped the partial download" in m for m in messages)
+    assert not partial.exists() and not journal.exists()
+
+
+NEW = os.urandom(len(PAYLOAD))  # the host's file after it changed (same size, as a re-upload)
+
+
+@pytest.mark.parametrize(
+    ("validators", "honours_if_range"),
+    [
+        ({"ETag": '"v1"'}, True),  # If-Range with the ETag: the server sends the new file whole
+        ({"Last-Modified": "Mon, 01 Dec 2025 10:00:00 GMT"}, True),  # If-Range with the date
+        ({"ETag": '"v1"'}, False),  # the server ignores If-Range; its 206 carries the new ETag
+    ],
+)
+def test_file_changed_between_interrupt_and_resume(
+    tmp_path, server, downloader, messages, validators, honours_if_range
+):
+    _, value = next(iter(validators.items()))
+    row, _ = interrupted(tmp_path, server, downloader, FileRoute(PAYLOAD, headers=validators))
+    changed = {k: v.replace("v1", "v2").replace("10:00", "11:00") for k, v in validators.items()}
+    server.routes[GH_PATH] = FileRoute(NEW, headers=changed, if_range=honours_if_range)
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == NEW  # the new file, never half old, half new
+    resumed = [r for r in server.requests(GH_PATH) if "range" in r.headers]
+    assert resumed[-1].headers["if-range"] == value
+    assert CheckpointCache().blob_path(SHA).exists() is False
+
+
+def test_changed_file_without_validators_is_caught_by_the_zip_crc(
+    tmp_path, server, downloader, messages
+):
+    old, new = torch_zip(1), torch_zip(2)
+    assert len(old) == len(new)  # a re-upload of the same shapes: only the bytes differ
+    row, _ = interrupted(tmp_path, server, downloader, FileRoute(old))
+    server.routes[GH_PATH] = FileRoute(new)  # no ETag, no Last-Modified: the resume is blind
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == new
+    assert any("CRC-32" in m and "downloaded whole once more" in m for m in messages)
+    gets = server.requests(GH_PATH)
+    assert "range" in gets[-2].headers and "range" not in gets[-1].headers
+    assert [e.sha256 for e in CheckpointCache().entries()] == [sha(new)]
+
+
+def test_misplaced_content_range_restarts_instead_of_sticking(
+    tmp_path, server, downloader, messages
+):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD, ["cut", "misplaced-range"])
+    row = make_row(tmp_path, urls=[GH])
+    res = downloader.fetch(row)
+    assert res.path.read_bytes() == PAYLOAD
+    gets = server.requests(GH_PATH)
+    assert [g.headers.get("range") for g in gets] == [None, "bytes=150000-", None]
+    assert any("the server sent bytes from 0" in m for m in messages)
+    assert not CheckpointCache().partial_path(row.id).exists()
+
+
+def test_misplaced_content_range_on_a_later_run(tmp_path, server, downloader, messages):
+    row, partial = interrupted(tmp_path, server, downloader, FileRoute(PAYLOAD))
+    server.routes[GH_PATH] = FileRoute(PAYLOAD, ["misplaced-range"])
+    assert downloader.fetch(row).path.read_bytes() == PAYLOAD
+    assert not partial.exists()
+
+
+OPENMMLAB = "https://download.openmmlab.com/mmdetection/v2.0/x/x_20201222_214453-{}.pth"
+
+
+def test_openmmlab_name_prefix_is_checked(tmp_path, server, downloader):
+    bad = OPENMMLAB.format("deadbeef")
+    server.prefix_routes["/mmdetection/"] = FileRoute(PAYLOAD)
+    row = make_row(tmp_path, urls=[bad])
+    with pytest.raises(ChecksumMismatchError, match="file name carries deadbeef") as err:
+        downloader.fetch(row)
+    assert f"got {SHA}" in str(err.value)
+    cache_is_empty_of(row.id)
+    row = make_row(tmp_path, id="row-b", urls=[OPENMMLAB.format(SHA[:8])])
+    res = downloader.fetch(row)
+    assert res.entry.host_check == "openmmlab name" and res.entry.host_sha256 == SHA[:8]
+
+
+GH_API_PATH = "/api/v3/repos/owner/proj/releases/tags/v1.0"
+
+
+def release(digest: str | None) -> Callable[..., None]:
+    asset: dict[str, object] = {"name": "model.pth", "size": len(PAYLOAD)}
+    if digest is not None:
+        asset["digest"] = f"sha256:{digest}"
+    body = json.dumps({"tag_name": "v1.0", "assets": [{"name": "other.pth"}, asset]})
+    return lambda req, q: send_page(req, body, headers={"Content-Type": "application/json"})
+
+
+def test_github_release_digest_is_checked(tmp_path, server, downloader, messages):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    server.routes[GH_API_PATH] = release(sha(b"another file"))
+    row = make_row(tmp_path, urls=[GH])
+    with pytest.raises(ChecksumMismatchError, match="GitHub releases API publishes"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+    server.routes[GH_API_PATH] = release(SHA)
+    res = downloader.fetch(row)
+    assert (res.entry.host_check, res.entry.host_sha256) == ("github digest", SHA)
+    assert any("checked: github digest" in m for m in messages)
+
+
+def test_github_api_is_injectable_and_its_absence_is_said(tmp_path, server, messages):
+    server.routes[GH_PATH] = FileRoute(PAYLOAD)
+    server.routes["/elsewhere/repos/owner/proj/releases/tags/v1.0"] = release(SHA)
+    row = make_row(tmp_path, urls=[GH])
+    api = Endpoints(github=server.base_url, github_api=server.url("/elsewhere"))
+    got = Downloader(endpoints=api, retry=RetryPolicy(attempts=2, backoff=0.01), timeout=5,
+                     notify=messages.append).fetch(row)  # fmt: skip
+    assert got.entry.host_check == "github digest"
+    CheckpointCache().forget(row.id)
+    dead = Endpoints(github=server.base_url, github_api="http://127.0.0.1:9")  # nothing listens
+    got = Downloader(endpoints=dead, retry=RetryPolicy(attempts=2, backoff=0.01), timeout=5,
+                     notify=messages.append).fetch(row)  # fmt: skip
+    assert got.path.read_bytes() == PAYLOAD and got.entry.host_check is None
+    assert any("GitHub release digest not available" in m for m in messages)
+
+
+def test_corrupted_zip_body_is_refused_without_a_pin(tmp_path, server, downloader):
+    data = bytearray(torch_zip(3))
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the tensor record
+    server.routes[GH_PATH] = FileRoute(bytes(data))
+    row = make_row(tmp_path, urls=[GH])
+    with pytest.raises(DownloadError, match="fails its CRC-32"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+
+
+def test_hf_mirror_etag_is_checked(tmp_path, server, downloader, hub):
+    hub.files[("vzoo/mirror", "m.pth")] = PAYLOAD
+    hub.etags[("vzoo/mirror", "m.pth")] = sha(b"the file the hub says it is")
+    row = make_row(tmp_path, urls=[GH], mirrors=["hf://vzoo/mirror/m.pth"])
+    with pytest.raises(DownloadError, match=r"sha256 mismatch.*Hugging Face ETag"):
+        downloader.fetch(row)
+    cache_is_empty_of(row.id)
+    del hub.etags[("vzoo/mirror", "m.pth")]
+    res = downloader.fetch(row)
+    assert res.entry.source == "mirror" and res.entry.host_check == "hf etag"

@@ -166,3 +166,42 @@ def test_malformed_cache_index_is_bad_input(capsys, registry, index):
         assert code == 2 and str(cache.index_path) in line and "malformed" in line, args
         assert "move it aside or delete it" in line
     assert cache.index_path.read_bytes() == index  # reporting never rewrites it
+
+
+def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
+    import io
+
+    import torch
+
+    from vzoo.hub import CacheEntry
+
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.arange(5000.0)}}, buf)
+    zipped = buf.getvalue()
+    zip_sha = hashlib.sha256(zipped).hexdigest()
+    server.routes[GH_PATH.format(name="z.pth")] = FileRoute(zipped)
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    registry = write_registry(
+        tmp_path / "registry.yaml",
+        [
+            {"id": "row-z", "urls": [GH.format(name="z.pth")], "sha256": zip_sha},
+            {"id": "row-a", "urls": [GH.format(name="a.pth")]},
+            {"id": "row-old", "urls": [GH.format(name="old.pth")]},
+        ],
+    )
+    assert vzoo(capsys, "download", "row-z", "row-a", "--registry", registry)[0] == 0
+    # A checkpoint cached before vzoo checked CRCs: its recorded sha256 is that of a bad zip.
+    bad = bytearray(zipped)
+    bad[len(bad) // 2] ^= 0xFF
+    bad_sha = hashlib.sha256(bad).hexdigest()
+    cache = CheckpointCache()
+    cache.blob_path(bad_sha).write_bytes(bad)
+    cache.record(CacheEntry("row-old", bad_sha, len(bad), GH.format(name="old.pth"), "old.pth",
+                            "original", "2026-01-01T00:00:00Z", False))  # fmt: skip
+    code, out, err = vzoo(capsys, "cache", "verify", "--registry", registry)
+    assert code == 1
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert lines["row-z"].startswith("ok (sha256 pinned, zip crc)")
+    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned)")
+    assert "row-old: CORRUPT" in err and "fails its CRC-32" in err and "removed" in err
+    assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None

@@ -144,13 +144,23 @@ def serve_bytes(
     cut_after: int | None = None,
     reset_after: int | None = None,
     chunk_delay: float = 0.0,
+    if_range: bool = True,
+    misplaced_range: bool = False,
 ) -> None:
-    """Serve `data`, honouring `Range` if `ranges`; optionally send only `cut_after` body bytes
-    (then close: a truncated body) or reset the connection after `reset_after` bytes."""
+    """Serve `data`, honouring `Range` if `ranges` (and `If-Range` against the ETag or
+    Last-Modified in `headers`, unless `if_range` is off); optionally send only `cut_after` body
+    bytes (then close: a truncated body) or reset the connection after `reset_after` bytes.
+    `misplaced_range` answers a Range request with 206 and the whole body from byte 0."""
     start = 0
     status = 200
     m = re.match(r"bytes=(\d+)-$", req.headers.get("Range", ""))
-    if ranges and m:
+    validators = {v for k, v in (headers or {}).items() if k.lower() in ("etag", "last-modified")}
+    stale = req.headers.get("If-Range") is not None and req.headers["If-Range"] not in validators
+    if ranges and m and if_range and stale:
+        m = None  # RFC 9110: a failed If-Range means the whole, current file with 200
+    if ranges and m and misplaced_range:
+        status = 206
+    elif ranges and m:
         start = int(m.group(1))
         if start >= len(data):
             req.send_response(416)
@@ -194,7 +204,9 @@ class FileRoute:
 
     `script` lists, per GET in order, what to do: "ok", "500", "cut" (half the body then close),
     "reset" (half the body then TCP reset), "ignore-range" (200 with the whole body), "html"
-    (a quota page). GETs past the script are served normally.
+    (a quota page), "misplaced-range" (206 to a Range request, but the body from byte 0). GETs
+    past the script are served normally. `headers` (ETag, Last-Modified) go with every response;
+    `if_range=False` ignores If-Range (serves the range whatever the validator).
     """
 
     def __init__(
@@ -205,9 +217,11 @@ class FileRoute:
         ranges: bool = True,
         chunk_delay: float = 0.0,
         headers: dict[str, str] | None = None,
+        if_range: bool = True,
     ) -> None:
         self.data = data
         self.headers = headers
+        self.if_range = if_range
         self.script = list(script or [])
         self.ranges = ranges
         self.chunk_delay = chunk_delay
@@ -220,20 +234,22 @@ class FileRoute:
             if req.command == "GET":
                 self.gets += 1
         half = len(self.data) // 2
+        common: dict[str, Any] = {"headers": self.headers, "if_range": self.if_range}
         if step == "500":
             send_page(req, "<html><title>500 Internal Server Error</title></html>", status=500)
         elif step == "cut":
-            serve_bytes(req, self.data, ranges=self.ranges, cut_after=half)
+            serve_bytes(req, self.data, ranges=self.ranges, cut_after=half, **common)
         elif step == "reset":
-            serve_bytes(req, self.data, ranges=self.ranges, reset_after=half)
+            serve_bytes(req, self.data, ranges=self.ranges, reset_after=half, **common)
         elif step == "ignore-range":
-            serve_bytes(req, self.data, ranges=False)
+            serve_bytes(req, self.data, ranges=False, **common)
+        elif step == "misplaced-range":
+            serve_bytes(req, self.data, misplaced_range=True, **common)
         elif step == "html":
             send_page(req, QUOTA_PAGE)
         else:
             serve_bytes(
-                req, self.data, ranges=self.ranges, chunk_delay=self.chunk_delay,
-                headers=self.headers,
+                req, self.data, ranges=self.ranges, chunk_delay=self.chunk_delay, **common
             )  # fmt: skip
 
 
@@ -333,6 +349,7 @@ class FakeHub:
 
     def __init__(self, server: LoopbackServer) -> None:
         self.files: dict[tuple[str, str], bytes] = {}
+        self.etags: dict[tuple[str, str], str] = {}  # a wrong ETag for a file, to test the check
         server.prefix_routes["/"] = self._resolve
 
     def _resolve(self, req: Handler, query: dict[str, list[str]]) -> None:
@@ -345,5 +362,6 @@ class FakeHub:
                 {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": self.COMMIT},
             )  # fmt: skip
             return
-        etag = hashlib.sha256(data).hexdigest()
+        key = (m.group("repo"), m.group("file")) if m else ("", "")
+        etag = self.etags.get(key) or hashlib.sha256(data).hexdigest()
         serve_bytes(req, data, headers={"X-Repo-Commit": self.COMMIT, "ETag": f'"{etag}"'})
