@@ -26,8 +26,9 @@ def compare_frame(
     """Published vs measured as a tidy DataFrame: one row per (row id, metric).
 
     Columns: those of `vzoo compare --report json` (id, metric, published, measured, delta,
-    verdict), then family, task, size, then method, schedule, baseline, unit, tolerance,
-    tolerance_kind, measured_at, convention, published_printed. Missing numbers are NaN.
+    verdict), then family, task, size, then arch, method, schedule, baseline, unit, tolerance,
+    tolerance_kind, measured_at, convention, published_printed, protocol (speed records of
+    `vzoo bench`). Missing numbers are NaN.
     `ids`: row ids (default: every row); `task`: only that task's rows; `tolerances`: per-metric
     overrides as `--tolerance`; `store`: a results store file (default: the one under $VZOO_HOME).
     """

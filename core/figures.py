@@ -41,6 +41,8 @@ METHOD_LABELS = {
     "sparse-rcnn": "Sparse R-CNN",
     "dual-attn-sparse-rcnn": "Dual-Attention Sparse R-CNN",
 }
+# Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
+BACKBONE_LABELS = {"r": "ResNet", "x": "ResNeXt", "swin": "Swin", "convnext": "ConvNeXt"}
 # Methods whose rows are compared in one chart (the same detector framework, one head swapped).
 FRAMEWORK = {"dual-attn-sparse-rcnn": "sparse-rcnn"}
 # Plotting order along a family's curve; unknown sizes sort after these, by x.
@@ -83,6 +85,8 @@ class ChartSeries:
     method: str
     baseline: bool
     points: tuple[ChartPoint, ...]  # in size order (T, S, B)
+    # (size, accuracy) of baseline rows with no x to place them at: drawn as horizontal levels
+    levels: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ def _slug(text: str) -> str:
 class _RowValues:
     id: str
     family: str
+    arch: str
     task: str
     size: str
     method: str
@@ -130,7 +135,8 @@ def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
         row = rows.get(r["id"])
         if row is None:
             row = rows[r["id"]] = _RowValues(
-                id=r["id"], family=r["family"], task=r["task"], size=r["size"],
+                id=r["id"], family=r["family"], arch=r.get("arch") or "", task=r["task"],
+                size=r["size"],
                 method=r["method"], schedule=r["schedule"], baseline=bool(r["baseline"]),
                 published={}, measured={}, conventions={}, protocols={},
             )  # fmt: skip
@@ -203,8 +209,25 @@ def _size_rank(point: ChartPoint) -> tuple[int, float]:
     return SIZE_ORDER.get(point.size, len(SIZE_ORDER)), point.on_curve[0]
 
 
+def _series_of(row: _RowValues, several_methods: bool) -> tuple[str, str]:
+    """(key, legend label) of the series a row belongs to: its family (and method, where one
+    family has several in a chart); a baseline by backbone family (mmdet's R-50, Swin-T/S)."""
+    if row.baseline:
+        from vzoo.core.report import arch_parts
+
+        backbone = arch_parts(row.family, row.arch)[0]
+        label = f"{BACKBONE_LABELS.get(backbone, backbone)} ({row.family} baseline)"
+        return _slug(f"{row.family}-{backbone}"), label
+    key = f"{row.family}-{row.method}" if several_methods else row.family
+    return _slug(key), _series_label(row.family, row.method, several_methods, False)
+
+
 def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
-    """Every chart the records can fill, in task order, then framework/schedule, then x-axis."""
+    """Every chart the records can fill, in task order, then framework/schedule, then x-axis.
+
+    A baseline row with an accuracy but no x (mmdet's index prints no FLOPs or params) is a
+    horizontal reference level in its series; a chart needs at least one point.
+    """
     rows = _rows(records)
     groups: dict[tuple[str, str, str | None], list[_RowValues]] = {}
     for row in rows:
@@ -222,23 +245,32 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
         for row in members:
             methods_of.setdefault(row.family, set()).add(row.method)
         for x_metric in X_METRICS:
-            by_series: dict[tuple[str, str, bool], list[ChartPoint]] = {}
+            found: dict[str, tuple[_RowValues, str, list[ChartPoint], list[tuple[str, float]]]]
+            found = {}
             for row in members:
+                key, label = _series_of(row, len(methods_of[row.family]) > 1)
                 point = _point(row, x_metric, y_metric)
+                y = row.measured.get(y_metric, row.published.get(y_metric))
+                if point is None and not (row.baseline and y is not None):
+                    continue
+                _, _, points, levels = found.setdefault(key, (row, label, [], []))
                 if point is not None:
-                    by_series.setdefault((row.family, row.method, row.baseline), []).append(point)
-            if not by_series:
+                    points.append(point)
+                else:
+                    levels.append((row.size, y))
+            if not any(points for _, _, points, _ in found.values()):
                 continue
             series = tuple(
                 ChartSeries(
-                    key=_slug(f"{family}-{method}" if len(methods_of[family]) > 1 else family),
-                    label=_series_label(family, method, len(methods_of[family]) > 1, baseline),
-                    family=family,
-                    method=method,
-                    baseline=baseline,
+                    key=key,
+                    label=label,
+                    family=first.family,
+                    method=first.method,
+                    baseline=first.baseline,
                     points=tuple(sorted(points, key=_size_rank)),
+                    levels=tuple(levels),
                 )
-                for (family, method, baseline), points in by_series.items()
+                for key, (first, label, points, levels) in found.items()
             )
             # Zoo families first (in registry order), baselines after them.
             series = tuple(sorted(series, key=lambda s: s.baseline))

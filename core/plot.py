@@ -79,15 +79,28 @@ def draw(chart: Chart) -> Figure:
             colour, marker = styles[series.key]
             style = {"color": colour, "marker": marker, "markersize": 6, "markeredgewidth": 1.2}
             curve = [p.on_curve for p in series.points]
-            ax.plot(
-                [x for x, _ in curve],
-                [y for _, y in curve],
-                color=colour,
-                linestyle="--" if series.baseline else "-",
-                linewidth=1.0 if series.baseline else 1.5,
-                zorder=2 if series.baseline else 3,
-                gid=f"series-{series.key}-curve",
-            )
+            if curve:
+                ax.plot(
+                    [x for x, _ in curve],
+                    [y for _, y in curve],
+                    color=colour,
+                    linestyle="--" if series.baseline else "-",
+                    linewidth=1.0 if series.baseline else 1.5,
+                    zorder=2 if series.baseline else 3,
+                    gid=f"series-{series.key}-curve",
+                )
+            levels = [y for _, y in series.levels]
+            if levels:  # baselines with an accuracy and no x: a level across the chart
+                ax.hlines(
+                    levels, 0, 1, transform=ax.get_yaxis_transform(), colors=colour,
+                    linestyles=":", linewidth=1.0, zorder=1, gid=f"series-{series.key}-level",
+                )  # fmt: skip
+                name = series.label.split(" (")[0]
+                for size, y in series.levels:
+                    ax.annotate(
+                        f"{name}-{size}", (1.0, y), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=7, color=colour,
+                    )  # fmt: skip
             published = [p.published for p in series.points if p.published is not None]
             if published:
                 ax.plot(
@@ -130,10 +143,10 @@ def draw(chart: Chart) -> Figure:
                 Line2D(
                     [],
                     [],
-                    linestyle="--" if series.baseline else "-",
+                    linestyle=("--" if curve else ":") if series.baseline else "-",
                     label=series.label,
                     markerfacecolor=colour if chart.has_measured else "white",
-                    **style,
+                    **{**style, "marker": style["marker"] if curve else "none"},
                 )
             )
         # How to read the markers, once for all families.

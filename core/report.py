@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,8 @@ class ComparisonRecord:
     protocol: dict[str, Any] | None = None
     # From the registry row, for grouping (plots, notebooks): what the row is, not what it measured.
     family: str = ""
-    size: str = ""  # "T", "S", "B", "nano", "micro", "tiny", "r50": the arch's size suffix
+    size: str = ""  # "T", "S", "B", "nano", "micro", "tiny", "50" (R-50): `arch_parts`
+    arch: str = ""
     method: str = ""
     schedule: str | None = None
     baseline: bool = False  # a reference row (e.g. mmdet's own models), drawn as a grey curve
@@ -200,41 +202,54 @@ def _speed_records(
 JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
 ROW_KEYS = ("family", "task", "size")
 FRAME_COLUMNS = (
-    *JSON_KEYS, *ROW_KEYS, "method", "schedule", "baseline", "unit", "tolerance",
+    *JSON_KEYS, *ROW_KEYS, "arch", "method", "schedule", "baseline", "unit", "tolerance",
     "tolerance_kind", "measured_at", "convention", "published_printed", "protocol",
 )  # fmt: skip
 
 
-def row_size(row: Row) -> str:
-    """The size a row's arch names ("mlla-t" -> "T", "msvmamba-nano" -> "nano", "r50" -> "r50").
+_SIZE_WORDS = frozenset({"t", "s", "b", "l", "n", "m", "nano", "micro", "tiny", "small", "base",
+                         "large"})  # fmt: skip
+
+
+def arch_parts(family: str, arch: str) -> tuple[str, str]:
+    """(backbone, size) an arch names: ("mlla", "T") for mlla-t, ("msvmamba", "nano") for
+    msvmamba-nano, ("swin", "T") for mmdet's swin-t-p4-w7, ("r", "50") for r50.
 
     Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S).
     """
-    arch = row.arch
-    if arch.startswith(f"{row.family}-"):
-        size = arch[len(row.family) + 1 :]
-    elif "-" in arch:
-        size = arch.rsplit("-", 1)[1]
+    if arch.startswith(f"{family}-"):
+        backbone, size = family, arch[len(family) + 1 :]
     else:
-        size = arch
-    return size.upper() if len(size) == 1 else size
+        tokens = arch.split("-")
+        depth = re.fullmatch(r"([a-z]+?)(\d+)", tokens[0])
+        if len(tokens) > 1 and tokens[1] in _SIZE_WORDS:
+            backbone, size = tokens[0], tokens[1]
+        elif depth:
+            backbone, size = depth.group(1), depth.group(2)
+        else:
+            backbone, size = arch, arch
+    return backbone, size.upper() if len(size) == 1 else size
+
+
+def row_size(row: Row) -> str:
+    """The size a row's arch names: "T", "S", "B", "nano", "micro", "tiny", "50" (R-50)."""
+    return arch_parts(row.family, row.arch)[1]
 
 
 def row_fields(row: Row) -> dict[str, Any]:
-    """What a record says about its row (family, size, method, schedule, baseline)."""
+    """What a record says about its row (family, size, arch, method, schedule, baseline)."""
     return {
-        "family": row.family, "size": row_size(row), "method": row.method,
+        "family": row.family, "size": row_size(row), "arch": row.arch, "method": row.method,
         "schedule": row.schedule, "baseline": is_baseline(row),
     }  # fmt: skip
 
 
 def is_baseline(row: Row) -> bool:
-    """A reference row (not one of the zoo's papers): flagged `baseline: true` in its registry
-    entry, or taken from mmdet's model index (`source: mmdet`)."""
-    flag = row.extra.get("baseline")
-    if isinstance(flag, bool):
-        return flag
-    source = row.extra.get("source", getattr(row, "source", None))
+    """A reference row, not one of the zoo's papers: flagged baseline (mmdet's curated Mask R-CNN
+    baselines), or from mmdet's model index (`source` mmdet), or `baseline: true` in `extra`."""
+    if getattr(row, "baseline", False) is True or row.extra.get("baseline") is True:
+        return True
+    source = getattr(row, "source", None) or row.extra.get("source")
     return isinstance(source, str) and source.lower().startswith("mmdet")
 
 

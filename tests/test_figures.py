@@ -218,25 +218,48 @@ def test_a_throughput_chart_appears_with_the_first_throughput_measurement() -> N
     assert not chart.has_published  # throughput is never published: measured points only
 
 
-def test_baseline_rows_are_a_grey_dashed_reference_curve() -> None:
+def _baselines() -> list:
+    """Rows as mmdet's model index gives them (family mmdet, its arch names): Swin with FLOPs
+    (as if measured or added), R-50 with an AP only (the index prints no FLOPs or params)."""
     reg = load_registry()
-    swin = [
-        replace(reg.get("mlla-t-1x"), id="swin-t-1x", family="swin", arch="swin-t",
-                published={"box_ap": 42.7, "flops_g": 264.0}, extra={"source": "mmdet"}),
-        replace(reg.get("mlla-s-1x"), id="swin-s-1x", family="swin", arch="swin-s",
-                published={"box_ap": 44.8, "flops_g": 354.0}, extra={"baseline": True}),
+    base = reg.get("mlla-t-1x")
+    flag = {"extra": {"source": "mmdet"}}
+    return [
+        replace(base, id="mmdet:swin-t-1x", family="mmdet", arch="swin-t-p4-w7",
+                published={"box_ap": 42.7, "flops_g": 264.0}, **flag),
+        replace(base, id="mmdet:swin-s-1x", family="mmdet", arch="swin-s-p4-w7",
+                published={"box_ap": 44.8, "flops_g": 354.0}, **flag),
+        replace(base, id="mmdet:r50-1x", family="mmdet", arch="r50",
+                published={"box_ap": 38.2}, **flag),
     ]  # fmt: skip
-    rows = [*reg.select(task="detection", family="mlla"), *swin]
+
+
+def test_baseline_rows_are_a_grey_reference_curve_or_level() -> None:
+    rows = [*load_registry().select(task="detection", family="mlla"), *_baselines()]
     (chart,) = [
         c for c in charts_for(to_frame(compare(rows, {})))
         if c.key == "coco-mask-rcnn-1x-box-ap-vs-flops"
     ]  # fmt: skip
-    assert [(s.family, s.baseline) for s in chart.series] == [("mlla", False), ("swin", True)]
-    assert chart.series[1].label == "swin (baseline)"
+    assert [(s.key, s.label, s.baseline) for s in chart.series] == [
+        ("mlla", "MLLA", False),
+        ("mmdet-swin", "Swin (mmdet baseline)", True),
+        ("mmdet-r", "ResNet (mmdet baseline)", True),
+    ]
+    swin, r50 = chart.series[1:]
+    assert [(p.size, p.published) for p in swin.points] == [
+        ("T", (264.0, 42.7)),
+        ("S", (354.0, 44.8)),
+    ]
+    assert r50.points == () and r50.levels == (("50", 38.2),)  # no FLOPs: a level, not a point
     fig = draw(chart)
-    curve = _line(fig, "series-swin-curve")
+    curve = _line(fig, "series-mmdet-swin-curve")
     assert curve.get_linestyle() == "--" and curve.get_color() == "#7f7f7f"
     assert _line(fig, "series-mlla-curve").get_linestyle() == "-"
+    (level,) = [c for c in fig.axes[0].collections if c.get_gid() == "series-mmdet-r-level"]
+    assert level.get_segments()[0][:, 1].tolist() == [38.2, 38.2]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["ResNet-50"]
+    # A group of baselines alone (no zoo row in it) makes no chart.
+    assert not charts_for(to_frame(compare(_baselines()[2:], {})))
 
 
 # --------------------------------------------------------------------------- what is drawn
@@ -248,10 +271,10 @@ def _line(fig: object, gid: str) -> object:
 
 
 def _svg_series(svg: str) -> tuple[set[str], list[str]]:
-    """(series keys with a curve, legend texts) of one inline SVG figure."""
+    """(series keys with a curve or a baseline level, legend texts) of one inline SVG figure."""
     root = ET.fromstring(svg)
     ids = [g.get("id", "") for g in root.iter(f"{SVG}g")]
-    curves = {m.group(1) for i in ids if (m := re.fullmatch(r"series-(.+)-curve", i))}
+    curves = {m.group(1) for i in ids if (m := re.fullmatch(r"series-(.+)-(curve|level)", i))}
     (legend,) = [g for g in root.iter(f"{SVG}g") if g.get("id") == "legend"]
     texts = ["".join(t.itertext()).strip() for t in legend.iter(f"{SVG}text")]
     return curves, [t for t in texts if t]
@@ -296,7 +319,7 @@ def test_published_markers_hollow_measured_filled_and_joined() -> None:
         for s in chart.series
     }  # fmt: skip
     assert len(styles) == len(chart.series) == 4
-    assert not any(t.get_text() for t in fig.axes[0].texts)  # a legend, no labels on points
+    assert not fig.axes[0].texts  # a legend, no labels on points
 
 
 def test_a_chart_with_two_close_points_keeps_a_readable_scale() -> None:
