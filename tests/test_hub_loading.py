@@ -230,3 +230,45 @@ def test_error_names_the_cached_row(tmp_path: Path) -> None:
                             "original", "2026-01-01T00:00:00Z", False))  # fmt: skip
     with pytest.raises(VzooError, match=r"^row-a: .*not a readable checkpoint"):
         load_checkpoint(blob)
+
+
+def test_pinned_malicious_checkpoint_through_vzoo_eval_never_runs(tmp_path: Path) -> None:
+    """A checkpoint in the authors' layout with every payload beside its weights, pinned by
+    sha256 in a registry overlay and served from the cache: `vzoo eval ROW --registry FILE` runs
+    the whole pipeline (a classification row on synthetic ImageNet: the same checkpoint path as
+    a detector's, minutes cheaper), loads the weights strictly, and runs no payload."""
+    import json
+
+    from vzoo.core.results import ResultStore
+    from vzoo.evaluation.synthetic import write_synthetic_imagenet
+    from vzoo.zoo import build_classifier
+
+    marker = tmp_path / "PWNED"
+    torch.manual_seed(0)
+    model = build_classifier("msvmamba-nano")
+    data = torch_bytes({"model": model.state_dict(), "meta": payloads(marker)})
+    cache = CheckpointCache()
+    blob = cache.blob_path(sha(data))
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data)  # as a download that passed its pin would have left it
+    row = {
+        "id": "evil-nano", "family": "msvmamba", "arch": "msvmamba-nano",
+        "task": "classification", "dataset": "imagenet-1k", "method": "classifier",
+        "schedule": "300e", "config": None, "pretrain": None,
+        "weights": {"urls": ["https://github.com/evil/evil/releases/download/v1/m.pth"],
+                    "sha256": sha(data), "size": len(data)},
+        "published": {"top1": 70.0},
+        "provenance": {"seed": "test", "repo": "evil/evil", "paper": "https://example.org/p"},
+    }  # fmt: skip
+    overlay = tmp_path / "evil.yaml"
+    overlay.write_text(f"rows:\n  - {json.dumps(row)}\n", encoding="utf-8")
+    root = write_synthetic_imagenet(tmp_path / "imagenet", classes=2, per_class=1, seed=1)
+    r = subprocess.run(
+        [sys.executable, "-m", "vzoo.cli.main", "eval", "evil-nano", "--registry", str(overlay),
+         "--data-root", str(root), "--workers", "0", "--offline"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not marker.exists()
+    (top1,) = ResultStore().query("evil-nano", "top1")  # measured with the file's weights
+    assert top1.checkpoint_sha256 == sha(data)
