@@ -34,15 +34,29 @@ def list_rows(
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     family: Optional[str] = typer.Option(None, help="e.g. mlla, spatial-mamba, sparx-mamba"),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="mmdet: every model of the installed mmdet's model index."
+    ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
-    """List registry rows."""
-    from vzoo.core.registry import FAMILIES
+    """List registry rows (the packaged rows, mmdet baselines, plugins' rows, overlays)."""
+    from vzoo.core import mmdet_index
+    from vzoo.core.registry import FAMILIES, Registry
 
     check_task(task)
-    if family is not None and family not in FAMILIES:
-        raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
-    rows = load_rows(registry).select(task=task, family=family)
+    if source not in (None, mmdet_index.SOURCE):
+        raise UserInputError(f"unknown source '{source}'; choose {mmdet_index.SOURCE}")
+    if source == mmdet_index.SOURCE:
+        index = mmdet_index.index_rows()
+        if not index:
+            raise UserInputError("mmdet is not installed: pip install mmdet==3.3.0")
+        reg = Registry(index, mmdet_index.mim_root() / "model-index.yml")
+    else:
+        reg = load_rows(registry)
+    families = dict.fromkeys([*FAMILIES, *(r.family for r in reg)])
+    if family is not None and family not in families:
+        raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(families)}")
+    rows = reg.select(task=task, family=family)
     cols = ("id", "family", "task", "method", "schedule", "published")
     records = [
         {

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from vzoo.core import mmdet_index
 from vzoo.core.errors import RegistryError, UnknownRowError
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root
@@ -82,6 +83,8 @@ class Row:
     notes: tuple[str, ...] = ()
     # metric -> the published cell verbatim ("44M", "44.0"): `published` loses units and zeros.
     published_printed: dict[str, str] = field(default_factory=dict)
+    source: str = "registry"  # "registry" (a registry file) or "mmdet" (mmdet's model index)
+    baseline: bool = False  # a reference model (plots draw baselines as a reference curve)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,15 +131,20 @@ class Registry:
         return self._sources.get(row_id, self.path)
 
     def get(self, row_id: str) -> Row:
-        try:
-            return self._rows[row_id]
-        except KeyError:
-            raise UnknownRowError(row_id, self.closest(row_id)) from None
+        row = self._rows.get(row_id)
+        if row is None and row_id.startswith(mmdet_index.PREFIX):
+            row = mmdet_index.lookup(row_id)  # any model of mmdet's index, listed or not
+        if row is None:
+            raise UnknownRowError(row_id, self.closest(row_id))
+        return row
 
     def closest(self, row_id: str, n: int = 3) -> list[str]:
-        matches = difflib.get_close_matches(row_id, self.ids, n=n, cutoff=0.5)
+        ids = self.ids
+        if row_id.startswith(mmdet_index.PREFIX):
+            ids = [r.id for r in mmdet_index.index_rows()]
+        matches = difflib.get_close_matches(row_id, ids, n=n, cutoff=0.5)
         if not matches:  # a prefix like "mlla" should still suggest something
-            matches = [i for i in self.ids if i.startswith(row_id)][:n]
+            matches = [i for i in ids if i.startswith(row_id)][:n]
         return matches
 
     def select(
@@ -160,8 +168,16 @@ def missing_configs(registry: Registry) -> list[str]:
     return [
         f"{r.id}: config: no such file in the package: {r.config}"
         for r in registry
-        if r.config is not None and not (package_root() / r.config).is_file()
+        if r.config is not None and not config_path(r.config).is_file()
     ]
+
+
+def config_path(config: str) -> Path:
+    """A row's config file: `zoo/configs/...` in the package, or `mmdet::...` in mmdet's."""
+    if config.startswith(mmdet_index.CONFIG_PREFIX):
+        return mmdet_index.config_path(config)
+    path = Path(config)
+    return path if path.is_absolute() else package_root() / config
 
 
 def default_registry_path() -> Path:
@@ -197,7 +213,7 @@ def load_registry(
         if not p.is_file():
             raise RegistryError(str(p), ["file not found"])
     key = tuple((p.resolve(), p.stat().st_mtime_ns) for p in files)
-    return _load_cached(key)
+    return _load_cached(key, with_baselines=path is None)
 
 
 def plugin_registry_paths() -> list[Path]:
@@ -206,7 +222,7 @@ def plugin_registry_paths() -> list[Path]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(files: tuple[tuple[Path, int], ...]) -> Registry:
+def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> Registry:
     docs = [(path, _read_rows(path)) for path, _ in files]
     # Every id written in any file, valid row or not: a pretrain pointing at a row that has its
     # own problems is reported once (on that row), not twice; an overlay's detector may start
@@ -219,10 +235,12 @@ def _load_cached(files: tuple[tuple[Path, int], ...]) -> Registry:
     }
     rows: list[Row] = []
     sources: dict[str, Path] = {}
-    for path, (raw_rows, problems) in docs:
+    for i, (path, (raw_rows, problems)) in enumerate(docs):
         for row in _parse_rows(path, raw_rows, raw_tasks, sources, problems):
             rows.append(row)
             sources[row.id] = path
+        if i == 0 and with_baselines:  # mmdet's baselines right after the packaged rows
+            rows += mmdet_index.baseline_rows()
     return Registry(rows, docs[0][0], sources)
 
 
@@ -279,6 +297,7 @@ def _parse_rows(
 _ROW_FIELDS = {
     "id", "family", "arch", "task", "dataset", "method", "schedule", "config", "weights",
     "pretrain", "published", "published_printed", "flops_input", "provenance", "notes",
+    "baseline",
 }  # fmt: skip
 _REQUIRED = ("id", "family", "arch", "task", "dataset", "method", "published", "provenance")
 
@@ -333,6 +352,8 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
         config.startswith("zoo/configs/") and config.endswith(".py") and ".." not in config
     ):
         bad("config", f"'{config}' must be a path zoo/configs/<family>/<name>.py in the package")
+    if not isinstance(raw.get("baseline", False), bool):
+        bad("baseline", "must be true or false")
     if raw.get("pretrain") is not None and raw.get("pretrain") == rid:
         bad("pretrain", "a row cannot be its own pretrain")
 
@@ -392,6 +413,7 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
         provenance=provenance,
         notes=tuple(notes),
         published_printed=printed,
+        baseline=raw.get("baseline", False),
     )
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.errors import VzooError
-from vzoo.core.paths import package_root
-from vzoo.core.registry import Row
+from vzoo.core.registry import Row, config_path
 from vzoo.evaluation.coco_scoring import score_detections
 from vzoo.evaluation.datasets import CocoLayout
 
@@ -25,6 +24,16 @@ IOU_TYPES = {
     "dual-attn-sparse-rcnn": ("bbox",),
 }
 METRIC_OF_IOU = {"bbox": "box_ap", "segm": "mask_ap"}
+
+
+def iou_types(row: Row) -> tuple[str, ...]:
+    """What the row's detector is scored on: by method, else by what it publishes (an mmdet
+    index row of any detector: box AP, and mask AP where it has a mask head)."""
+    if row.method in IOU_TYPES:
+        return IOU_TYPES[row.method]
+    return tuple(iou for iou, metric in METRIC_OF_IOU.items() if metric in row.published) or (
+        "bbox",
+    )
 
 
 @dataclass
@@ -56,7 +65,7 @@ def load_row_config(row: Row, cfg_options: dict[str, Any] | None = None) -> Any:
 
     if row.config is None:
         raise VzooError(f"{row.id}: the registry gives no config for this row")
-    path = Path(row.config) if Path(row.config).is_absolute() else package_root() / row.config
+    path = config_path(row.config)
     if not path.is_file():
         raise VzooError(f"{row.id}: config {row.config} is missing from the installed package")
     cfg = Config.fromfile(str(path))
@@ -80,7 +89,7 @@ def _point_at_data(cfg: Any, run: DetectionRun) -> None:
     cfg.test_evaluator = dict(
         type="CocoMetric",
         ann_file=str(run.data.ann_file.resolve()),
-        metric=list(IOU_TYPES[run.row.method]),
+        metric=list(iou_types(run.row)),
         format_only=True,  # save detections; vzoo scores them (either backend, re-scorable)
         outfile_prefix=str(run.work_dir.resolve() / "detections"),
     )
@@ -124,7 +133,7 @@ def _build_and_test(
             sd = map_mmdet2_keys(sd)
         load_state_dict_strict(model, sd, source=f"checkpoint of {run.row.id}")
     runner.test()
-    det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in IOU_TYPES[run.row.method]}
+    det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in iou_types(run.row)}
     num_images = len(runner.test_dataloader.dataset)
     if get_rank() != 0:
         return DetectionOutcome({}, {}, det_files, num_images, is_main_process=False)

@@ -65,9 +65,9 @@ class RowReport:
 
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
     if row.task == "detection":
-        from vzoo.evaluation.detection import IOU_TYPES, METRIC_OF_IOU
+        from vzoo.evaluation.detection import METRIC_OF_IOU, iou_types
 
-        return tuple(METRIC_OF_IOU[i] for i in IOU_TYPES[row.method])
+        return tuple(METRIC_OF_IOU[i] for i in iou_types(row))
     if row.task == "segmentation":
         return ("miou_ms",) if tta else ("miou_ss",)
     return TASK_METRICS[row.task]

@@ -83,9 +83,9 @@ def row_available(row: Row) -> bool:
         except (ModuleNotFoundError, VzooError):
             return False
         return True
-    from vzoo.core.paths import package_root
+    from vzoo.core.registry import config_path
 
-    return row.config is not None and (package_root() / row.config).is_file()
+    return row.config is not None and config_path(row.config).is_file()
 
 
 def default_input(row: Row) -> tuple[int, int, int]:

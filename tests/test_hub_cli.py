@@ -119,6 +119,7 @@ def test_download_all_continues_past_a_failure(capsys, server, registry, monkeyp
     server.routes[GH_PATH.format(name="det.pth")] = FileRoute(PAYLOAD)
     # `--registry` lays a file over the packaged rows; `--all` here means the test file's rows
     monkeypatch.setattr("vzoo.core.registry.default_registry_path", lambda: registry)
+    monkeypatch.setattr("vzoo.core.mmdet_index.baseline_rows", list)  # no mmdet baselines
     code, out, err = vzoo(capsys, "download", "--all")
     assert code == 1
     assert "row-b\t" in out and "sha256 verified" in out and "row-det\t" in out

@@ -150,7 +150,7 @@ def test_markdown_has_one_table_per_task_and_every_row(registry: Registry) -> No
     for task, section in zip(
         ("classification", "detection", "segmentation"), sections, strict=True
     ):
-        ids = set(re.findall(r"^\| ([a-z0-9-]+) \|", section, flags=re.M)) - {"row"}
+        ids = set(re.findall(r"^\| ([a-z0-9:_.-]+) \|", section, flags=re.M)) - {"row"}
         assert ids == {r.id for r in rows if r.task == task}
     assert "| mlla-t-1x | box AP | 46.8 | 46.9 | +0.10 | reproduced |" in text
     assert "| mlla-t-1x | params | 44M | — | — | not-measured |" in text
