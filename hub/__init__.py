@@ -16,7 +16,7 @@ from vzoo.hub.errors import (
 )
 from vzoo.hub.fetch import Downloader, FetchResult, fetch_checkpoint, offline_from_env
 from vzoo.hub.hosts import Endpoints
-from vzoo.hub.loading import load_checkpoint
+from vzoo.hub.loading import InertObject, load_checkpoint
 from vzoo.hub.transfer import RetryPolicy
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Endpoints",
     "FetchResult",
     "HostPageError",
+    "InertObject",
     "OfflineError",
     "RetryPolicy",
     "UnsafeCheckpointError",

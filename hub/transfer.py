@@ -47,7 +47,6 @@ class Transfer:
     filename: str | None  # from Content-Disposition, when the server names the file
     sha256: str  # of the finished file, hashed as it was written
     resumed: bool  # the file joins bytes of more than one response
-    linked_etag: str | None = None  # X-Linked-Etag or ETag of the last response (Hugging Face)
 
 
 @dataclass(frozen=True)
@@ -199,13 +198,12 @@ class HttpClient:
         with resp:
             status = _status(resp)
             etag, last_modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-            linked = resp.headers.get("X-Linked-Etag") or etag
             if status == 416 and have:
                 total = _content_range_total(resp.headers.get("Content-Range"))
                 if total == have and not partial.changed(etag, last_modified):
                     # the previous run already had every byte
                     return Transfer(have, _disposition_filename(resp.headers), partial.sha256(),
-                                    partial.resumed, linked)  # fmt: skip
+                                    partial.resumed)  # fmt: skip
                 partial.restart()
                 raise DownloadError(
                     f"{shown}: range {have}- not satisfiable; restarting", retryable=True
@@ -274,7 +272,7 @@ class HttpClient:
                     f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
             return Transfer(written, _disposition_filename(resp.headers), partial.sha256(),
-                            partial.resumed, linked)  # fmt: skip
+                            partial.resumed)  # fmt: skip
 
 
 class _MisplacedRange(DownloadError):
