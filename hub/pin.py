@@ -151,6 +151,7 @@ def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False
     """Pin the sha256/size recorded when the row was downloaded; returns a one-line summary."""
     from vzoo.core.registry import default_registry_path
     from vzoo.hub.cache import CheckpointCache
+    from vzoo.hub.verify import verify_entry
 
     path = Path(registry) if registry is not None else default_registry_path()
     row = load_registry(path).get(row_id)  # unknown id: exit 2 with the closest ids
@@ -159,12 +160,18 @@ def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False
             f"{row_id}: the row lists no weights in {path} (weights: null), so there is no "
             "checkpoint to pin; add its `weights:` URLs first"
         )
-    entry = CheckpointCache().get(row_id)
+    cache = CheckpointCache()
+    entry = cache.get(row_id)
     if entry is None:
         raise VzooError(
             f"{row_id}: nothing to pin, the checkpoint is not in the cache; run "
             f"`vzoo download {row_id}` first"
         )
+    # A pin vouches for a file from now on: only one that still passes every check (its
+    # recorded sha256, the host's digest, its zip CRC-32s) gets one.
+    verdict = verify_entry(cache, entry, None)
+    if not verdict.ok:
+        raise VzooError(f"not pinned: {verdict.line}")
     changed = pin_registry(path, row_id, entry.sha256, entry.size, force=force)
     if not changed:
         return f"{row_id}: already pinned in {path} (sha256 {entry.sha256}, {entry.size} bytes)"

@@ -206,3 +206,14 @@ def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
     assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned)")
     assert "row-old: CORRUPT" in err and "fails its CRC-32" in err and "removed" in err
     assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None
+
+
+def test_pin_refuses_a_cached_file_that_no_longer_passes_its_checks(capsys, server, registry):
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    assert vzoo(capsys, "download", "row-a", "--registry", registry)[0] == 0
+    before = registry.read_text()
+    CheckpointCache().blob_path(SHA).write_bytes(b"bit rot" + PAYLOAD[7:])
+    code, _, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    line = one_line_error(err)
+    assert code == 1 and "not pinned: row-a: CORRUPT" in line and "vzoo download row-a" in line
+    assert registry.read_text() == before and CheckpointCache().get("row-a") is None
