@@ -34,9 +34,12 @@ def _register() -> None:
         evaluate,
         flops,
         registry_cmd,
+        results,
     )
 
-    for module in (catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data):
+    for module in (
+        catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data, results,
+    ):  # fmt: skip
         module.register(app)
 
 

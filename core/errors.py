@@ -15,6 +15,11 @@ class UserInputError(VzooError):
     exit_code = 2
 
 
+class StoreError(UserInputError):
+    """The results store or the vzoo home cannot be used as it is (unwritable, full, a damaged
+    file): the environment needs fixing, not vzoo (exit code 2). Messages name the path."""
+
+
 class UnknownRowError(UserInputError):
     def __init__(self, row_id: str, suggestions: list[str]) -> None:
         hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""

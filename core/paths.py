@@ -15,7 +15,15 @@ def vzoo_home() -> Path:
         from platformdirs import user_cache_dir
 
         home = Path(user_cache_dir("vzoo", appauthor=False))
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from vzoo.core.errors import StoreError
+
+        raise StoreError(
+            f"cannot create the vzoo home {home}: {e.strerror or e}; set VZOO_HOME to a writable "
+            f"directory"
+        ) from e
     return home
 
 

@@ -1,47 +1,99 @@
-"""The one results store: measured numbers in SQLite (stdlib) under the vzoo home.
+"""The one results store: one immutable record file per run, SQLite only as a local index.
 
-Each record carries the environment fingerprint it was measured in. Writes are transactions
-(all records of one run land together or not at all) and safe across concurrent processes.
+Why this layout. `VZOO_HOME` is usually a network filesystem on a cluster, shared by every node,
+and SQLite's locking (WAL above all) is not safe there. So the shared truth is plain files:
+
+    $VZOO_HOME/results/records/<shard>/<run>.json
+
+One file holds one *run* — the numbers one `record()` call stores together (e.g. a row's box and
+mask AP) — so a run lands whole or not at all. Each file is written once, to a temporary name in
+its own directory, fsync'ed and renamed (core/atomic.py); a rename within a directory is atomic
+on local and network filesystems, so a reader on any node sees a whole file or none, and two
+nodes never write the same file (the run id is a fresh uuid4). Files are never modified; vzoo
+never deletes them. A run's identity is its id, so exporting and importing merges without
+duplicates. `<shard>` is two hex digits of sha256(run id), keeping directories small.
+
+Queries go through a SQLite index kept on the *local* disk of the node, never on the shared home:
+`$VZOO_INDEX_DIR`, else `<tmp>/vzoo-index-<uid>/`, one file per records directory (named by a hash
+of its path). The index is a cache: before each query it lists the record files and reads only
+the ones it has not seen (and forgets the ones removed), so results written by other nodes show
+up at the next command. A corrupt, 0-byte or stale-schema index is deleted and rebuilt from the
+record files; if no local index can be written at all, an in-memory one is used.
+
+The former layout, one `results.sqlite` in WAL mode in the vzoo home, is imported into record
+files the first time the store is opened (idempotently: its runs get ids derived from their
+content) and then renamed `results.sqlite.imported`, never deleted.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import math
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vzoo import __version__
+from vzoo.core.atomic import write_bytes_atomic
+from vzoo.core.errors import StoreError
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, vzoo_home
 
-_SCHEMA = """
+RECORD_FORMAT = "vzoo-results/1"  # the "format" field of every record file and export line
+LEGACY_DB_NAME = "results.sqlite"  # the single-file store of vzoo before record files
+INDEX_SCHEMA = "2"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a safe file name, never a path
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_FIELDS = (
+    "row_id", "metric", "value", "unit", "command", "env", "convention",
+    "checkpoint_sha256", "config_hash", "dataset_fingerprint",
+)  # fmt: skip
+
+_INDEX_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY,
+    file TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
     row_id TEXT NOT NULL,
     metric TEXT NOT NULL,
     value REAL NOT NULL,
     unit TEXT NOT NULL,
-    created_at TEXT NOT NULL,
     command TEXT NOT NULL,
     convention TEXT,
     checkpoint_sha256 TEXT,
     config_hash TEXT,
     dataset_fingerprint TEXT,
-    env TEXT NOT NULL
+    env TEXT NOT NULL,
+    UNIQUE (run, pos)
 );
-CREATE INDEX IF NOT EXISTS results_row_metric ON results (row_id, metric, id);
+CREATE INDEX IF NOT EXISTS results_row_metric ON results (row_id, metric);
 """
+_ORDER = "created_at, run, pos"  # oldest first; ties (same microsecond) broken by run id
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,8 +114,92 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class StoredResult(EvalResult):
-    id: int = 0
+    id: int = 0  # position in this machine's index: ordered, but not the same on other machines
     created_at: str = ""
+    run: str = ""  # the run's id: the same everywhere, shared by the records stored together
+
+
+@dataclass(frozen=True)
+class Run:
+    """The records one `record()` call stored together: the content of one record file."""
+
+    run: str
+    created_at: str
+    records: tuple[EvalResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": RECORD_FORMAT,
+            "run": self.run,
+            "created_at": self.created_at,
+            "records": [{k: getattr(r, k) for k in _FIELDS} for r in self.records],
+        }
+
+    def to_bytes(self) -> bytes:
+        """One line of JSON (a record file is also a valid one-run export file)."""
+        text = json.dumps(self.to_json(), sort_keys=True, allow_nan=False, separators=(",", ":"))
+        return (text + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Run:
+        """Validate a parsed record; ValueError says what is wrong."""
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        if doc.get("format") != RECORD_FORMAT:
+            raise ValueError(f"format is {doc.get('format')!r}, expected {RECORD_FORMAT!r}")
+        run, created, records = doc.get("run"), doc.get("created_at"), doc.get("records")
+        if not isinstance(run, str) or not _RUN_ID.fullmatch(run):
+            raise ValueError(f"bad run id {run!r}")
+        if not isinstance(created, str):
+            raise ValueError("created_at missing")
+        try:
+            created = _normalise_time(created)
+        except ValueError as e:
+            raise ValueError(f"bad created_at {created!r}") from e
+        if not isinstance(records, list) or not records:
+            raise ValueError("no records")
+        out = []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise ValueError(f"record {i} is not an object")
+            for key in ("row_id", "metric", "unit", "command"):
+                if not isinstance(rec.get(key), str):
+                    raise ValueError(f"record {i}: {key} missing")
+            value = rec.get("value")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"record {i}: value {value!r} is not a number")
+            if not math.isfinite(value):
+                raise ValueError(f"record {i}: value {value!r} is not finite")
+            if not isinstance(rec.get("env", {}), dict):
+                raise ValueError(f"record {i}: env is not an object")
+            optional = {}
+            for key in ("convention", "checkpoint_sha256", "config_hash", "dataset_fingerprint"):
+                v = rec.get(key)
+                if v is not None and not isinstance(v, str):
+                    raise ValueError(f"record {i}: {key} is not a string")
+                optional[key] = v
+            out.append(
+                EvalResult(
+                    row_id=rec["row_id"],
+                    metric=rec["metric"],
+                    value=float(value),
+                    unit=rec["unit"],
+                    command=rec["command"],
+                    env=rec.get("env", {}),
+                    **optional,
+                )
+            )
+        return cls(run, created, tuple(out))
+
+
+@dataclass
+class ImportReport:
+    """What `ResultStore.import_from` did."""
+
+    added_runs: int = 0
+    added_records: int = 0
+    present_runs: int = 0  # already in the store, identical: skipped
+    conflicts: list[str] = field(default_factory=list)  # same run id, other content: kept ours
 
 
 def environment_fingerprint(device: str | None = None) -> dict[str, Any]:
@@ -104,58 +240,189 @@ def _git_sha() -> str | None:
 
 
 def default_store_path() -> Path:
-    return vzoo_home() / "results.sqlite"
+    """The store's directory in the vzoo home (record files under `records/`)."""
+    return vzoo_home() / "results"
+
+
+def default_index_dir() -> Path:
+    """Where local indexes live: `$VZOO_INDEX_DIR`, else a per-user folder in the local tmp."""
+    env = os.environ.get("VZOO_INDEX_DIR")
+    if env:
+        return Path(env).expanduser()
+    uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"vzoo-index-{uid}"
+
+
+# -- time and ids -------------------------------------------------------------------------------
+
+_clock_lock = threading.Lock()
+_last_us = 0
+
+
+def _now_iso() -> str:
+    """UTC time in microseconds, strictly increasing within this process (orders its runs)."""
+    global _last_us
+    with _clock_lock:
+        us = max(time.time_ns() // 1000, _last_us + 1)
+        _last_us = us
+    return _format_us(us)
+
+
+def _format_us(us: int) -> str:
+    dt = datetime.fromtimestamp(us // 1_000_000, timezone.utc).replace(microsecond=us % 1_000_000)
+    return dt.isoformat(timespec="microseconds")
+
+
+def _normalise_time(text: str) -> str:
+    """Any ISO time as UTC with microseconds, so that times sort as strings."""
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _shard(run_id: str) -> str:
+    return hashlib.sha256(run_id.encode()).hexdigest()[:2]
+
+
+def _check_record(r: EvalResult) -> None:
+    if r.metric not in METRICS:
+        raise ValueError(f"{r.row_id}: unknown metric {r.metric!r}")
+    if not math.isfinite(float(r.value)):
+        raise ValueError(f"{r.row_id}: {r.metric} = {r.value!r} is not a finite number")
+
+
+def _index_is_unusable(e: sqlite3.Error) -> bool:
+    """Corrupt, not a database, unwritable or full: the index (a cache) must be rebuilt elsewhere.
+    A busy database is not one of these: that is waited for (busy_timeout) or raised."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:  # SQLITE_CORRUPT, NOTADB, CANTOPEN, READONLY, FULL, IOERR (primary codes)
+        return code & 0xFF in (11, 26, 14, 8, 13, 10)
+    text = str(e).lower()
+    return not isinstance(e, sqlite3.OperationalError) or any(
+        s in text for s in ("malformed", "not a database", "unable to open", "readonly", "full")
+    )
 
 
 class ResultStore:
-    """Append-only store; the latest record per (row, metric) is the 'measured' value."""
+    """Append-only store; the latest record per (row, metric) is the 'measured' value.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    `path` is the store's directory (default `$VZOO_HOME/results`); `index_dir` where this node
+    keeps its local index (default `default_index_dir()`).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, index_dir: str | Path | None = None):
         self.path = Path(path) if path is not None else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
+        if self.path.is_file():
+            raise StoreError(
+                f"{self.path} is a file, not a results store directory"
+                + (
+                    f" (a results database of the old single-file layout: import it with "
+                    f"`vzoo results import {self.path}`)"
+                    if _is_sqlite_file(self.path)
+                    else ""
+                )
+            )
+        self.records_dir = self.path / "records"
+        key = hashlib.sha256(str(self.records_dir.resolve()).encode()).hexdigest()[:20]
+        self.index_path = Path(index_dir or default_index_dir()) / f"results-{key}.sqlite"
+        self._memory: sqlite3.Connection | None = None  # the fallback when no index file works
+        if path is None:
+            legacy = self.path.parent / LEGACY_DB_NAME
+            if legacy.is_file():
+                self._migrate(legacy)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=60000")
-            yield con
-        finally:
-            con.close()
+    # -- writing --------------------------------------------------------------------------------
 
     def record(self, results: Iterable[EvalResult]) -> list[int]:
-        """Store all `results` in one transaction; returns their ids."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        """Store all `results` as one run (one record file: all or nothing); returns their ids."""
         rows = list(results)
-        for r in rows:  # a bad number must not reach the store (SQLite would keep NaN as NULL)
-            if r.metric not in METRICS:
-                raise ValueError(f"{r.row_id}: unknown metric {r.metric!r}")
-            if not math.isfinite(float(r.value)):
-                raise ValueError(f"{r.row_id}: {r.metric} = {r.value!r} is not a finite number")
-        ids: list[int] = []
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for r in rows:
-                    cur = con.execute(
-                        "INSERT INTO results (row_id, metric, value, unit, created_at, command,"
-                        " convention, checkpoint_sha256, config_hash, dataset_fingerprint, env)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            r.row_id, r.metric, float(r.value), r.unit, now, r.command,
-                            r.convention, r.checkpoint_sha256, r.config_hash,
-                            r.dataset_fingerprint, json.dumps(r.env, sort_keys=True),
-                        ),
-                    )  # fmt: skip
-                    ids.append(int(cur.lastrowid or 0))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return ids
+        for r in rows:  # a bad number must not reach the store
+            _check_record(r)
+        if not rows:
+            return []
+        run = Run(uuid.uuid4().hex, _now_iso(), tuple(rows))
+        data = run.to_bytes()  # TypeError here (e.g. an env that is not JSON) writes nothing
+        rel = self._write_run(run, data)
+        return self._with_index(lambda con: self._insert_runs(con, [(rel, run)]))
+
+    def _write_run(self, run: Run, data: bytes) -> str:
+        rel = f"{_shard(run.run)}/{run.run}.json"
+        target = self.records_dir / rel
+        try:
+            write_bytes_atomic(target, data)
+            _fsync_dir(target.parent)
+        except OSError as e:
+            values = ", ".join(f"{r.row_id} {r.metric}={r.value:g}" for r in run.records)
+            raise StoreError(
+                f"cannot write the result record {target}: {_os_reason(e)}; "
+                f"{_write_hint(e, self.path)}. Nothing already stored was lost or changed; "
+                f"this run's numbers were not recorded: {values}"
+            ) from e
+        return rel
+
+    def import_from(self, source: str | Path) -> ImportReport:
+        """Merge runs from an export file (JSON lines), a record file, a directory of record files
+        (another store or vzoo home) or an old-layout `results.sqlite`. Runs already here are
+        skipped, so importing twice changes nothing."""
+        src = Path(source)
+        runs = list(_read_source(src))
+        report = ImportReport()
+        fresh: list[tuple[str, Run]] = []
+        seen: set[str] = set()
+        for run in runs:
+            if run.run in seen:
+                continue
+            seen.add(run.run)
+            rel = f"{_shard(run.run)}/{run.run}.json"
+            target = self.records_dir / rel
+            if target.exists():
+                mine = self._read_run_file(target)
+                if mine == run:
+                    report.present_runs += 1
+                else:
+                    report.conflicts.append(run.run)
+                continue
+            self._write_run(run, run.to_bytes())
+            fresh.append((rel, run))
+            report.added_runs += 1
+            report.added_records += len(run.records)
+        if fresh:
+            self._with_index(lambda con: self._insert_runs(con, fresh))
+        return report
+
+    def export(self, dest: str | Path, row_ids: Iterable[str] | None = None) -> int:
+        """Write every run (or those touching `row_ids`) as JSON lines, atomically; the count."""
+        wanted = set(row_ids) if row_ids is not None else None
+        runs = [r for r in self.runs() if wanted is None or any(x.row_id in wanted
+                                                                 for x in r.records)]  # fmt: skip
+        dest = Path(dest)
+        try:
+            write_bytes_atomic(dest, b"".join(r.to_bytes() for r in runs))
+        except OSError as e:
+            raise StoreError(f"cannot write {dest}: {_os_reason(e)}; choose another --out") from e
+        return len(runs)
+
+    def _migrate(self, legacy: Path) -> None:
+        """Import the old single-file database once, then rename it (kept, never deleted)."""
+        try:
+            self.import_from(legacy)
+        except StoreError:
+            if not legacy.exists():  # another process migrated (and renamed) it meanwhile
+                return
+            raise
+        done = legacy.with_name(legacy.name + ".imported")
+        try:
+            os.replace(legacy, done)
+        except FileNotFoundError:  # another process migrated it at the same moment
+            pass
+        except OSError as e:
+            raise StoreError(
+                f"imported {legacy} into {self.records_dir} but cannot rename it to {done.name}: "
+                f"{_os_reason(e)}; rename or move it yourself (its results are all in the store)"
+            ) from e
+
+    # -- reading --------------------------------------------------------------------------------
 
     def query(self, row_id: str | None = None, metric: str | None = None) -> list[StoredResult]:
         """All records (oldest first), optionally for one row and/or metric."""
@@ -169,20 +436,29 @@ class ResultStore:
             args.append(metric)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
-        with self._connect() as con:
-            con.row_factory = sqlite3.Row
-            return [_to_stored(r) for r in con.execute(sql, args)]
+        sql += f" ORDER BY {_ORDER}"
+        return self._with_index(lambda con: [_to_stored(r) for r in con.execute(sql, args)])
 
     def latest(self) -> dict[tuple[str, str], StoredResult]:
         """The newest record for every (row id, metric)."""
         sql = (
-            "SELECT * FROM results WHERE id IN"
-            " (SELECT MAX(id) FROM results GROUP BY row_id, metric)"
+            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY row_id, metric"
+            " ORDER BY created_at DESC, run DESC, pos DESC) AS newest FROM results)"
+            " WHERE newest = 1"
         )
-        with self._connect() as con:
-            con.row_factory = sqlite3.Row
-            return {(r["row_id"], r["metric"]): _to_stored(r) for r in con.execute(sql)}
+        return self._with_index(
+            lambda con: {(r["row_id"], r["metric"]): _to_stored(r) for r in con.execute(sql)}
+        )
+
+    def runs(self) -> list[Run]:
+        """Every run, oldest first, as stored in the record files."""
+        by_run: dict[str, list[StoredResult]] = {}
+        for r in self.query():
+            by_run.setdefault(r.run, []).append(r)
+        return [
+            Run(run, recs[0].created_at, tuple(_plain(r) for r in recs))
+            for run, recs in by_run.items()
+        ]
 
     def find_measured(
         self,
@@ -200,23 +476,329 @@ class ResultStore:
         metrics = list(metrics)
         if not metrics:
             return False
-        for metric in metrics:
-            hits = [
-                r
-                for r in self.query(row_id, metric)
-                if r.checkpoint_sha256 == checkpoint_sha256
-                and r.config_hash == config_hash
-                and environment_key(r.env) == env_key
-            ]
-            if not hits:
-                return False
-        return True
+        measured = {
+            r.metric
+            for r in self.query(row_id)
+            if r.checkpoint_sha256 == checkpoint_sha256
+            and r.config_hash == config_hash
+            and environment_key(r.env) == env_key
+        }
+        return all(m in measured for m in metrics)
+
+    def rebuild_index(self) -> None:
+        """Forget the local index; the next query reads every record file again."""
+        self._discard_index()
+
+    # -- the local index ------------------------------------------------------------------------
+
+    def _with_index(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Sync the index with the record files, then run `fn` on it. An unusable index (corrupt,
+        0-byte garbage, unwritable, full) is a cache: it is rebuilt once, in memory if need be."""
+        for attempt in range(3):
+            con = self._connect()
+            try:
+                self._sync(con)
+                return fn(con)
+            except sqlite3.Error as e:
+                if attempt == 2 or not _index_is_unusable(e):
+                    raise StoreError(
+                        f"the local results index {self.index_path} failed: {e}; delete it "
+                        f"(it is rebuilt from {self.records_dir}, nothing is lost) or set "
+                        f"VZOO_INDEX_DIR to a local writable directory"
+                    ) from e
+                self._discard_index()
+            finally:
+                if con is not self._memory:
+                    con.close()
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._memory is None:
+            try:
+                self.index_path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.index_path, timeout=60, isolation_level=None)
+            except (OSError, sqlite3.Error):
+                self._memory = self._new_memory_index()
+            else:
+                try:
+                    con.execute("PRAGMA busy_timeout=60000")
+                    con.execute("PRAGMA journal_mode=WAL")  # a local file: WAL is safe here
+                    self._ensure_schema(con)
+                    con.row_factory = sqlite3.Row
+                    return con
+                except sqlite3.Error as e:
+                    con.close()
+                    if not _index_is_unusable(e):
+                        raise
+                    self._discard_index()
+                    if self._memory is None:
+                        return self._connect()
+        assert self._memory is not None
+        return self._memory
+
+    def _new_memory_index(self) -> sqlite3.Connection:
+        con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._ensure_schema(con)
+        con.row_factory = sqlite3.Row
+        return con
+
+    def _ensure_schema(self, con: sqlite3.Connection) -> None:
+        con.executescript(_INDEX_SCHEMA_SQL)
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        want = {"schema": INDEX_SCHEMA, "records_dir": str(self.records_dir.resolve())}
+        if meta == want:
+            return
+        con.execute("BEGIN IMMEDIATE")
+        try:  # another vzoo version or another records dir wrote it: start over
+            if dict(con.execute("SELECT key, value FROM meta").fetchall()) != want:
+                con.execute("DELETE FROM results")
+                con.execute("DELETE FROM runs")
+                con.execute("DELETE FROM meta")
+                con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(want.items()))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _discard_index(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = self._new_memory_index()
+            return
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.index_path) + suffix).unlink(missing_ok=True)
+        except OSError:
+            self._memory = self._new_memory_index()
+
+    def _sync(self, con: sqlite3.Connection) -> None:
+        """Bring the index up to the record files: read new files, forget removed ones."""
+        on_disk = self._list_record_files()
+        known = {f for (f,) in con.execute("SELECT file FROM runs")}
+        new = sorted(set(on_disk) - known)
+        gone = sorted(known - set(on_disk))
+        if not new and not gone:
+            return
+        runs = [(rel, self._read_run_file(on_disk[rel])) for rel in new]
+        runs.sort(key=lambda x: (x[1].created_at, x[1].run))
+        self._insert_runs(con, runs, gone)
+
+    def _insert_runs(
+        self, con: sqlite3.Connection, runs: list[tuple[str, Run]], gone: Iterable[str] = ()
+    ) -> list[int]:
+        """One transaction: each run's records get adjacent ids. Returns the ids of `runs`."""
+        ids: list[int] = []
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for rel in gone:
+                (run,) = con.execute("SELECT run FROM runs WHERE file = ?", (rel,)).fetchone()
+                con.execute("DELETE FROM results WHERE run = ?", (run,))
+                con.execute("DELETE FROM runs WHERE run = ?", (run,))
+            for rel, run in runs:
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO runs (run, file, created_at) VALUES (?, ?, ?)",
+                    (run.run, rel, run.created_at),
+                )
+                if cur.rowcount:  # another process may have indexed it a moment ago
+                    con.executemany(
+                        "INSERT INTO results (run, pos, created_at, row_id, metric, value, unit,"
+                        " command, convention, checkpoint_sha256, config_hash,"
+                        " dataset_fingerprint, env) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [
+                            (
+                                run.run,
+                                pos,
+                                run.created_at,
+                                r.row_id,
+                                r.metric,
+                                float(r.value),
+                                r.unit,
+                                r.command,
+                                r.convention,
+                                r.checkpoint_sha256,
+                                r.config_hash,
+                                r.dataset_fingerprint,
+                                json.dumps(r.env, sort_keys=True),
+                            )
+                            for pos, r in enumerate(run.records)
+                        ],
+                    )
+                ids += [
+                    i
+                    for (i,) in con.execute(
+                        "SELECT id FROM results WHERE run = ? ORDER BY pos", (run.run,)
+                    )
+                ]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return ids
+
+    def _list_record_files(self) -> dict[str, Path]:
+        """`shard/run.json` -> path for every record file (temporary `.` files are not records)."""
+        out: dict[str, Path] = {}
+        try:
+            shards = [e for e in os.scandir(self.records_dir) if e.is_dir()]
+        except FileNotFoundError:
+            return out
+        except OSError as e:
+            raise StoreError(
+                f"cannot read the results store {self.records_dir}: {_os_reason(e)}"
+            ) from e
+        for shard in shards:
+            try:
+                names = os.listdir(shard.path)
+            except OSError as e:
+                raise StoreError(f"cannot read {shard.path}: {_os_reason(e)}") from e
+            for name in names:
+                if name.endswith(".json") and not name.startswith("."):
+                    out[f"{shard.name}/{name}"] = Path(shard.path) / name
+        return out
+
+    def _read_run_file(self, path: Path) -> Run:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise StoreError(f"cannot read the result record {path}: {_os_reason(e)}") from e
+        try:
+            if not data:
+                raise ValueError("the file is empty (0 bytes)")
+            run = Run.from_json(json.loads(data))
+            if path.name != f"{run.run}.json":
+                raise ValueError(f"it holds run {run.run!r}, not {path.stem!r}")
+        except (ValueError, UnicodeDecodeError) as e:  # json errors are ValueErrors
+            raise StoreError(
+                f"the result record {path} is damaged ({e}): vzoo writes records whole, so it "
+                f"was changed or copied in part; move it out of {self.records_dir} (restore it "
+                f"from its source, or re-import with `vzoo results import`). Every other result "
+                f"is intact."
+            ) from e
+        return run
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _read_source(src: Path) -> Iterator[Run]:
+    """Runs from an export file, record file, directory of record files or old results.sqlite."""
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*.json") if not p.name.startswith("."))
+        if not files:
+            raise StoreError(f"{src} holds no result records (*.json)")
+        for p in files:
+            yield from _read_export(p)
+        return
+    if not src.exists():
+        raise StoreError(f"{src} not found")
+    if _is_sqlite_file(src) or src.suffix in (".sqlite", ".db"):
+        yield from _read_legacy(src)
+        return
+    yield from _read_export(src)
+
+
+def _read_export(path: Path) -> Iterator[Run]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {_os_reason(e)}") from e
+    if not data.strip():
+        raise StoreError(f"{path} is empty ({len(data)} bytes): it holds no results; nothing "
+                         f"was imported")  # fmt: skip
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield Run.from_json(json.loads(line))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise StoreError(
+                f"{path}, line {n}: not a vzoo result record ({e}); nothing was imported from "
+                f"this file (expected the JSON lines `vzoo results export` writes)"
+            ) from e
+
+
+def _read_legacy(path: Path) -> Iterator[Run]:
+    """The rows of an old single-file store, grouped into runs as they were written (one
+    transaction: same time, command and environment, consecutive ids). Each run's id is derived
+    from its content, so importing the same database twice adds nothing."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {_os_reason(e)}") from e
+    if size == 0:
+        raise StoreError(
+            f"{path} is empty (0 bytes): this results database was truncated (a full disk or an "
+            f"interrupted copy) and holds no results. Restore it from a backup, or delete it to "
+            f"carry on; nothing else in the store was touched"
+        )
+    try:
+        # Read-write, so that closing folds a leftover -wal file into the database before it is
+        # renamed (SQLite falls back to read-only where it cannot write); "rw", not the default
+        # "rwc": never create an empty database where the file just vanished (renamed by a
+        # concurrent migration).
+        con = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=rw", uri=True, timeout=60)
+        try:
+            con.row_factory = sqlite3.Row
+            rows = list(con.execute("SELECT * FROM results ORDER BY id"))
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        if "readonly" in str(e).lower() or "unable to open" in str(e).lower():
+            hint = "check its permissions (and those of its -wal/-shm files and directory)"
+        else:
+            hint = "restore it from a backup, or move it away to carry on"
+        raise StoreError(
+            f"{path} is not a readable results database ({e}); {hint}. Nothing was imported from "
+            f"it and nothing in the store was changed"
+        ) from e
+    group: list[sqlite3.Row] = []
+    for row in rows:
+        if group and _legacy_key(group[-1]) != _legacy_key(row):
+            yield _legacy_run(group)
+            group = []
+        group.append(row)
+    if group:
+        yield _legacy_run(group)
+
+
+def _legacy_key(r: sqlite3.Row) -> tuple[Any, ...]:
+    return (r["created_at"], r["command"], r["env"])
+
+
+def _legacy_run(rows: list[sqlite3.Row]) -> Run:
+    records = tuple(
+        EvalResult(
+            row_id=r["row_id"],
+            metric=r["metric"],
+            value=float(r["value"]),
+            unit=r["unit"],
+            command=r["command"],
+            env=json.loads(r["env"]),
+            convention=r["convention"],
+            checkpoint_sha256=r["checkpoint_sha256"],
+            config_hash=r["config_hash"],
+            dataset_fingerprint=r["dataset_fingerprint"],
+        )
+        for r in rows
+    )
+    created = _normalise_time(rows[0]["created_at"])
+    content = json.dumps(
+        [created, [{k: getattr(r, k) for k in _FIELDS} for r in records]], sort_keys=True
+    )
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return Run(f"legacy-{rows[0]['id']:09d}-{digest}", created, records)
 
 
 def _to_stored(r: sqlite3.Row) -> StoredResult:
     return StoredResult(
         id=r["id"],
         created_at=r["created_at"],
+        run=r["run"],
         row_id=r["row_id"],
         metric=r["metric"],
         value=r["value"],
@@ -228,6 +810,37 @@ def _to_stored(r: sqlite3.Row) -> StoredResult:
         config_hash=r["config_hash"],
         dataset_fingerprint=r["dataset_fingerprint"],
     )
+
+
+def _plain(r: StoredResult) -> EvalResult:
+    return EvalResult(**{k: getattr(r, k) for k in _FIELDS})
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename durable (a crash right after must not lose the record). Best effort:
+    some filesystems refuse to open or fsync a directory."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def _write_hint(e: OSError, store_dir: Path) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free some space (or quota) on the filesystem of {store_dir}"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make {store_dir} writable, or set VZOO_HOME to a writable directory"
+    return f"check {store_dir}, or set VZOO_HOME to another directory"
 
 
 def command_line() -> str:

@@ -13,6 +13,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 def vzoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "vzoo-home"
     monkeypatch.setenv("VZOO_HOME", str(home))
+    # the results store's local index: per test, not in the machine's shared tmp
+    monkeypatch.setenv("VZOO_INDEX_DIR", str(tmp_path / "vzoo-index"))
     monkeypatch.delenv("VZOO_OFFLINE", raising=False)
     monkeypatch.delenv("VZOO_SCAN_BACKEND", raising=False)
     monkeypatch.delenv("VZOO_REGISTRY", raising=False)  # overlays only where a test sets them

@@ -1,0 +1,90 @@
+"""`vzoo results`: list the results store, export it, import (merge) others' results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+results_app = typer.Typer(
+    help="The results store: list, export and import measured numbers.", no_args_is_help=True
+)
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(results_app, name="results")
+
+
+@results_app.command("list")
+def list_results(
+    row: Optional[list[str]] = typer.Option(None, "--row", help="Only this row id (repeat)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric."),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+) -> None:
+    """Every stored record, oldest first (all runs, not only the latest)."""
+    from vzoo.core.results import ResultStore
+
+    store = ResultStore()
+    records = [r for r in store.query(metric=metric) if not row or r.row_id in row]
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps([{k: v for k, v in asdict(r).items() if k != "id"}
+                               for r in records], indent=2))  # fmt: skip
+        return
+    if not records:
+        typer.echo(f"no results in {store.records_dir}", err=True)
+        return
+    width = max(len(r.row_id) for r in records)
+    for r in records:
+        typer.echo(
+            f"{r.created_at[:19]}  {r.row_id:<{width}}  {r.metric:<12} {r.value:10.3f} {r.unit:<3} "
+            f"{r.convention or '-'}  run {r.run[:12]}"
+        )
+
+
+@results_app.command("export")
+def export_results(
+    file: Path = typer.Argument(..., help="Where to write (JSON lines, one run per line)."),
+    row: Optional[list[str]] = typer.Option(None, "--row", help="Only runs of this row (repeat)."),
+) -> None:
+    """Write the store's runs to FILE, to give to `vzoo results import` elsewhere."""
+    from vzoo.core.errors import UserInputError
+    from vzoo.core.results import ResultStore
+
+    if file.is_dir():
+        raise UserInputError(f"{file} is a directory; give a file name, e.g. {file}/results.jsonl")
+    n = ResultStore().export(file, row_ids=row or None)
+    typer.echo(f"wrote {n} run{'s' if n != 1 else ''} to {file}", err=True)
+
+
+@results_app.command("import")
+def import_results(
+    sources: list[Path] = typer.Argument(
+        ..., help="Export files, record files, store directories or an old results.sqlite."
+    ),
+) -> None:
+    """Merge results into the store; runs already present are skipped (importing is idempotent)."""
+    from vzoo.core.results import ResultStore
+
+    store = ResultStore()
+    for src in sources:
+        rep = store.import_from(src)
+        line = (
+            f"{src}: imported {rep.added_runs} run{'s' if rep.added_runs != 1 else ''} "
+            f"({rep.added_records} records); {rep.added_runs} new, "
+            f"{rep.present_runs} already present"
+        )
+        if rep.conflicts:
+            line += (
+                f"; {len(rep.conflicts)} kept as they were (same run id, other content: "
+                f"{', '.join(rep.conflicts[:3])})"
+            )
+        typer.echo(line, err=True)
