@@ -42,12 +42,14 @@ def compare(
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Compare published and measured numbers; one verdict per (row, metric)."""
-    from vzoo.core.atomic import write_text_atomic
+    from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.errors import UserInputError
     from vzoo.core.report import compare_stored, parse_tolerances, render, to_frame
     from vzoo.core.results import ResultStore
 
     rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
+    if out is not None:
+        check_writable_file(out, "--out")
     frame = to_frame(compare_stored(rows, ResultStore(), parse_tolerances(tolerance or [])))
     if plot is not None:
         from vzoo.core.figures import charts_for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -13,6 +14,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+def _check_target(path: Path) -> None:
+    from vzoo.core.atomic import check_writable_dir
+
+    check_writable_dir(path, "dataset directory")
+
+
+def _writing(path: Path, write: Callable[[], Path]) -> Path:
+    """A write that fails after the checks (disk full, a file appearing): one line, exit 1."""
+    from vzoo.core.errors import VzooError
+
+    try:
+        return write()
+    except OSError as e:
+        where = e.filename or path
+        raise VzooError(f"could not write the dataset: {where}: {e.strerror}") from None
+
+
 @data_app.command("synth-coco")
 def synth_coco(
     path: Path = typer.Argument(..., help="Directory to write (val2017/ + annotations/)."),
@@ -22,7 +40,8 @@ def synth_coco(
     """Write a small COCO-format instance-segmentation set that mmdet's CocoDataset reads."""
     from vzoo.evaluation.synthetic import write_synthetic_coco
 
-    root = write_synthetic_coco(path, images=images, seed=seed)
+    _check_target(path)
+    root = _writing(path, lambda: write_synthetic_coco(path, images=images, seed=seed))
     typer.echo(f"wrote {images} images and annotations/instances_val2017.json under {root}")
 
 
@@ -36,5 +55,9 @@ def synth_imagenet(
     """Write a small ImageFolder val split."""
     from vzoo.evaluation.synthetic import write_synthetic_imagenet
 
-    root = write_synthetic_imagenet(path, classes=classes, per_class=per_class, seed=seed)
+    _check_target(path)
+    root = _writing(
+        path,
+        lambda: write_synthetic_imagenet(path, classes=classes, per_class=per_class, seed=seed),
+    )
     typer.echo(f"wrote {classes * per_class} images under {root / 'val'}")

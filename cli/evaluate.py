@@ -113,6 +113,15 @@ def eval_rows(
 ) -> None:
     """Evaluate rows with the official weights; results go to the results store."""
     rows = select_rows(ids, all_rows, task=task, registry=registry)
+    from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate
+
+    options = EvalOptions(
+        data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
+        batch_size=batch_size, cfg_options=parse_cfg_options(cfg_options or []), force=force,
+        metric_backend=metric_backend, work_root=work_dir, offline=offline or None, tta=tta,
+        num_workers=workers, random_init=random_init, verbose=verbose,
+    )  # fmt: skip
+    check_options(options)  # before the data, the model, torchrun: nothing runs for a typo
     if gpus < 0:
         raise UserInputError("--gpus must be >= 0")
     if gpus > 0:
@@ -128,14 +137,6 @@ def eval_rows(
     if gpus > 1 and launcher == "none":
         _relaunch(_strip(argv, ("--launcher",)), gpus)
 
-    from vzoo.evaluation.runner import EvalOptions, RowReport, evaluate
-
-    options = EvalOptions(
-        data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
-        batch_size=batch_size, cfg_options=parse_cfg_options(cfg_options or []), force=force,
-        metric_backend=metric_backend, work_root=work_dir, offline=offline or None, tta=tta,
-        num_workers=workers, random_init=random_init, verbose=verbose,
-    )  # fmt: skip
     if os.environ.get("VZOO_OFFLINE") == "1":
         options.offline = True
 

@@ -25,14 +25,29 @@ def register(app: typer.Typer) -> None:
     app.command("flops")(flops)
 
 
+# Every backbone downsamples 32x (the last stage needs one pixel); 4096 is twice the largest
+# input a paper counts at (512x2048) and keeps a trace within a workstation's memory.
+MIN_SIDE, MAX_SIDE = 32, 4096
+
+
 def parse_input(text: str) -> tuple[int, int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise UserInputError(f"bad --input '{text}': expected HxW, e.g. 1280x800") from None
-    if h <= 0 or w <= 0:
-        raise UserInputError(f"bad --input '{text}': sizes must be positive")
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise UserInputError(
+            f"bad --input '{text}': each side must be {MIN_SIDE}..{MAX_SIDE} pixels "
+            f"(smallest {MIN_SIDE}x{MIN_SIDE}, largest {MAX_SIDE}x{MAX_SIDE})"
+        )
     return (3, h, w)
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (
+        isinstance(e, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+    )
 
 
 def flops(
@@ -54,7 +69,7 @@ def flops(
     """Count params and FLOPs of rows' full models; record them next to the published figures."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vzoo.core.atomic import write_text_atomic
+    from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 
@@ -67,6 +82,8 @@ def flops(
         if not torch.cuda.is_available():
             raise UserInputError("--device cuda was given but CUDA is not available here")
     shape = parse_input(input_hw) if input_hw else None
+    if out is not None:
+        check_writable_file(out, "--out")
 
     from vzoo.flops.models import default_input, model_key, row_available
     from vzoo.flops.run import RowFlops, count_row, record
@@ -94,7 +111,16 @@ def flops(
                 if key in counted:  # same inference model as a row already counted
                     res = dataclasses.replace(counted[key], row=row)
                 else:
-                    res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+                    try:
+                        res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
+                    except (MemoryError, RuntimeError) as e:
+                        if not _is_out_of_memory(e):
+                            raise
+                        _, h, w = shape or default_input(row)
+                        raise UserInputError(
+                            f"{row.id}: counting at {h}x{w} needs more {device} memory than "
+                            "is free: use a smaller --input"
+                        ) from None
                     counted[key] = res
             except Exception as e:  # one row's failure must not lose the others' counts
                 if len(rows) == 1:

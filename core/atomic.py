@@ -14,6 +14,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from vzoo.core.errors import UserInputError
+
 
 def open_sibling_temp(path: str | Path) -> tuple[int, Path]:
     """A new, empty temporary file beside `path`, opened for writing: (fd, temp path).
@@ -61,3 +63,42 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def check_writable_file(path: str | Path, option: str) -> None:
+    """Fail before any work if `path` cannot become a file (a directory, below a file, a
+    read-only place): one line naming `option` and the fix. Leaves nothing behind."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(
+            f"{option} {path} is a directory: give a file path, e.g. {path / 'report.md'}"
+        )
+    _probe(path, path.parent, option)
+
+
+def check_writable_dir(path: str | Path, what: str) -> None:
+    """Fail before any work if `path` cannot be (or become) a directory that files go in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{what} {path} is a file, not a directory: give a directory path")
+    _probe(path, path, what)
+
+
+def _probe(target: Path, directory: Path, what: str) -> None:
+    """Create and remove a file in the nearest existing ancestor of `directory` (the one the
+    missing parents would be made in): the real test of permissions, read-only mounts and ACLs,
+    where os.access is wrong for root."""
+    existing = next(p for p in (directory.absolute(), *directory.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserInputError(
+            f"{what} {target}: {existing} is a file, not a directory; choose another path"
+        )
+    try:
+        fd, probe = open_sibling_temp(existing / ".vzoo-probe")
+    except OSError as e:
+        raise UserInputError(
+            f"{what} {target}: cannot write in {existing} ({e.strerror}); "
+            "choose a writable location"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)

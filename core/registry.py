@@ -244,12 +244,47 @@ def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> R
     return Registry(rows, docs[0][0], sources)
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A key written twice in one mapping (the message is the one line reported)."""
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, except that a key repeated in one mapping is an error: plain YAML
+    keeps the last value silently, so a pasted block would overwrite a row's field."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise _DuplicateKeyError(
+                    f"line {line}: duplicate key '{key}' (first at line {first_line[key]}): "
+                    "keep one of them"
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _read_rows(path: Path) -> tuple[list[Any], list[str]]:
     """A file's raw rows, and its top-level problems (reported with the rows')."""
     try:
-        doc = yaml.load(
-            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RegistryError(
+            str(path), [f"not UTF-8 text (byte {e.start}): give the registry YAML file"]
+        ) from None
+    except OSError as e:
+        raise RegistryError(str(path), [f"cannot read: {e.strerror}"]) from None
+    try:
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKeyError as e:
+        raise RegistryError(str(path), [str(e)]) from None
     except yaml.YAMLError as e:
         raise RegistryError(str(path), [f"not valid YAML: {e}".replace("\n", " ")]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):

@@ -26,15 +26,28 @@ def default_backend() -> str:
     return "faster-coco-eval"
 
 
+def check_backend(backend: str) -> None:
+    """A known and installed scoring backend (checked before inference, not after)."""
+    import importlib.util
+
+    if backend not in SCORING_BACKENDS:
+        raise UserInputError(
+            f"unknown metric backend '{backend}'; choose one of {', '.join(SCORING_BACKENDS)}"
+        )
+    module = backend.replace("-", "_")
+    if importlib.util.find_spec(module) is None:
+        raise UserInputError(
+            f"metric backend '{backend}' is not installed: pip install {backend}, "
+            "or pass --metric-backend " + next(b for b in SCORING_BACKENDS if b != backend)
+        )
+
+
 def score_detections(
     ann_file: Path, det_file: Path, iou_type: str, backend: str | None = None
 ) -> dict[str, float]:
     """COCO AP metrics in percent (46.8, as papers print) for one iou type ('bbox' | 'segm')."""
     backend = backend or default_backend()
-    if backend not in SCORING_BACKENDS:
-        raise UserInputError(
-            f"unknown metric backend '{backend}'; choose one of {', '.join(SCORING_BACKENDS)}"
-        )
+    check_backend(backend)
     dets = json.loads(Path(det_file).read_text())
     if not dets:  # pycocotools cannot load an empty result list; no detections is AP 0
         return dict.fromkeys(STAT_NAMES, 0.0)

@@ -59,28 +59,67 @@ def coco_layout(root: Path, ann_file: str | None = None) -> CocoLayout:
     _require(ann, "COCO annotation file", hint + "; --ann-file to override")
     img_dir = root / "val2017"
     _require(img_dir, "COCO image directory", hint)
-    _check_coco_json(ann)
+    _check_coco_json(ann, img_dir)
     return CocoLayout(root=root, ann_file=ann, img_dir=img_dir)
 
 
-def _check_coco_json(ann: Path) -> None:
-    """A wrong file (e.g. captions, or a broken download) fails here, not deep inside mmdet."""
+def _check_coco_json(ann: Path, img_dir: Path) -> None:
+    """A wrong file (captions, a broken download, an empty or hand-edited split) fails here with
+    what is wrong, not deep inside mmdet or the scorer."""
     import json
 
+    fix = "use annotations/instances_val2017.json (or --ann-file FILE)"
     try:
         with ann.open("rb") as f:
             head = json.load(f)
     except (OSError, ValueError) as e:
         raise UserInputError(f"COCO annotation file {ann} is not valid JSON: {e}") from None
+    if not isinstance(head, dict):
+        raise UserInputError(
+            f"{ann} is not a COCO instances file (its JSON is {_json_kind(head)}, "
+            f"not an object): {fix}"
+        )
     missing = [k for k in ("images", "annotations", "categories") if k not in head]
     if missing:
+        raise UserInputError(f"{ann} is not a COCO instances file (no {', '.join(missing)}): {fix}")
+    for key, fields in (
+        ("annotations", ("id", "image_id", "category_id", "bbox")),
+        ("images", ("id", "file_name", "height", "width")),
+        ("categories", ("id", "name")),
+    ):
+        entries = head[key]
+        if not isinstance(entries, list):
+            raise UserInputError(f"{ann}: '{key}' must be a list: {fix}")
+        if not entries:
+            raise UserInputError(f"{ann}: '{key}' is empty, there is nothing to evaluate: {fix}")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise UserInputError(
+                    f"{ann}: {key}[{i}] is {_json_kind(entry)}, not an object: {fix}"
+                )
+            absent = [k for k in fields if k not in entry]
+            if "bbox" in absent:
+                raise UserInputError(f"{ann} has no boxes ({key}[{i}] has no bbox): {fix}")
+            if absent:
+                raise UserInputError(f"{ann}: {key}[{i}] has no {', '.join(absent)}: {fix}")
+    # every listed image must be there: mmdet would stop at the first missing one mid-run
+    names = [str(im["file_name"]) for im in head["images"]]
+    absent_images = [n for n in names if not (img_dir / n).is_file()]
+    if absent_images:
         raise UserInputError(
-            f"{ann} is not a COCO instances file (no {', '.join(missing)}): "
-            "use annotations/instances_val2017.json"
+            f"{len(absent_images)} of {len(head['images'])} images listed in {ann} are missing "
+            f"from {img_dir} (first: {absent_images[0]}): copy them there or fix --data-root"
         )
-    anns = head["annotations"]
-    if anns and "bbox" not in anns[0]:
-        raise UserInputError(f"{ann} has no boxes: use annotations/instances_val2017.json")
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"
 
 
 def imagenet_layout(root: Path) -> ImageNetLayout:

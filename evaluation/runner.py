@@ -63,6 +63,26 @@ class RowReport:
     seconds: float = 0.0
 
 
+def check_options(options: EvalOptions) -> None:
+    """Every option that can be checked without the data or a model, before any work."""
+    if options.launcher not in LAUNCHERS:
+        raise UserInputError(
+            f"unknown launcher '{options.launcher}'; choose one of {', '.join(LAUNCHERS)}"
+        )
+    if options.batch_size is not None and options.batch_size < 1:
+        raise UserInputError(
+            f"--batch-size {options.batch_size}: must be at least 1 (omit it for the config's)"
+        )
+    if options.num_workers < 0:
+        raise UserInputError(
+            f"--workers {options.num_workers}: must be 0 (load in the main process) or more"
+        )
+    if options.metric_backend is not None:
+        from vzoo.evaluation.coco_scoring import check_backend
+
+        check_backend(options.metric_backend)
+
+
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
     if row.task == "detection":
         from vzoo.evaluation.detection import METRIC_OF_IOU, iou_types
@@ -172,10 +192,7 @@ def evaluate(
     store: ResultStore | None = None,
     on_row: Callable[[RowReport], None] | None = None,
 ) -> list[RowReport]:
-    if options.launcher not in LAUNCHERS:
-        raise UserInputError(
-            f"unknown launcher '{options.launcher}'; choose one of {', '.join(LAUNCHERS)}"
-        )
+    check_options(options)
     if options.checkpoint is not None and len(rows) != 1:
         raise UserInputError("--checkpoint applies to exactly one row id")
     if any(r.task == "segmentation" for r in rows):

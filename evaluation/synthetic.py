@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.atomic import write_bytes_atomic, write_text_atomic
 
 # The 80 COCO categories with their official (non-contiguous) ids, as in instances_val2017.json.
 COCO_CATEGORY_IDS = [
@@ -46,6 +46,17 @@ def _polygon(kind: int, cx: float, cy: float, rx: float, ry: float) -> list[floa
     else:
         pts = [(cx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry)]
     return [round(float(v), 2) for p in pts for v in p]
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    """Encode by the suffix and write atomically: cv2.imwrite reports a failed write only by
+    returning False, which would leave a dataset with images silently missing."""
+    import cv2
+
+    ok, buf = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise ValueError(f"cv2 cannot encode {path.suffix} images")
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def write_synthetic_coco(
@@ -99,7 +110,7 @@ def write_synthetic_coco(
             )
             ann_id += 1
         name = f"{img_id:012d}.jpg"
-        cv2.imwrite(str(img_dir / name), canvas)
+        _write_image(img_dir / name, canvas)
         out_images.append({"id": img_id, "file_name": name, "height": h, "width": w})
     doc = {
         "info": {"description": "vzoo synthetic COCO-format set", "version": "1.0"},
@@ -116,7 +127,6 @@ def write_synthetic_imagenet(
     root: str | Path, *, classes: int = 4, per_class: int = 2, seed: int = 0, size: int = 256
 ) -> Path:
     """Write an ImageFolder split `root/val/<wnid>/*.JPEG` with the first `classes` class ids."""
-    import cv2
 
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -125,7 +135,7 @@ def write_synthetic_imagenet(
         d.mkdir(parents=True, exist_ok=True)
         for j in range(per_class):
             img = rng.integers(0, 256, size=(size, size + 37, 3), dtype=np.uint8)
-            cv2.imwrite(str(d / f"img_{c}_{j}.JPEG"), img)
+            _write_image(d / f"img_{c}_{j}.JPEG", img)
     return root
 
 
@@ -134,7 +144,6 @@ def write_synthetic_ade20k(
 ) -> Path:
     """Write `root/images/validation/*.jpg` + `root/annotations/validation/*.png` (ADE20K layout:
     label 0 = "other", 1..150 the classes, which mmseg shifts with reduce_zero_label)."""
-    import cv2
 
     root = Path(root)
     img_dir = root / "images" / "validation"
@@ -153,6 +162,6 @@ def write_synthetic_ade20k(
             label[y0:y1, x0:x1] = cls
             img[y0:y1, x0:x1] = rng.integers(100, 256, size=3, dtype=np.uint8)
         name = f"ADE_val_{i + 1:08d}"
-        cv2.imwrite(str(img_dir / f"{name}.jpg"), img)
-        cv2.imwrite(str(ann_dir / f"{name}.png"), label)
+        _write_image(img_dir / f"{name}.jpg", img)
+        _write_image(ann_dir / f"{name}.png", label)
     return root
