@@ -47,8 +47,11 @@ class PartialDownload:
         size, digest = record.get("size"), record.get("sha256")
         if not have:
             partial.restart()
-        elif record.get("url") != url or not isinstance(size, int) or not isinstance(digest, str):
-            partial.discarded = "no journal of where its bytes came from"
+        elif record.get("url") not in (None, url):
+            partial.discarded = f"its bytes came from another URL, {record.get('url')}"
+            partial.restart()
+        elif not isinstance(size, int) or not isinstance(digest, str):
+            partial.discarded = "no journal vouches for its bytes"
             partial.restart()
         elif have < size:
             partial.discarded = f"{have} bytes on disk, the journal vouches for {size}"
