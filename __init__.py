@@ -30,7 +30,8 @@ def compare_frame(
     tolerance_kind, measured_at, convention, published_printed, protocol (speed records of
     `vzoo bench`). Missing numbers are NaN.
     `ids`: row ids (default: every row); `task`: only that task's rows; `tolerances`: per-metric
-    overrides as `--tolerance`; `store`: a results store file (default: the one under $VZOO_HOME).
+    overrides as `--tolerance`; `store`: a results store directory (default: the one under
+    $VZOO_HOME).
     """
     from vzoo.core.errors import UserInputError
     from vzoo.core.registry import TASKS, load_registry

@@ -245,12 +245,11 @@ def row_fields(row: Row) -> dict[str, Any]:
 
 
 def is_baseline(row: Row) -> bool:
-    """A reference row, not one of the zoo's papers: flagged baseline (mmdet's curated Mask R-CNN
-    baselines), or from mmdet's model index (`source` mmdet), or `baseline: true` in `extra`."""
-    if getattr(row, "baseline", False) is True or row.extra.get("baseline") is True:
-        return True
-    source = getattr(row, "source", None) or row.extra.get("source")
-    return isinstance(source, str) and source.lower().startswith("mmdet")
+    """A reference row, not one of the zoo's papers: flagged `baseline` (mmdet's curated Mask
+    R-CNN R-50 / Swin rows) or from mmdet's model index (`vzoo list --source mmdet`)."""
+    from vzoo.core.mmdet_index import SOURCE
+
+    return row.baseline or row.source == SOURCE
 
 
 def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:

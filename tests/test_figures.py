@@ -171,7 +171,11 @@ def test_charts_one_series_per_family_in_size_order_split_by_schedule() -> None:
     assert [p.size for p in msv.points] == ["nano", "micro", "tiny"]
     assert all(p.measured is None for s in top1.series for p in s.points)
     coco_1x = charts["coco-mask-rcnn-1x-box-ap-vs-flops"]
-    assert {s.family for s in coco_1x.series} == FAMILIES - {"sparx-mamba"}
+    assert {s.family for s in coco_1x.series if not s.baseline} == FAMILIES - {"sparx-mamba"}
+    # mmdet's baselines (no FLOPs in its index): a level per row, a series per backbone family
+    assert [(s.key, s.levels) for s in coco_1x.series if s.baseline] == [
+        ("mmdet-r", (("50", 38.2),)), ("mmdet-swin", (("T", 42.7),)),
+    ]  # fmt: skip
     assert all(p.row_id.endswith("-1x") for s in coco_1x.series for p in s.points)
     # Sparse R-CNN and its dual-attention head: one chart, one series each.
     sparse = charts["coco-sparse-rcnn-1x-box-ap-vs-params"]
@@ -223,7 +227,7 @@ def _baselines() -> list:
     (as if measured or added), R-50 with an AP only (the index prints no FLOPs or params)."""
     reg = load_registry()
     base = reg.get("mlla-t-1x")
-    flag = {"extra": {"source": "mmdet"}}
+    flag = {"source": "mmdet", "baseline": True}
     return [
         replace(base, id="mmdet:swin-t-1x", family="mmdet", arch="swin-t-p4-w7",
                 published={"box_ap": 42.7, "flops_g": 264.0}, **flag),
@@ -296,7 +300,9 @@ def test_html_report_has_one_curve_and_one_legend_entry_per_family_in_every_char
         assert kinds == ["published", "measured"][: len(kinds)] or kinds == ["measured"]
     key = "coco-mask-rcnn-3x-box-ap-vs-flops"
     curves, legend = _svg_series(dict(figures)[key])
-    assert curves == FAMILIES and legend[-2:] == ["published", "measured"]
+    assert curves == FAMILIES | {"mmdet-r", "mmdet-swin"}
+    assert legend[-2:] == ["published", "measured"]
+    assert {"ResNet (mmdet baseline)", "Swin (mmdet baseline)"} <= set(legend)
     assert "<table>" in html and "data:image/png" not in html
 
 
