@@ -36,6 +36,7 @@ def _missing(row_id: str, registry: Optional[list[Path]]) -> Exception:
 @cache_app.command("list")
 def list_cache(
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
 ) -> None:
     """Cached checkpoints: row id, size, sha256 (pinned or recorded), source."""
     from vzoo.hub.cache import CheckpointCache
@@ -49,13 +50,21 @@ def list_cache(
     if not entries:
         typer.echo(f"no checkpoints cached in {cache.root}")
         return
-    width = max(len(e.row_id) for e in entries)
-    for e in entries:
-        state = "pinned" if e.pinned else "recorded"
-        typer.echo(
-            f"{e.row_id:<{width}}  {e.size / 2**20:9.1f} MiB  {e.sha256[:12]} ({state})  "
-            f"{e.source}  {e.filename}"
-        )
+    from vzoo.core.terminal import Column, print_table
+
+    columns = [
+        Column("row", 0, no_wrap=True), Column("MiB", 1, justify="right"),
+        Column("sha256", 2, no_wrap=True), Column("sha256 is", 3), Column("source", 4),
+        Column("file", 5, no_wrap=True),
+    ]  # fmt: skip
+    cells = [
+        [
+            e.row_id, f"{e.size / 2**20:.1f}", e.sha256[:12], "pinned" if e.pinned else "recorded",
+            e.source, e.filename,
+        ]
+        for e in entries
+    ]  # fmt: skip
+    print_table(columns, cells, title="cached checkpoints", wide=wide)
 
 
 @cache_app.command("path")

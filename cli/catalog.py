@@ -38,6 +38,7 @@ def list_rows(
         None, "--source", help="mmdet: every model of the installed mmdet's model index."
     ),
     registry: Optional[list[Path]] = registry_option(),
+    wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
 ) -> None:
     """List registry rows (the packaged rows, mmdet baselines, plugins' rows, overlays)."""
     from vzoo.core import mmdet_index
@@ -81,15 +82,13 @@ def list_rows(
         w.writeheader()
         w.writerows(records)
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from vzoo.core.terminal import Column, print_table
 
-        table = Table(title=f"vzoo registry ({len(rows)} rows)")
-        for c in cols:  # ids are what users copy: never cut them
-            table.add_column(c, no_wrap=c == "id", overflow="fold")
-        for rec in records:
-            table.add_row(*(str(rec[c] or "") for c in cols))
-        Console().print(table)
+        # ids are what users copy: never cut; then what the row claims, then how to place it
+        order = {"id": 0, "published": 1, "task": 2, "family": 3, "method": 4, "schedule": 5}
+        columns = [Column(c, order[c], no_wrap=c == "id") for c in cols]
+        cells = [[str(rec[c] or "") for c in cols] for rec in records]
+        print_table(columns, cells, title=f"vzoo registry ({len(rows)} rows)", wide=wide)
 
 
 def show_row(

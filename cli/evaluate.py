@@ -105,13 +105,19 @@ def eval_rows(
     offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Logs and detections."),
     workers: int = typer.Option(2, "--workers", help="Data-loading worker processes."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show mmengine's progress logs."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show mmengine's progress logs and warnings."
+    ),
     random_init: bool = typer.Option(
         False, "--random-init", help="Smoke test: no checkpoint, the model's init (recorded so)."
     ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Evaluate rows with the official weights; results go to the results store."""
+    if verbose:
+        from vzoo.core.noise import restore_third_party
+
+        restore_third_party()
     rows = select_rows(ids, all_rows, task=task, registry=registry)
     from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate
 
@@ -151,13 +157,17 @@ def eval_rows(
 
 
 def _summary(reports: list[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from vzoo.core.terminal import Column, print_table
 
-    table = Table(title="vzoo eval")
-    for col in ("row", "status", "metrics", "seconds", "note"):
-        table.add_column(col)
-    for r in reports:
-        vals = ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items())
-        table.add_row(r.row_id, r.status, vals, f"{r.seconds:.0f}", r.message)
-    Console(stderr=True).print(table)
+    columns = [
+        Column("row", 0, no_wrap=True), Column("status", 0), Column("metrics", 1),
+        Column("seconds", 2, justify="right"), Column("note", 3),
+    ]  # fmt: skip
+    cells = [
+        [
+            r.row_id, r.status, ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items()),
+            f"{r.seconds:.0f}", r.message,
+        ]
+        for r in reports
+    ]  # fmt: skip
+    print_table(columns, cells, title="vzoo eval", stderr=True)

@@ -65,6 +65,7 @@ def flops(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write a markdown report here."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record in the results store."),
     registry: Optional[list[Path]] = registry_option(),
+    wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
 ) -> None:
     """Count params and FLOPs of rows' full models; record them next to the published figures."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -133,7 +134,7 @@ def flops(
                 if store is not None and res.input_shape == default_input(row):
                     record(res, store, device)
             progress.advance(bar)
-    render_flops_table(results, convention.value)
+    render_flops_table(results, convention.value, wide)
     if out is not None:
         elapsed = time.perf_counter() - started
         timing = (

@@ -22,6 +22,18 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _global_options(
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show third-party libraries' warnings and logs too."
+    ),
+) -> None:
+    """Options that apply to every command."""
+    from vzoo.core.noise import quiet_third_party
+
+    quiet_third_party(verbose)
+
+
 def _register() -> None:
     # Each module adds its commands to `app`; imports inside commands stay lazy (torch, mmdet).
     from vzoo.cli import (
@@ -30,6 +42,7 @@ def _register() -> None:
         catalog,
         compare,
         data,
+        doctor,
         download,
         evaluate,
         flops,
@@ -39,6 +52,7 @@ def _register() -> None:
 
     for module in (
         catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data, results,
+        doctor,
     ):  # fmt: skip
         module.register(app)
 

@@ -52,14 +52,19 @@ def _require(path: Path, what: str, hint: str) -> None:
         raise UserInputError(f"{what} not found: looked for {path.resolve()} ({hint})")
 
 
-def coco_layout(root: Path, ann_file: str | None = None) -> CocoLayout:
+def coco_layout(
+    root: Path, ann_file: str | None = None, *, read_annotations: bool = True
+) -> CocoLayout:
+    """The COCO val layout under `root`; `read_annotations=False` skips parsing the (450 MB)
+    annotation file and checks only that it is there."""
     hint = "pass --data-root DIR holding annotations/ and val2017/, or set VZOO_DATA"
     _require(root, "COCO dataset", hint)
     ann = Path(ann_file) if ann_file else root / "annotations" / "instances_val2017.json"
     _require(ann, "COCO annotation file", hint + "; --ann-file to override")
     img_dir = root / "val2017"
     _require(img_dir, "COCO image directory", hint)
-    _check_coco_json(ann, img_dir)
+    if read_annotations:
+        _check_coco_json(ann, img_dir)
     return CocoLayout(root=root, ann_file=ann, img_dir=img_dir)
 
 

@@ -55,10 +55,13 @@ HEADER = [
     "Δ FLOPs", "released script: params / FLOPs", "complete MACs (G)", "true FLOPs (G)",
     "RoIs bbox/mask", "convention",
 ]  # fmt: skip
-TERMINAL_COLUMNS = (
-    "row", "input", "params pub (M)", "params (M)", "Δ params", "FLOPs pub (G)", "FLOPs (G)",
-    "Δ FLOPs", "convention",
-)  # fmt: skip
+# Terminal importance of each column (lower stays longer as the terminal narrows; `--wide` shows
+# all). The markdown report (--out) always has all of them.
+TERMINAL_PRIORITY = {
+    "row": 0, "FLOPs (G)": 1, "params (M)": 1, "Δ FLOPs": 2, "Δ params": 2, "FLOPs pub (G)": 3,
+    "params pub (M)": 3, "convention": 4, "input": 5, "released script: params / FLOPs": 6,
+    "complete MACs (G)": 7, "true FLOPs (G)": 7, "RoIs bbox/mask": 8,
+}  # fmt: skip
 
 
 def _rows(results: list[RowFlops], convention: str) -> list[list[str]]:
@@ -90,22 +93,20 @@ def _rows(results: list[RowFlops], convention: str) -> list[list[str]]:
     return out
 
 
-def render_flops_table(results: list[RowFlops], convention: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def render_flops_table(results: list[RowFlops], convention: str, wide: bool = False) -> None:
+    from vzoo.core.terminal import Column, console, print_table
 
-    # The terminal gets the comparison columns; --out's markdown report has all of them.
-    keep = [HEADER.index(h) for h in TERMINAL_COLUMNS]
-    table = Table(title=f"vzoo flops (FLOPs column: {convention})")
-    for i in keep:
-        table.add_column(HEADER[i], no_wrap=i == 0, overflow="fold")
-    for row in _rows(results, convention):
-        table.add_row(*(row[i] for i in keep))
-    Console().print(table)
+    columns = [
+        Column(h, TERMINAL_PRIORITY[h], no_wrap=h == "row", justify="left" if i < 2 else "right")
+        for i, h in enumerate(HEADER)
+    ]
+    print_table(
+        columns, _rows(results, convention), title=f"vzoo flops (FLOPs: {convention})", wide=wide
+    )
     for r in results:
         if r.report.uncounted:
             listed = ", ".join(f"{k}×{v}" for k, v in sorted(r.report.uncounted.items()))
-            Console(stderr=True).print(f"{r.row.id}: NOT counted (no handle): {listed}")
+            console(stderr=True).print(f"{r.row.id}: NOT counted (no handle): {listed}")
 
 
 def render_flops_markdown(
