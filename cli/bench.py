@@ -107,28 +107,29 @@ def bench(
 
 
 def _table(results: list[object]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from vzoo.core.report import protocol_label
+    from vzoo.core.terminal import Column, console, print_table
     from vzoo.speed.run import BenchResult
 
-    console = Console()
     labels: dict[str, int] = {}
-    table = Table(title="vzoo bench")
-    for col in ("row", "part", "input", "batch", "img/s", "latency ms (p25-p75)", "peak MB",
-                "protocol"):  # fmt: skip
-        table.add_column(col, overflow="fold")
+    columns = [
+        Column("row", 0, no_wrap=True), Column("part", 3), Column("input", 2),
+        Column("batch", 2, justify="right"), Column("img/s", 0, justify="right"),
+        Column("latency ms (p25-p75)", 1), Column("peak MB", 4, justify="right"),
+        Column("protocol", 1),
+    ]  # fmt: skip
+    cells = []
     for r in results:
         assert isinstance(r, BenchResult)
         p = r.protocol
         n = labels.setdefault(protocol_label(p.to_dict()), len(labels) + 1)
         lat = r.timing.latency_ms()
         mem = "—" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.0f}"
-        table.add_row(
+        cells.append([
             r.row.id, p.part, p.input, str(p.batch_size), f"{r.timing.throughput:.1f}",
             f"{lat['median']:.1f} ({lat['p25']:.1f}-{lat['p75']:.1f})", mem, f"[{n}]",
-        )  # fmt: skip
-    console.print(table)
+        ])  # fmt: skip
+    print_table(columns, cells, title="vzoo bench")
+    out = console()
     for label, n in labels.items():
-        console.print(f"[{n}] {label}", markup=False, highlight=False)
+        out.print(f"[{n}] {label}", markup=False, highlight=False)
