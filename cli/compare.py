@@ -39,6 +39,9 @@ def compare(
     tolerance: Optional[list[str]] = typer.Option(
         None, "--tolerance", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
     ),
+    details: bool = typer.Option(
+        False, "--details", help="Also COCO's AP50/AP75/APs/m/l and AR (no paper prints them)."
+    ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Compare published and measured numbers; one verdict per (row, metric)."""
@@ -50,7 +53,8 @@ def compare(
     rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
     if out is not None:
         check_writable_file(out, "--out")
-    frame = to_frame(compare_stored(rows, ResultStore(), parse_tolerances(tolerance or [])))
+    tolerances = parse_tolerances(tolerance or [])
+    frame = to_frame(compare_stored(rows, ResultStore(), tolerances, details))
     if plot is not None:
         from vzoo.core.figures import charts_for
         from vzoo.core.plot import write_figures

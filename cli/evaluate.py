@@ -147,13 +147,21 @@ def eval_rows(
         options.offline = True
 
     def show(report: RowReport) -> None:
-        vals = ", ".join(f"{k}={v:.2f}" for k, v in report.metrics.items())
+        vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
         typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
 
     reports = evaluate(rows, options, on_row=show)
     _summary(reports)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
+
+
+def headline(metrics: dict[str, float]) -> dict[str, float]:
+    """The numbers papers print (box AP, not AP50 ... AR: those are in the store, `compare
+    --details` and the work dir's summary.json)."""
+    from vzoo.core.metrics import METRICS
+
+    return {k: v for k, v in metrics.items() if not (k in METRICS and METRICS[k].detail)}
 
 
 def _summary(reports: list[Any]) -> None:
@@ -165,7 +173,7 @@ def _summary(reports: list[Any]) -> None:
     ]  # fmt: skip
     cells = [
         [
-            r.row_id, r.status, ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items()),
+            r.row_id, r.status, ", ".join(f"{k} {v:.2f}" for k, v in headline(r.metrics).items()),
             f"{r.seconds:.0f}", r.message,
         ]
         for r in reports

@@ -16,7 +16,19 @@ class Metric:
     tolerance: float
     tolerance_kind: ToleranceKind  # "abs": in the metric's unit; "rel": a fraction of published
     higher_is_better: bool | None  # None: neither (params/FLOPs should simply match)
+    # A number recorded beside the headline ones that no paper table prints (COCO's AP50 ...
+    # AR): in the store and `compare --details`, not in the default comparison.
+    detail: bool = False
 
+
+# COCO's other 11 summary numbers per IoU type (AP is box_ap / mask_ap): metric suffix, unit,
+# label. AR at mmdet's maxDets (100, 300, 1000); the size-split AR at 1000.
+COCO_DETAIL_METRICS = (
+    ("ap50", "AP", "AP50"), ("ap75", "AP", "AP75"), ("ap_s", "AP", "AP small"),
+    ("ap_m", "AP", "AP medium"), ("ap_l", "AP", "AP large"), ("ar100", "AR", "AR@100"),
+    ("ar300", "AR", "AR@300"), ("ar1000", "AR", "AR@1000"), ("ar_s", "AR", "AR small"),
+    ("ar_m", "AR", "AR medium"), ("ar_l", "AR", "AR large"),
+)  # fmt: skip
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -35,6 +47,11 @@ METRICS: dict[str, Metric] = {
         Metric("throughput", "img/s", "throughput", 0.0, "rel", True),
         Metric("latency_ms", "ms", "latency", 0.0, "rel", False),
         Metric("peak_memory_mb", "MB", "peak memory", 0.0, "rel", False),
+        *(
+            Metric(f"{kind}_{suffix}", unit, f"{label} {text}", 0.3, "abs", True, detail=True)
+            for kind, label in (("box", "box"), ("mask", "mask"))
+            for suffix, unit, text in COCO_DETAIL_METRICS
+        ),
     )
 }
 # Measured under a protocol (device, batch, input, precision, ...) recorded with each number;

@@ -114,8 +114,11 @@ def compare(
     latest: Mapping[tuple[str, str], StoredResult],
     tolerances: Mapping[str, float] | None = None,
     speed: Iterable[StoredResult] = (),
+    details: bool = False,
 ) -> list[ComparisonRecord]:
     """One record per (row, metric): every published metric, plus any measured-only metric.
+
+    Detail metrics (COCO's AP50 ... AR: `Metric.detail`, never published) only with `details`.
 
     `speed`: the store's speed records (`vzoo bench`); each task with any gets the speed metrics
     of every row under one protocol (`speed_protocols`), verdict `measured` or `not-measured`.
@@ -135,6 +138,7 @@ def compare(
         measured_metrics = [
             m for (rid, m) in latest
             if rid == row.id and m not in row.published and m not in SPEED_METRICS
+            and m in METRICS and (details or not METRICS[m].detail)
         ]  # fmt: skip
         for metric in [*row.published, *sorted(measured_metrics)]:
             if metric not in METRICS:
@@ -168,11 +172,14 @@ def compare(
 
 
 def compare_stored(
-    rows: Iterable[Row], store: ResultStore, tolerances: Mapping[str, float] | None = None
+    rows: Iterable[Row],
+    store: ResultStore,
+    tolerances: Mapping[str, float] | None = None,
+    details: bool = False,
 ) -> list[ComparisonRecord]:
     """`compare` against a results store: its latest numbers and its speed records."""
     speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
-    return compare(rows, store.latest(), tolerances, speed)
+    return compare(rows, store.latest(), tolerances, speed, details)
 
 
 def _speed_records(

@@ -12,7 +12,7 @@ from typing import Any
 
 from vzoo.core.errors import VzooError
 from vzoo.core.registry import Row, config_path
-from vzoo.evaluation.coco_scoring import score_detections
+from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
 
 # Rows whose released checkpoints use mmdet-2 key names (see vzoo.zoo.map_mmdet2_keys).
@@ -34,6 +34,39 @@ def iou_types(row: Row) -> tuple[str, ...]:
     return tuple(iou for iou, metric in METRIC_OF_IOU.items() if metric in row.published) or (
         "bbox",
     )
+
+
+def metric_name(iou_type: str, stat: str) -> str:
+    """The store's name for one COCO summary number: ('bbox', 'AP') -> 'box_ap',
+    ('bbox', 'AP50') -> 'box_ap50', ('segm', 'AR@300') -> 'mask_ar300', ('bbox', 'ARs') ->
+    'box_ar_s'."""
+    kind = METRIC_OF_IOU[iou_type].removesuffix("_ap")
+    name = stat.lower().replace("@", "")
+    if name[-1] in "sml" and name[:2] in ("ap", "ar") and len(name) == 3:
+        name = f"{name[:2]}_{name[2]}"
+    return f"{kind}_{name}"
+
+
+def max_dets_for(cfg: Any) -> tuple[int, int, int]:
+    """COCO maxDets as mmdet's CocoMetric scores this config: its `proposal_nums` (default
+    100, 300, 1000), the last raised to the model's `test_cfg` `max_per_img` if that keeps
+    more detections per image, so every detection the model keeps is scored."""
+    evaluators = cfg.get("test_evaluator") or {}
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    coco = [e for e in evaluators if isinstance(e, dict) and e.get("type") == "CocoMetric"]
+    nums = coco[0].get("proposal_nums") if coco else None
+    m1, m2, m3 = (int(n) for n in (nums or MMDET_MAX_DETS))
+    return (m1, m2, max(m3, max_per_img(cfg) or 0))
+
+
+def max_per_img(cfg: Any) -> int | None:
+    """The most detections per image the model's test_cfg keeps (two-stage: rcnn's)."""
+    test_cfg = cfg.model.get("test_cfg") or {}
+    for part in (test_cfg.get("rcnn"), test_cfg):
+        if part and part.get("max_per_img") is not None:
+            return int(part["max_per_img"])
+    return None
 
 
 @dataclass
@@ -101,10 +134,9 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
-    from vzoo.zoo.checkpoint import load_state_dict_strict
-
     register_all_modules(init_default_scope=True)
     cfg = load_row_config(run.row, run.cfg_options)
+    max_dets = max_dets_for(cfg)  # before the evaluator is replaced by the format-only one
     _point_at_data(cfg, run)
     cfg.work_dir = str(run.work_dir)
     cfg.log_level = run.log_level
@@ -115,33 +147,50 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     # pycocotools prints "loading annotations..." on stdout; keep it only when verbose
     quiet = run.log_level != "INFO"
     with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-        return _build_and_test(run, cfg, Runner, get_rank, load_state_dict_strict)
+        return _build_and_test(run, cfg, Runner, get_rank, max_dets)
+
+
+def load_detector_weights(model: Any, row: Row, state_dict: dict[str, Any]) -> None:
+    """A row's checkpoint into its detector, strictly (mmdet-2 key names mapped first)."""
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    if row.family in MMDET2_CHECKPOINT_FAMILIES:
+        from vzoo.zoo import map_mmdet2_keys
+
+        state_dict = map_mmdet2_keys(state_dict)
+    load_state_dict_strict(model, state_dict, source=f"checkpoint of {row.id}")
 
 
 def _build_and_test(
-    run: DetectionRun, cfg: Any, Runner: Any, get_rank: Any, load_state_dict_strict: Any
+    run: DetectionRun,
+    cfg: Any,
+    Runner: Any,
+    get_rank: Any,
+    max_dets: tuple[int, int, int],
 ) -> DetectionOutcome:
     runner = Runner.from_cfg(cfg)
     from mmengine.model import is_model_wrapper
 
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.state_dict is not None:
-        sd = run.state_dict
-        if run.row.family in MMDET2_CHECKPOINT_FAMILIES:
-            from vzoo.zoo import map_mmdet2_keys
-
-            sd = map_mmdet2_keys(sd)
-        load_state_dict_strict(model, sd, source=f"checkpoint of {run.row.id}")
+        load_detector_weights(model, run.row, run.state_dict)
     runner.test()
     det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in iou_types(run.row)}
     num_images = len(runner.test_dataloader.dataset)
     if get_rank() != 0:
         return DetectionOutcome({}, {}, det_files, num_images, is_main_process=False)
     detail = {
-        iou: score_detections(run.data.ann_file, path, iou, run.metric_backend)
+        iou: score_detections(run.data.ann_file, path, iou, run.metric_backend, max_dets)
         for iou, path in det_files.items()
     }
-    metrics = {METRIC_OF_IOU[iou]: d["AP"] for iou, d in detail.items()}
-    summary = {"row": run.row.id, "metrics": metrics, "detail": detail}
+    from vzoo.core.metrics import METRICS
+
+    metrics = {  # all 12 numbers per iou type that have a store name (AR@2000 would not)
+        metric_name(iou, stat): value
+        for iou, d in detail.items()
+        for stat, value in d.items()
+        if metric_name(iou, stat) in METRICS
+    }
+    summary = {"row": run.row.id, "metrics": metrics, "detail": detail, "max_dets": max_dets}
     (run.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return DetectionOutcome(metrics, detail, det_files, num_images, is_main_process=True)

@@ -114,9 +114,15 @@ def test_eval_end_to_end_records_what_pycocotools_computes(
         det_file = work / tiny_row.id / f"detections.{iou}.json"
         dets = json.loads(det_file.read_text())
         assert dets, "the model produced no detections"
-        expected = score_detections(ann, det_file, iou, "pycocotools")["AP"]
+        scored = score_detections(ann, det_file, iou, "pycocotools")
+        expected = scored["AP"]
         (stored,) = store.query(tiny_row.id, metric)
         assert stored.value == pytest.approx(expected, abs=1e-9)
+        # all of COCO's numbers are recorded beside AP, under the store's names
+        for stat, name in (("AP50", "_ap50"), ("AR@1000", "_ar1000"), ("ARs", "_ar_s")):
+            if stat in scored:
+                (rec,) = store.query(tiny_row.id, metric.removesuffix("_ap") + name)
+                assert rec.value == pytest.approx(scored[stat], abs=1e-9), stat
         assert stored.checkpoint_sha256 is not None and len(stored.checkpoint_sha256) == 64
         assert stored.dataset_fingerprint.startswith("coco:")
         assert stored.env["torch"] == torch.__version__.split("+")[0] or stored.env["torch"]
