@@ -46,13 +46,14 @@ def _register() -> None:
         download,
         evaluate,
         flops,
+        predict,
         registry_cmd,
         results,
     )
 
     for module in (
         catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data, results,
-        doctor,
+        doctor, predict,
     ):  # fmt: skip
         module.register(app)
 

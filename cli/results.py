@@ -29,6 +29,7 @@ def list_results(
     row: Optional[list[str]] = typer.Option(None, "--row", help="Only this row id (repeat)."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric."),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
 ) -> None:
     """Every stored record, oldest first (all runs, not only the latest)."""
     from vzoo.core.results import ResultStore
@@ -42,12 +43,19 @@ def list_results(
     if not records:
         typer.echo(f"no results in {store.records_dir}", err=True)
         return
-    width = max(len(r.row_id) for r in records)
-    for r in records:
-        typer.echo(
-            f"{r.created_at[:19]}  {r.row_id:<{width}}  {r.metric:<12} {r.value:10.3f} {r.unit:<3} "
-            f"{r.convention or '-'}  run {r.run[:12]}"
-        )
+    from vzoo.core.terminal import Column, print_table
+
+    columns = [
+        Column("measured at", 3, no_wrap=True), Column("row", 0, no_wrap=True),
+        Column("metric", 0, no_wrap=True), Column("value", 0, justify="right"),
+        Column("unit", 4), Column("convention", 1), Column("run", 2, no_wrap=True),
+    ]  # fmt: skip
+    cells = [
+        [r.created_at[:19], r.row_id, r.metric, f"{r.value:.3f}", r.unit, r.convention or "-",
+         r.run[:12]]
+        for r in records
+    ]  # fmt: skip
+    print_table(columns, cells, wide=wide)
 
 
 @results_app.command("export")

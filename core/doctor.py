@@ -319,13 +319,13 @@ def probe_results(options: DoctorOptions) -> list[Check]:
 
     try:
         store = ResultStore()
-        count = len(store.query())
+        count, runs = len(store.query()), len(store.runs())
     except Exception as e:
         return [
             Check("results store", FAIL, f"cannot open the results store ({_error(e)})",
                   "check that $VZOO_HOME (or the user cache dir) is writable")
         ]  # fmt: skip
-    return [Check("results store", OK, f"{store.path}: {count} records")]
+    return [Check("results store", OK, f"{store.path}: {count} records from {runs} runs")]
 
 
 # --------------------------------------------------------------------------- hosts

@@ -12,21 +12,49 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
+from typing import Any, TextIO
 
 # Loggers of libraries that log warnings about themselves (mmengine's MMLogger is "mmengine").
 THIRD_PARTY_LOGGERS = ("mmengine", "mmdet", "mmseg", "mmcv", "numba", "fvcore", "timm")
 # vzoo's own warnings stay visible: they are about the user's command.
 _OWN_MODULES = r"vzoo(\..*)?$"
 _saved_filters: list[tuple[object, ...]] | None = None
+_saved_showwarning: Any = None
+
+
+def _from_vzoo(filename: str) -> bool:
+    from vzoo.core.paths import package_root
+
+    try:
+        return Path(filename).resolve().is_relative_to(package_root())
+    except (OSError, ValueError):
+        return False
+
+
+def _show_own_only(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Libraries reset the filters (mmdet's init_detector calls simplefilter('once')): the
+    last gate is here, where a warning would be printed."""
+    if _from_vzoo(filename):
+        _saved_showwarning(message, category, filename, lineno, file, line)
 
 
 def quiet_third_party(verbose: bool = False) -> bool:
     """Silence third-party warnings unless `verbose`; returns whether it silenced anything."""
     if verbose or sys.warnoptions:  # the user asked to see warnings
         return False
-    global _saved_filters
+    global _saved_filters, _saved_showwarning
     if _saved_filters is None:
         _saved_filters = list(warnings.filters)
+        _saved_showwarning = warnings.showwarning
+        warnings.showwarning = _show_own_only
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("default", module=_OWN_MODULES)
     for name in THIRD_PARTY_LOGGERS:
@@ -36,7 +64,10 @@ def quiet_third_party(verbose: bool = False) -> bool:
 
 def restore_third_party() -> None:
     """Undo `quiet_third_party` (a command's own `--verbose`)."""
-    global _saved_filters
+    global _saved_filters, _saved_showwarning
+    if _saved_showwarning is not None:
+        warnings.showwarning = _saved_showwarning
+        _saved_showwarning = None
     if _saved_filters is not None:
         warnings.resetwarnings()
         for action, message, category, module, lineno in reversed(_saved_filters):

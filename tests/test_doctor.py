@@ -180,8 +180,8 @@ def test_cache_size_mismatch_fails_and_store_rows_are_counted(
     assert code == 1
     assert checks["cache"].status == "fail" and "mlla-s" in checks["cache"].detail
     assert "mlla-t" not in checks["cache"].detail and "vzoo cache verify" in checks["cache"].fix
-    assert checks["results store"].detail.endswith(": 1 records")
-    assert str(vzoo_home / "results.sqlite") in checks["results store"].detail
+    assert checks["results store"].detail.endswith(": 1 records from 1 runs")
+    assert str(ResultStore().path) in checks["results store"].detail
 
 
 @pytest.fixture

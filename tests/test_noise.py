@@ -27,7 +27,10 @@ from vzoo.cli.main import app, run
 @app.command("noisy")
 def noisy() -> None:
     import noisy_lib  # a third-party import that warns, as mmengine's does
-    warnings.warn_explicit("vzoo's own warning", UserWarning, "x.py", 1, module="vzoo.cli.x")
+    import vzoo.cli.main as own
+    warnings.warn_explicit("vzoo's own warning", UserWarning, own.__file__, 1, module=own.__name__)
+    warnings.simplefilter("once")  # as mmdet's init_detector does: filters are not enough
+    warnings.warn_explicit("late library noise", UserWarning, noisy_lib.__file__, 2)
     print("useful output")
 
 run(sys.argv[1:])
@@ -58,10 +61,12 @@ def test_third_party_warnings_and_logs_only_with_verbose(tmp_path: Path) -> None
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout == "useful output\n"
     assert "pkg_resources" not in quiet.stderr and "mmengine talks" not in quiet.stderr
+    assert "late library noise" not in quiet.stderr
     assert "vzoo's own warning" in quiet.stderr  # ours are about the user's command: kept
     loud = _run(tmp_path, "--verbose", "noisy")
     assert "pkg_resources is deprecated" in loud.stderr
     assert "mmengine talks about itself" in loud.stderr
+    assert "late library noise" in loud.stderr
     assert "vzoo's own warning" in loud.stderr
 
 

@@ -124,3 +124,22 @@ def test_columns_go_least_important_first(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "value" in out and "3.14" in out and "verbose" not in out
     assert "(1 more column with --wide: extra)" in out
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_results_list_fits(
+    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vzoo.core.results import EvalResult, ResultStore
+
+    ResultStore().record(
+        [
+            EvalResult("spatial-mamba-t-upernet-160k", "miou_ss", 47.6, "%", "t", convention="ss"),
+            EvalResult("msvmamba-micro-1x", "box_ap", 1.25, "AP", "t", convention="random-init"),
+        ]
+    )
+    wide = run_at(monkeypatch, capsys, 1000, "results", "list")
+    narrow = run_at(monkeypatch, capsys, width, "results", "list")
+    assert_fits(narrow, wide, width)
+    assert "spatial-mamba-t-upernet-160k" in narrow
+    assert ("random-init" in narrow) is (width == 80)  # 60 columns: named under the table

@@ -1,0 +1,63 @@
+"""`vzoo predict`: one picture through a row's model, drawn by mmdet's / mmseg's visualiser."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vzoo.cli.selection import load_rows, registry_option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)
+
+
+def predict(
+    row_id: str = typer.Argument(..., help="Row id, e.g. mlla-t-1x"),
+    image: Path = typer.Argument(..., help="The picture (png, jpg, ...)."),
+    out: Path = typer.Option(..., "--out", help="Write the drawn picture here (png, jpg, ...)."),
+    score_thr: float = typer.Option(
+        0.3, "--score-thr", help="Detection rows: draw boxes scoring at least this."
+    ),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="Use this file instead of the row's downloaded weights."
+    ),
+    random_init: bool = typer.Option(
+        False, "--random-init", help="Plumbing test: the model's init, no weights."
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    cfg_options: Optional[list[str]] = typer.Option(
+        None, "--cfg-options", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
+    registry: Optional[list[Path]] = registry_option(),
+) -> None:
+    """Run a row's model on IMAGE and write it with boxes, masks or the segmentation drawn."""
+    from vzoo.cli.evaluate import parse_cfg_options
+    from vzoo.core.errors import UserInputError
+
+    row = load_rows(registry).get(row_id)
+    if not 0.0 <= score_thr <= 1.0:
+        raise UserInputError(f"--score-thr {score_thr}: give a score between 0 and 1")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
+    if checkpoint is not None and random_init:
+        raise UserInputError("give --checkpoint or --random-init, not both")
+    if not image.is_file():  # before any heavy import: the answer is immediate
+        raise UserInputError(f"image not found: {image}")
+    from vzoo.evaluation.predict import PredictOptions, check_out
+    from vzoo.evaluation.predict import predict as run_predict
+
+    check_out(out)
+    options = PredictOptions(
+        checkpoint=checkpoint, random_init=random_init, score_thr=score_thr, device=device,
+        offline=offline or os.environ.get("VZOO_OFFLINE") == "1",
+        cfg_options=parse_cfg_options(cfg_options or []),
+    )  # fmt: skip
+    result = run_predict(row, image, out, options)
+    for line in result.lines:
+        typer.echo(line)
+    typer.echo(f"wrote {result.out_file}", err=True)

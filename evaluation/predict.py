@@ -1,0 +1,221 @@
+"""`vzoo predict`: one picture through a row's model, drawn by mmdet's / mmseg's own visualiser.
+
+The model comes from the same place as `vzoo eval`'s: the row's config (`load_row_config`, with
+`--cfg-options`), the weights from `--checkpoint` or the download cache, loaded strictly (mmdet-2
+key names mapped as eval maps them). Detection rows run through mmdet's `init_detector` /
+`inference_detector` and `DetLocalVisualizer`; ADE20K rows through mmseg's `init_model` /
+`inference_model` and `SegLocalVisualizer`; classifiers print their top-5 and write the image
+with the top class written on it. The output image is written atomically, at the input's size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.atomic import write_bytes_atomic
+from vzoo.core.errors import UserInputError
+from vzoo.core.registry import Row
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class PredictOptions:
+    checkpoint: Path | None = None
+    random_init: bool = False  # plumbing test: the model's init, no weights
+    offline: bool = False
+    score_thr: float = 0.3  # detections drawn: at least this score (mmdet demo's default)
+    device: str = "cpu"
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    row_id: str
+    out_file: Path
+    lines: list[str]  # what to print: detections / top-5 / classes present
+
+
+def read_image(path: Path) -> Any:
+    """The image as an RGB uint8 array; a missing or unreadable file is the user's input."""
+    import mmcv
+
+    if not path.is_file():
+        raise UserInputError(f"image not found: {path}")
+    try:
+        img = mmcv.imread(str(path), channel_order="rgb")
+    except Exception:
+        img = None
+    if img is None:
+        raise UserInputError(f"{path} is not an image OpenCV can read (png, jpg, bmp, webp, tiff)")
+    return img
+
+
+def check_out(out: Path) -> None:
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserInputError(f"--out {out}: give an image file name ({', '.join(IMAGE_SUFFIXES)})")
+
+
+def write_image(out: Path, rgb: Any) -> None:
+    import cv2
+
+    ok, data = cv2.imencode(out.suffix.lower(), rgb[..., ::-1].copy())
+    if not ok:
+        raise UserInputError(f"--out {out}: OpenCV cannot write {out.suffix} files")
+    write_bytes_atomic(out, data.tobytes())
+
+
+def load_state(row: Row, options: PredictOptions) -> dict[str, Any] | None:
+    """The row's weights exactly as `vzoo eval` gets them (None with --random-init)."""
+    from vzoo.evaluation.checkpoints import read_checkpoint
+    from vzoo.evaluation.runner import EvalOptions, resolve_checkpoint
+
+    path, _ = resolve_checkpoint(
+        row,
+        EvalOptions(
+            checkpoint=options.checkpoint, random_init=options.random_init, offline=options.offline
+        ),
+    )
+    if path is None:
+        return None
+    expected = row.weights.sha256 if row.weights is not None and not options.checkpoint else None
+    return read_checkpoint(path, expected)
+
+
+def predict(row: Row, image: Path, out: Path, options: PredictOptions) -> Prediction:
+    check_out(out)
+    img = read_image(image)
+    if row.task == "detection":
+        return _detect(row, img, out, options)
+    if row.task == "segmentation":
+        return _segment(row, img, out, options)
+    return _classify(row, image, img, out, options)
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Prediction:
+    from mmdet.apis import inference_detector, init_detector
+    from mmdet.registry import VISUALIZERS
+    from mmdet.utils import register_all_modules
+
+    from vzoo.evaluation.detection import load_detector_weights, load_row_config
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_row_config(row, options.cfg_options)
+    ds = cfg.test_dataloader.dataset
+    # a user's picture has no annotations to load (mmdet's DetInferencer drops the step too)
+    ds.pipeline = [t for t in ds.pipeline if "LoadAnnotations" not in t["type"]]
+    _lower_score_thr(cfg.model.get("test_cfg"), options.score_thr)
+    state = load_state(row, options)
+    model = init_detector(cfg, checkpoint=None, device=options.device)
+    if state is not None:
+        load_detector_weights(model, row, state)
+    result = inference_detector(model, img[..., ::-1].copy())  # mmdet takes BGR arrays
+    visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample(
+        "prediction", img, data_sample=result, draw_gt=False, show=False,
+        pred_score_thr=options.score_thr,
+    )  # fmt: skip
+    write_image(out, visualizer.get_image())
+    pred = result.pred_instances
+    keep = pred.scores >= options.score_thr
+    classes = model.dataset_meta.get("classes") or ()
+    lines = [f"{int(keep.sum())} detections with score >= {options.score_thr:g}"]
+    order = pred.scores[keep].argsort(descending=True)[:10]
+    for i in order.tolist():
+        label = int(pred.labels[keep][i])
+        name = classes[label] if label < len(classes) else str(label)
+        box = ", ".join(f"{v:.0f}" for v in pred.bboxes[keep][i].tolist())
+        lines.append(f"  {name} {float(pred.scores[keep][i]):.3f} [{box}]")
+    return Prediction(row.id, out, lines)
+
+
+def _lower_score_thr(test_cfg: Any, score_thr: float) -> None:
+    """The model's own test threshold down to the drawing one, so what is asked for is kept."""
+    if not test_cfg:
+        return
+    for part in (test_cfg.get("rcnn"), test_cfg):
+        if part and part.get("score_thr") is not None and part["score_thr"] > score_thr:
+            part["score_thr"] = score_thr
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def _segment(row: Row, img: Any, out: Path, options: PredictOptions) -> Prediction:
+    from vzoo.evaluation.segmentation import require_mmseg
+
+    require_mmseg()
+    import numpy as np
+    from mmseg.apis import inference_model, init_model
+    from mmseg.datasets import ADE20KDataset
+    from mmseg.registry import VISUALIZERS
+    from mmseg.utils import register_all_modules
+
+    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_row_config(row, options.cfg_options)
+    ds = cfg.test_dataloader.dataset
+    ds.pipeline = [t for t in ds.pipeline if "LoadAnnotations" not in t["type"]]
+    state = load_state(row, options)
+    model = init_model(cfg, checkpoint=None, device=options.device)
+    if state is not None:
+        load_state_dict_strict(model, state, source=f"checkpoint of {row.id}")
+    model.dataset_meta = dict(ADE20KDataset.METAINFO)
+    result = inference_model(model, img[..., ::-1].copy())
+    visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample(
+        "prediction", img, data_sample=result, draw_gt=False, show=False, with_labels=False
+    )
+    write_image(out, visualizer.get_image())
+    seg = result.pred_sem_seg.data.cpu().numpy().ravel()
+    counts = np.bincount(seg, minlength=len(model.dataset_meta["classes"]))
+    classes = model.dataset_meta["classes"]
+    top = counts.argsort()[::-1][:5]
+    lines = [f"{int((counts > 0).sum())} classes present; largest:"]
+    lines += [f"  {classes[i]} {100 * counts[i] / seg.size:.1f}%" for i in top if counts[i]]
+    return Prediction(row.id, out, lines)
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _classify(row: Row, image: Path, img: Any, out: Path, options: PredictOptions) -> Prediction:
+    import torch
+    from PIL import Image, ImageDraw
+
+    from vzoo.evaluation.classification import load_image, preprocess_for
+    from vzoo.zoo import build_classifier
+    from vzoo.zoo.checkpoint import load_state_dict_strict
+
+    state = load_state(row, options)
+    model = build_classifier(row.arch)
+    if state is not None:
+        load_state_dict_strict(model, state, source=f"checkpoint of {row.id}")
+    model.eval().to(options.device)
+    x = load_image(image, preprocess_for(row)).unsqueeze(0).to(options.device)  # eval's transform
+    with torch.inference_mode():
+        probs = model(x).softmax(-1)[0].float().cpu()
+    top = probs.topk(5)
+    # ImageNet-1K class indices (no class-name list ships with the installed packages)
+    lines = [
+        f"  class {int(i)}  p={float(p):.3f}" for p, i in zip(top.values, top.indices, strict=True)
+    ]
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    label = f"class {int(top.indices[0])} p={float(top.values[0]):.2f}"
+    draw.rectangle((0, 0, 8 + 7 * len(label), 18), fill=(0, 0, 0))
+    draw.text((4, 3), label, fill=(255, 255, 255))
+    import numpy as np
+
+    write_image(out, np.asarray(pil))
+    return Prediction(row.id, out, ["top-5:", *lines])

@@ -1,0 +1,76 @@
+"""`vzoo predict`: a detection row on a synthetic picture through mmdet's inferencer/visualiser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vzoo.cli.main import run
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        run(list(args))
+    out, err = capsys.readouterr()
+    return (e.value.code if isinstance(e.value.code, int) else 0), out, err
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((240, 320, 3), np.uint8)
+    img[40:200, 60:260] = rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)
+    path = tmp_path / "in.png"
+    cv2.imwrite(str(path), img)
+    return path, img
+
+
+def test_detection_row_draws_boxes_and_masks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, picture: tuple[Path, np.ndarray]
+) -> None:
+    import cv2
+
+    path, img = picture
+    out = tmp_path / "drawn.png"
+    code, stdout, err = cli(
+        capsys, "predict", "msvmamba-micro-1x", str(path), "--out", str(out), "--random-init",
+        "--score-thr", "0", "--cfg-options", "test_dataloader.dataset.pipeline.1.scale=(256,256)",
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"wrote {out}" in err
+    drawn = cv2.imread(str(out))
+    assert drawn is not None and drawn.shape == img.shape  # a valid image of the input's size
+    count = int(re.match(r"(\d+) detections with score >= 0", stdout).group(1))  # type: ignore[union-attr]
+    assert count > 0
+    boxes = [[int(v) for v in b.split(", ")] for b in re.findall(r"\[([\d, ]+)\]", stdout)]
+    changed = np.abs(drawn.astype(int) - img.astype(int)).sum(-1) > 0
+    x1, y1, x2, y2 = boxes[0]  # the best box's outline is drawn where the model put it
+    edge = changed[max(y1, 0) : y2 + 1, max(x1, 0) : x2 + 1]
+    assert edge.mean() > 0.2
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+
+
+def test_bad_input_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, picture: tuple[Path, np.ndarray]
+) -> None:
+    path, _ = picture
+    out = str(tmp_path / "o.png")
+    code, _, err = cli(
+        capsys, "predict", "msvmamba-micro-1x", str(tmp_path / "no.png"), "--out", out
+    )
+    assert code == 2 and "image not found" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, "predict", "msvmamba-micro-9x", str(path), "--out", out)
+    assert code == 2 and "unknown row id 'msvmamba-micro-9x'" in err
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    code, _, err = cli(capsys, "predict", "msvmamba-micro-1x", str(text), "--out", out)
+    assert code == 2 and "not an image" in err
+    code, _, err = cli(capsys, "predict", "msvmamba-micro-1x", str(path), "--out", "o.txt")
+    assert code == 2 and "--out o.txt" in err
+    assert not (tmp_path / "o.png").exists()
