@@ -55,7 +55,8 @@ def vzoo(args: list[str], home: Path) -> str:
 
 
 class FigureCounter(HTMLParser):
-    """Per <figure data-chart>: the series curve ids and the legend texts, from the browser DOM."""
+    """Per <figure data-chart>: the series drawn (a curve, or a baseline's level) and the legend
+    texts, from the DOM the browser built."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +72,7 @@ class FigureCounter(HTMLParser):
             self.figures[self._figure] = {"curves": [], "legend": []}
         elif self._figure and tag == "g":
             gid = a.get("id") or ""
-            if m := re.fullmatch(r"series-(.+)-curve", gid):
+            if m := re.fullmatch(r"series-(.+)-(?:curve|level)", gid):
                 self.figures[self._figure]["curves"].append(m.group(1))
             if self._legend_depth:
                 self._legend_depth += 1
@@ -125,11 +126,22 @@ def main() -> None:
         [browser, *flags, "--dump-dom", report.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout  # fmt: skip
-    shot = args.out.with_suffix(".png")
-    subprocess.run(
-        [browser, *flags, "--window-size=1500,2600", f"--screenshot={shot}", report.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    )  # fmt: skip
+    # Screenshots: the report as it is (its top), and the same page with its tables left out, so
+    # that every figure is in view at once.
+    figures_only = work / "report-figures.html"
+    figures_only.write_text(
+        re.sub(r"<table>.*?</table>", "", report.read_text(encoding="utf-8"), flags=re.S),
+        encoding="utf-8",
+    )
+    shots = []
+    for page, suffix, height in ((report, "", 1300), (figures_only, "-figures", 2900)):
+        shot = args.out.with_name(f"{args.out.stem}{suffix}.png")
+        subprocess.run(
+            [browser, *flags, f"--window-size=1500,{height}", f"--screenshot={shot}",
+             page.as_uri()],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+        shots.append(f"`{shot.name}`")
 
     # What each figure must show: the chart data, computed from the same store.
     os.environ["VZOO_HOME"] = str(home)
@@ -159,7 +171,11 @@ def main() -> None:
             f"| {chart.key} | {', '.join(seen['curves'])} | {'; '.join(seen['legend'])} "
             f"| {'ok' if ok else 'MISMATCH'} |"
         )
-    lines += ["", f"Screenshot (top of the page): `{shot.name}`.", ""]
+    lines += [
+        "",
+        f"Screenshots (the report's top; the report without its tables): {', '.join(shots)}.",
+        "",
+    ]
     write_text_atomic(args.out, "\n".join(lines))
     print("\n".join(lines))
     print(f"figures and report in {work}")

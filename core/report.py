@@ -424,7 +424,7 @@ def render_html(frame: pd.DataFrame) -> str:
         f"<p>{html.escape(_summary_line(frame))}</p>",
     ]
     for task, recs in _task_tables(frame).items():
-        parts.append(f"<h2>{html.escape(TASK_TITLES.get(task, task))}</h2>")
+        parts.append(f"<h2 id='{task}'>{html.escape(TASK_TITLES.get(task, task))}</h2>")
         task_charts = [c for c in charts if c.task == task]
         if task_charts:
             from vzoo.core.plot import chart_svg
