@@ -2,7 +2,10 @@
 
 Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh:
 `--gpus N` re-executes this command under `torchrun --nproc_per_node N ... --launcher pytorch`;
+`--nproc N` does the same with N CPU processes (gloo; CUDA hidden from them);
 `--launcher slurm --partition P` submits it through `srun`, and inside SLURM it runs as one task.
+`--shard I/N` evaluates only the I-th of N parts of the selected rows (independent jobs, e.g. a
+SLURM array), whose results meet in the results store.
 """
 
 from __future__ import annotations
@@ -36,16 +39,18 @@ def parse_cfg_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _relaunch(argv: list[str], gpus: int) -> None:
-    """Run this same command under torchrun, one process per GPU (torchrun's own launcher)."""
-    torchrun = shutil.which("torchrun")
-    if torchrun is None:
-        raise UserInputError("--gpus > 1 needs torchrun (installed with torch) on PATH")
+def _relaunch(argv: list[str], nproc: int, cpu: bool = False) -> None:
+    """Run this same command under torchrun (torch.distributed.run, with this interpreter), one
+    process per GPU, or `nproc` CPU processes with CUDA hidden (`cpu`). A free rendezvous port
+    is picked (--standalone) unless MASTER_PORT is set."""
+    port = os.environ.get("MASTER_PORT")
     cmd = [
-        torchrun, f"--nproc_per_node={gpus}",
-        f"--master_port={os.environ.get('MASTER_PORT', '29500')}",
+        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+        *([f"--master_port={port}"] if port else ["--standalone"]),
         "-m", "vzoo.cli.main", *argv, "--launcher", "pytorch",
     ]  # fmt: skip
+    if cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.execvp(cmd[0], cmd)
 
 
@@ -91,6 +96,12 @@ def eval_rows(
         None, "--checkpoint", help="Evaluate this file instead of the row's downloaded weights."
     ),
     gpus: int = typer.Option(0, "--gpus", help="GPUs (0: CPU). >1 runs under torchrun."),
+    nproc: int = typer.Option(
+        0, "--nproc", help="CPU processes (gloo), GPUs hidden; >1 runs under torchrun like --gpus."
+    ),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", help="I/N: the I-th of N parts of the rows (`slurm`: the array task's)."
+    ),
     launcher: str = typer.Option("none", "--launcher", help="none | pytorch | slurm"),
     partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (srun)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-process batch size."),
@@ -118,6 +129,13 @@ def eval_rows(
         from vzoo.core.noise import restore_third_party
 
         restore_third_party()
+    from vzoo.core.sharding import parse_shard, shard_rows
+
+    part = parse_shard(shard) if shard is not None else None
+    if gpus < 0 or nproc < 0:
+        raise UserInputError("--gpus and --nproc must be >= 0")
+    if gpus > 0 and nproc > 0:
+        raise UserInputError("give --gpus N (GPU processes) or --nproc N (CPU processes), not both")
     rows = select_rows(ids, all_rows, task=task, registry=registry)
     from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate
 
@@ -128,8 +146,16 @@ def eval_rows(
         num_workers=workers, random_init=random_init, verbose=verbose,
     )  # fmt: skip
     check_options(options)  # before the data, the model, torchrun: nothing runs for a typo
-    if gpus < 0:
-        raise UserInputError("--gpus must be >= 0")
+    shard_note = ""
+    if part is not None:
+        selected = len(rows)
+        rows = shard_rows(rows, part)
+        shard_note = f"shard {part}: {len(rows)} of {selected} selected rows"
+        if not rows:
+            typer.echo(shard_note, err=True)
+            return
+    if nproc > 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks: the CPU, as asked
     if gpus > 0:
         import torch
 
@@ -142,6 +168,13 @@ def eval_rows(
         _submit_slurm(_strip(argv, ("--partition", "--launcher")), partition, max(gpus, 1), 5)
     if gpus > 1 and launcher == "none":
         _relaunch(_strip(argv, ("--launcher",)), gpus)
+    if nproc > 1 and launcher == "none":
+        # --nproc is dropped: torchrun's parser would take it for its own --nproc-per-node; the
+        # processes know they are on the CPU from the hidden GPUs
+        _relaunch(_strip(argv, ("--launcher", "--nproc")), nproc, cpu=True)
+    main_process = _is_rank_zero(launcher)  # under torchrun / srun only rank 0 reports
+    if shard_note and main_process:
+        typer.echo(shard_note + ": " + ", ".join(r.id for r in rows), err=True)
 
     if os.environ.get("VZOO_OFFLINE") == "1":
         options.offline = True
@@ -150,10 +183,16 @@ def eval_rows(
         vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
         typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
 
-    reports = evaluate(rows, options, on_row=show)
-    _summary(reports)
+    reports = evaluate(rows, options, on_row=show if main_process else None)
+    if main_process:
+        _summary(reports)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
+
+
+def _is_rank_zero(launcher: str) -> bool:
+    var = "SLURM_PROCID" if launcher == "slurm" else "RANK"
+    return os.environ.get(var, "0") == "0"
 
 
 def headline(metrics: dict[str, float]) -> dict[str, float]:

@@ -106,7 +106,9 @@ def run_classification(
     num_workers: int = 2,
     launcher: str = "none",
     device: str | None = None,
+    seed: int | None = None,
 ) -> ClassificationOutcome:
+    """`seed`: for random-init runs (no `state_dict`), the seed the model is initialised with."""
     import torch
     import torch.distributed as dist
     from torch.utils.data import DataLoader
@@ -116,14 +118,16 @@ def run_classification(
     from vzoo.zoo.checkpoint import load_state_dict_strict
 
     distributed = launcher != "none"
-    if distributed and not dist.is_initialized():
-        from mmengine.dist import init_dist
+    if distributed:
+        from vzoo.evaluation.distributed import init_distributed
 
-        init_dist(launcher)  # torchrun / srun environment -> process group (mmengine's engine)
+        init_distributed(launcher)  # torchrun / srun environment -> process group (NCCL / gloo)
     rank = dist.get_rank() if distributed else 0
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda" and distributed:
         dev = torch.device("cuda", torch.cuda.current_device())
+    if seed is not None:
+        torch.manual_seed(seed)
     model = build_classifier(row.arch)
     if state_dict is not None:
         load_state_dict_strict(model, state_dict, source=f"checkpoint of {row.id}")

@@ -14,6 +14,7 @@ from vzoo.core.errors import VzooError
 from vzoo.core.registry import Row, config_path
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
+from vzoo.evaluation.distributed import configure_runner
 
 # Rows whose released checkpoints use mmdet-2 key names (see vzoo.zoo.map_mmdet2_keys).
 MMDET2_CHECKPOINT_FAMILIES = frozenset({"mlla", "sparse-rcnn"})
@@ -81,6 +82,7 @@ class DetectionRun:
     metric_backend: str | None = None
     num_workers: int = 2
     log_level: str = "WARNING"  # mmengine's own progress logs only with --verbose
+    seed: int | None = None  # random-init runs: the seed the model is initialised with
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     _point_at_data(cfg, run)
     cfg.work_dir = str(run.work_dir)
     cfg.log_level = run.log_level
-    cfg.launcher = run.launcher
+    configure_runner(cfg, run.launcher, run.seed)
     cfg.load_from = None
     cfg.resume = False
     run.work_dir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,9 @@ from vzoo.evaluation import datasets
 from vzoo.hub.cache import sha256_file
 
 LAUNCHERS = ("none", "pytorch", "slurm")
+# `--random-init` models are built after seeding torch with this, so two runs of a row (and all
+# processes of one run) start from the same weights; recorded in the result's env.
+RANDOM_INIT_SEED = 0
 TASK_METRICS = {
     "classification": ("top1", "top5"),
     "detection": ("box_ap", "mask_ap"),
@@ -50,7 +53,7 @@ class EvalOptions:
     offline: bool = False
     tta: bool = False
     num_workers: int = 2
-    random_init: bool = False  # tests / smoke runs: skip the checkpoint, keep the model's init
+    random_init: bool = False  # tests / smoke runs: no checkpoint, the model's seeded init
     verbose: bool = False
 
 
@@ -146,6 +149,7 @@ def evaluate_row(
     row: Row, layout: Any, options: EvalOptions, state_dict: dict[str, Any] | None, work_dir: Path
 ) -> tuple[dict[str, float], bool]:
     """Run one row's evaluation; returns (metrics, is_main_process)."""
+    seed = RANDOM_INIT_SEED if options.random_init else None
     if row.task == "detection":
         from vzoo.evaluation.detection import DetectionRun, run_detection
 
@@ -155,6 +159,7 @@ def evaluate_row(
                 batch_size=options.batch_size or 1, launcher=options.launcher,
                 cfg_options=options.cfg_options, metric_backend=options.metric_backend,
                 num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
+                seed=seed,
             )
         )  # fmt: skip
         return out.metrics, out.is_main_process
@@ -163,7 +168,7 @@ def evaluate_row(
 
         out_c = run_classification(
             row, layout, state_dict, batch_size=options.batch_size or 64,
-            num_workers=options.num_workers, launcher=options.launcher,
+            num_workers=options.num_workers, launcher=options.launcher, seed=seed,
         )  # fmt: skip
         return out_c.metrics, out_c.is_main_process
     from vzoo.evaluation.segmentation import SegmentationRun, run_segmentation
@@ -173,6 +178,7 @@ def evaluate_row(
             row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
             launcher=options.launcher, cfg_options=options.cfg_options,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
+            seed=seed,
         )
     )  # fmt: skip
     return out_s.metrics, out_s.is_main_process
@@ -255,7 +261,13 @@ def _evaluate_one(
         state_dict = read_checkpoint(ckpt_path, expected)
     values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id)
     if is_main:
+        from vzoo.evaluation.distributed import world_size
+
         fp = dataset_fingerprint(layout)
+        if world_size() > 1:  # not part of environment_key: the numbers must not depend on it
+            env = {**env, "processes": world_size()}
+        if options.random_init:
+            env = {**env, "random_init_seed": RANDOM_INIT_SEED}
         store.record(
             EvalResult(
                 row_id=row.id,

@@ -14,6 +14,7 @@ from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 from vzoo.evaluation.datasets import Ade20kLayout
 from vzoo.evaluation.detection import load_row_config
+from vzoo.evaluation.distributed import configure_runner
 
 
 def require_mmseg() -> None:
@@ -36,6 +37,7 @@ class SegmentationRun:
     cfg_options: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 2
     log_level: str = "WARNING"
+    seed: int | None = None  # random-init runs: the seed the model is initialised with
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     cfg.test_evaluator = dict(type="IoUMetric", iou_metrics=["mIoU"])
     cfg.work_dir = str(run.work_dir)
     cfg.log_level = run.log_level
-    cfg.launcher = run.launcher
+    configure_runner(cfg, run.launcher, run.seed)
     cfg.load_from = None
     cfg.resume = False
     run.work_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -343,13 +346,22 @@ def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
 
     monkeypatch.setattr(ev.os, "execvp", fake_exec)
     monkeypatch.setattr(ev.shutil, "which", lambda name: f"/opt/bin/{name}")
+    monkeypatch.delenv("MASTER_PORT", raising=False)
     argv = ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "none"]
     with pytest.raises(Exec):
         ev._relaunch(ev._strip(argv, ("--launcher",)), 8)
     cmd = calls[-1]
-    assert cmd[:2] == ["/opt/bin/torchrun", "--nproc_per_node=8"]
+    # torchrun is torch.distributed.run, run with this very interpreter (no PATH lookup)
+    assert cmd[:4] == [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=8"]
+    assert "--standalone" in cmd  # a free rendezvous port, unless MASTER_PORT is set
     assert cmd[-6:] == ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "pytorch"]
     assert cmd.count("--launcher") == 1
+    monkeypatch.setenv("MASTER_PORT", "29611")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(Exec):
+        ev._relaunch(["eval", "mlla-t-1x"], 2, cpu=True)
+    assert "--master_port=29611" in calls[-1] and "--standalone" not in calls[-1]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # CPU processes: GPUs hidden
 
     argv = ["eval", "--all", "--launcher", "slurm", "--partition", "gpu", "--gpus", "16"]
     with pytest.raises(Exec):
@@ -359,3 +371,121 @@ def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
     assert "--ntasks=16" in cmd and "--ntasks-per-node=8" in cmd and "--gres=gpu:8" in cmd
     assert cmd[-5:] == ["--all", "--gpus", "16", "--launcher", "slurm"]
     assert "--partition" not in cmd
+
+
+def _detections(path: Path) -> list[dict]:
+    """Saved detections in a canonical order (ranks gather them in their own order)."""
+    dets = json.loads(path.read_text())
+    return sorted(dets, key=lambda d: (d["image_id"], d["category_id"], -d["score"], d["bbox"]))
+
+
+# A small test scale and few proposals for random-init runs: minutes become seconds on a CPU.
+SMALL_RUN = {
+    "test_dataloader.dataset.pipeline.1.scale": (128, 128),
+    "model.test_cfg.rpn.max_per_img": 50,
+    "model.test_cfg.rcnn.max_per_img": 20,
+    "model.test_cfg.rcnn.score_thr": 0.0,
+}
+
+
+@pytest.mark.slow
+def test_random_init_is_seeded_and_recorded(synth_coco: Path, tmp_path: Path, tiny_row) -> None:
+    """Two `--random-init` runs of a row start from the same weights: the same detections, the
+    same AP; the seed is in the record."""
+    store = ResultStore(tmp_path / "store")
+    runs = []
+    for name in ("first", "second"):
+        torch.manual_seed(len(name))  # whatever state torch is in, the run seeds itself
+        opts = EvalOptions(
+            data_root=synth_coco, random_init=True, work_root=tmp_path / name, num_workers=0,
+            cfg_options=SMALL_RUN,
+        )  # fmt: skip
+        (report,) = evaluate([tiny_row], opts, store)
+        runs.append(report.metrics)
+        assert report.status == "measured"  # random-init runs are never "already measured"
+    first = _detections(tmp_path / "first" / tiny_row.id / "detections.bbox.json")
+    assert first, "no detections to compare"
+    assert first == _detections(tmp_path / "second" / tiny_row.id / "detections.bbox.json")
+    assert runs[0] == runs[1]
+    from vzoo.evaluation.runner import RANDOM_INIT_SEED
+
+    recs = store.query(tiny_row.id, "box_ap")
+    assert [r.convention for r in recs] == ["random-init"] * 2
+    assert [r.env["random_init_seed"] for r in recs] == [RANDOM_INIT_SEED] * 2
+    assert recs[0].checkpoint_sha256 is None
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_give_the_ap_of_one(tmp_path: Path) -> None:
+    """`vzoo eval --nproc 2`: two gloo processes through the torchrun re-launch on synthetic COCO
+    (3 images: one rank gets a padded duplicate) save the same detections and record exactly the
+    AP of one process, once."""
+    coco = write_synthetic_coco(tmp_path / "coco", images=3, seed=3)
+    row = load_registry().get("msvmamba-micro-1x")  # the smallest detection row
+    small = SMALL_RUN
+    one = EvalOptions(data_root=coco, random_init=True, cfg_options=small,
+                      work_root=tmp_path / "one", num_workers=0)  # fmt: skip
+    single = ResultStore(tmp_path / "single-store")
+    (report,) = evaluate([row], one, single)
+
+    cfg_args = [a for k, v in small.items() for a in ("--cfg-options", f"{k}={v}".replace(" ", ""))]
+    r = subprocess.run(
+        [sys.executable, "-m", "vzoo.cli.main", "eval", row.id, "--random-init", "--nproc", "2",
+         "--data-root", str(coco), "--workers", "0", "--work-dir", str(tmp_path / "two"),
+         *cfg_args],
+        capture_output=True, text=True, timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "MASTER_PORT"},  # a free port
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("msvmamba-micro-1x: measured") == 1  # rank 0 alone reports
+    for iou in ("bbox", "segm"):
+        name = f"detections.{iou}.json"
+        d1 = _detections(tmp_path / "one" / row.id / name)
+        d2 = _detections(tmp_path / "two" / row.id / name)
+        assert d1 and len(d1) == len(d2)  # every image once: the padded duplicate is dropped
+        # The same detections up to float32 summation order (each process runs its own thread
+        # count): each one of the single run matched to its nearest twin, one to one.
+        unused = list(d2)
+        for a in d1:
+            twins = [b for b in unused if (b["image_id"], b["category_id"])
+                     == (a["image_id"], a["category_id"])]  # fmt: skip
+            assert twins, f"no twin for {a}"
+            b = min(twins, key=lambda b: float(np.abs(np.subtract(a["bbox"], b["bbox"])).max()))
+            assert b["bbox"] == pytest.approx(a["bbox"], rel=1e-4, abs=1e-3)
+            assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6)
+            unused.remove(b)
+    store = ResultStore()
+    for metric in ("box_ap", "mask_ap"):
+        (rec,) = store.query(row.id, metric)  # recorded once, not once per process
+        assert rec.value == report.metrics[metric]
+        assert rec.env["processes"] == 2 and rec.env["device"] == "cpu"
+        assert rec.convention == "random-init" and rec.env["random_init_seed"] == 0
+
+
+def test_shards_of_one_selection_meet_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vzoo_home: Path
+) -> None:
+    """`vzoo eval ID ID --shard 1/2` and `--shard 2/2`, as two jobs on two nodes (each its own
+    local index, one shared home): each evaluates its own row, and the store ends up with both."""
+    from typer.testing import CliRunner
+
+    from vzoo.cli.main import app
+    from vzoo.evaluation.synthetic import write_synthetic_imagenet
+
+    root = write_synthetic_imagenet(tmp_path / "imagenet", classes=3, per_class=1, seed=1)
+    ids = ["msvmamba-nano", "msvmamba-micro"]
+    for i in (1, 2):
+        monkeypatch.setenv("VZOO_INDEX_DIR", str(tmp_path / f"node{i}"))
+        r = CliRunner().invoke(
+            app,
+            ["eval", *ids, "--shard", f"{i}/2", "--random-init", "--data-root", str(root),
+             "--workers", "0", "--batch-size", "3"],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert f"shard {i}/2: 1 of 2 selected rows: {ids[i - 1]}" in r.output
+        mine = {x.row_id for x in ResultStore().query()}
+        assert ids[i - 1] in mine
+    for i in (1, 2):
+        monkeypatch.setenv("VZOO_INDEX_DIR", str(tmp_path / f"node{i}"))
+        recs = ResultStore().query(metric="top1")
+        assert sorted(x.row_id for x in recs) == sorted(ids)  # each row once, both nodes see both
