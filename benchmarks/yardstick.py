@@ -1,0 +1,293 @@
+"""How much compute per second the T models get on this CPU, next to mmdet's Swin-T and ResNet-50.
+
+    PYTHONPATH=.. python benchmarks/yardstick.py [--out reports/yardstick_cpu.md]
+    PYTHONPATH=.. python benchmarks/yardstick.py --model spatial-mamba-t --input det --no-out
+
+GMAC: fvcore units (one multiply-add = 1) as `vzoo flops --convention macs` counts them (the
+flops module's trace: selective scans by the papers' formula, Spatial-Mamba's state fusion at its
+27 taps), counted once at batch 1 and scaled by the batch. Inputs: classifier 1x3x224x224 and
+8x3x224x224, detection backbone 1x3x800x1280 (the trunk only, 4 feature maps out). The yardsticks
+are mmdet's own `SwinTransformer` (the Mask R-CNN Swin-T config) and `ResNet(depth=50)`; as
+classifiers they get a global average pool and a 1000-way linear head.
+
+Timing: float32, inference mode, `torch.set_num_threads(--threads)` (default 2), every model of an
+input built in this one process, one warm-up forward each, then `--rounds` rounds in which the
+models run one after the other (interleaved, so machine load hits them all alike); a model's time
+is its minimum over the rounds. The ratios to Swin-T / R-50 are the load-robust figures.
+`--clock cpu` times process CPU time instead of wall time (for iterating on a loaded machine).
+`--profile` adds a torch.profiler breakdown (self CPU time by op) of one forward per T model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+T_MODELS = ("mlla-t", "spatial-mamba-t", "msvmamba-tiny", "sparx-mamba-t")
+YARDSTICKS = ("swin-t", "resnet-50")
+MODELS = T_MODELS + YARDSTICKS
+NAMES = {
+    "mlla-t": "MLLA-T", "spatial-mamba-t": "Spatial-Mamba-T", "msvmamba-tiny": "MSVMamba-T",
+    "sparx-mamba-t": "SparX-Mamba-T", "swin-t": "Swin-T (mmdet)", "resnet-50": "R-50 (mmdet)",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Input:
+    key: str
+    title: str
+    batch: int
+    height: int
+    width: int
+    backbone: bool  # the detection trunk, else the classifier
+
+
+INPUTS = {
+    "1x224": Input("1x224", "classifier 1×224²", 1, 224, 224, False),
+    "8x224": Input("8x224", "classifier 8×224²", 8, 224, 224, False),
+    "det": Input("det", "backbone 1×800×1280", 1, 800, 1280, True),
+}
+
+# mmdet's configs/_base_/models/mask-rcnn_swin-t-p4-w7_fpn (the Swin-T detection backbone)
+SWIN_T = dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7,
+              mlp_ratio=4, qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
+              drop_path_rate=0.2, patch_norm=True, out_indices=(0, 1, 2, 3), with_cp=False,
+              convert_weights=True)  # fmt: skip
+
+
+class PooledClassifier(nn.Module):
+    """A backbone's last feature map -> global average pool -> linear(1000)."""
+
+    def __init__(self, backbone: nn.Module, channels: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(channels, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.backbone(x)[-1]
+        return self.head(feat.mean(dim=(2, 3)))
+
+
+def build(model: str, backbone: bool) -> nn.Module:
+    if model == "swin-t":
+        from mmdet.models.backbones import SwinTransformer
+
+        if backbone:
+            return SwinTransformer(**SWIN_T)
+        return PooledClassifier(SwinTransformer(**{**SWIN_T, "out_indices": (3,)}), 768)
+    if model == "resnet-50":
+        from mmdet.models.backbones import ResNet
+
+        if backbone:
+            return ResNet(depth=50)
+        return PooledClassifier(ResNet(depth=50, out_indices=(3,)), 2048)
+    from vzoo.zoo import build_backbone, build_classifier
+
+    return build_backbone(model) if backbone else build_classifier(model)
+
+
+def count_gmac(module: nn.Module, x: torch.Tensor) -> float:
+    """fvcore units at x, every op that costs compute (`vzoo flops --convention macs`)."""
+    from vzoo.flops.conventions import COMPLETE
+    from vzoo.flops.run import count_with_breakdown
+
+    report, breakdown = count_with_breakdown(module, (x,))
+    # mmdet's Swin PatchMerging gathers 2x2 patches with nn.Unfold: a copy, no multiply-adds
+    uncounted = {k: v for k, v in report.uncounted.items() if k != "aten::im2col"}
+    if uncounted:
+        raise SystemExit(f"uncounted ops {uncounted}: add fvcore handles")
+    return breakdown.macs(COMPLETE) / 1e9
+
+
+def time_interleaved(
+    runs: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float]
+) -> dict[str, float]:
+    """Min over `rounds` of each callable's time; the callables take turns every round."""
+    best = dict.fromkeys(runs, float("inf"))
+    for fn in runs.values():  # warm-up (first-call allocations, numba load, mkldnn primitives)
+        fn()
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            t0 = clock()
+            fn()
+            best[name] = min(best[name], clock() - t0)
+    return best
+
+
+def profile_ops(fn: Callable[[], object], top: int) -> list[tuple[str, float, float]]:
+    """(op, self CPU ms, share of the forward) for the `top` ops by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [(e.key, e.self_cpu_time_total / 1e3, e.self_cpu_time_total / total)
+            for e in events[:top]]  # fmt: skip
+
+
+def load_text() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        la = os.getloadavg()
+        return f"load average: {la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f}"
+
+
+@dataclass
+class Result:
+    gmac: float
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.gmac / self.seconds
+
+
+def measure(
+    inp: Input,
+    models: list[str],
+    rounds: int,
+    profile: bool,
+    top: int,
+    clock: Callable[[], float],
+) -> tuple[dict[str, Result], dict[str, list[tuple[str, float, float]]]]:
+    x1 = torch.randn(1, 3, inp.height, inp.width, generator=torch.Generator().manual_seed(0))
+    x = x1.expand(inp.batch, -1, -1, -1).contiguous()
+    built = {m: build(m, inp.backbone).eval() for m in models}
+    gmac = {}
+    for m, module in built.items():
+        gmac[m] = count_gmac(module, x1) * inp.batch
+        print(f"  {NAMES[m]}: {gmac[m]:.2f} GMAC", flush=True)
+
+    def runner(module: nn.Module) -> Callable[[], object]:
+        def run() -> object:
+            with torch.inference_mode():
+                return module(x)
+
+        return run
+
+    runs = {m: runner(module) for m, module in built.items()}
+    best = time_interleaved(runs, rounds, clock)
+    profiles = {}
+    if profile:
+        for m in models:
+            if m in T_MODELS:
+                profiles[m] = profile_ops(runs[m], top)
+    return {m: Result(gmac[m], best[m]) for m in models}, profiles
+
+
+def render(
+    results: dict[str, dict[str, Result]],
+    profiles: dict[str, dict[str, list[tuple[str, float, float]]]],
+    rounds: int,
+    loads: list[str],
+    clock: str = "wall",
+) -> str:
+    lines = [
+        "# CPU yardstick: GMAC/s of the T models next to mmdet's Swin-T and ResNet-50",
+        "",
+        "Generated by `python benchmarks/yardstick.py --profile --out reports/yardstick_cpu.md` "
+        "(do not edit by hand).",
+        "",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, inference mode, "
+        f"{clock} time; min over {rounds} interleaved rounds after a warm-up, all models of an "
+        "input in one process. GMAC: fvcore units, every op that costs compute "
+        "(`vzoo flops --convention macs`: scans by the papers' formula, Spatial-Mamba's state "
+        "fusion at its 27 taps). "
+        "The machine is shared, so absolute times move with its load; the ratios are measured "
+        "within the same rounds and are the figures to compare.",
+        "",
+        "Machine load (`uptime`) before each input: " + "; ".join(loads),
+        "",
+        "| model | input | GMAC | ms | GMAC/s | × Swin-T | × R-50 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, res in results.items():
+        swin, r50 = res.get("swin-t"), res.get("resnet-50")
+        for m, r in res.items():
+            to_swin = f"{r.rate / swin.rate:.2f}" if swin else "—"
+            to_r50 = f"{r.rate / r50.rate:.2f}" if r50 else "—"
+            lines.append(
+                f"| {NAMES[m]} | {INPUTS[key].title} | {r.gmac:.2f} | {r.seconds * 1e3:.0f} | "
+                f"{r.rate:.1f} | {to_swin} | {to_r50} |"
+            )
+    if profiles:
+        lines += ["", "## Where the time goes", ""]
+        lines += ["torch.profiler, one forward, self CPU time by op (the top ops).", ""]
+        for key, per_model in profiles.items():
+            for m, ops in per_model.items():
+                lines += [f"### {NAMES[m]}, {INPUTS[key].title}", "",
+                          "| op | self ms | share |", "|---|---:|---:|"]  # fmt: skip
+                lines += [f"| `{op}` | {ms:.1f} | {share:.0%} |" for op, ms, share in ops]
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument(
+        "--model",
+        action="append",
+        choices=MODELS,
+        help="a model to time (repeatable; Swin-T and R-50 are always added)",
+    )
+    ap.add_argument("--input", action="append", choices=list(INPUTS), help="repeatable")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: the process's CPU time (all threads): the work itself, robust to a loaded "
+        "machine's scheduling; for iterating, not the report. Run it with "
+        "OMP_WAIT_POLICY=PASSIVE, or OpenMP's spin-waiting is counted as work",
+    )
+    ap.add_argument("--profile", action="store_true", help="add the top-ops breakdown")
+    ap.add_argument("--top", type=int, default=10)
+    ap.add_argument("--no-yardsticks", action="store_true", help="time only the --model ones")
+    ap.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    torch.set_num_threads(args.threads)
+    models = list(args.model or T_MODELS)
+    if not args.no_yardsticks:
+        models += [y for y in YARDSTICKS if y not in models]
+    results: dict[str, dict[str, Result]] = {}
+    profiles: dict[str, dict[str, list[tuple[str, float, float]]]] = {}
+    loads = []
+    for key in args.input or list(INPUTS):
+        inp = INPUTS[key]
+        loads.append(f"{inp.title}: {load_text()}")
+        print(f"{inp.title} ({loads[-1]})", flush=True)
+        torch.manual_seed(0)
+        results[key], profiles[key] = measure(
+            inp, models, args.rounds, args.profile, args.top, clock
+        )
+        swin = results[key].get("swin-t")
+        for m, r in results[key].items():
+            ratio = f", {r.rate / swin.rate:.2f}x Swin-T" if swin else ""
+            print(f"  {NAMES[m]}: {r.seconds * 1e3:.0f} ms, {r.rate:.1f} GMAC/s{ratio}", flush=True)
+        if args.profile:
+            for m, ops in profiles[key].items():
+                print(f"  {NAMES[m]} top ops: " + ", ".join(
+                    f"{op} {share:.0%}" for op, _, share in ops[:6]), flush=True)  # fmt: skip
+    if args.out is not None:
+        from vzoo.core.atomic import write_text_atomic
+
+        write_text_atomic(args.out, render(results, profiles, args.rounds, loads, args.clock))
+
+
+if __name__ == "__main__":
+    main()
