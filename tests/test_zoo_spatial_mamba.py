@@ -241,6 +241,32 @@ def test_state_fusion_equals_clamped_11x11_kernel(size: tuple[int, int]) -> None
     torch.testing.assert_close(train_path, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (5, 7), (13, 4), (12, 23)])
+def test_float32_inference_state_fusion_runs_the_taps_kernel(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vzoo.kernels import state_fusion_numba
+
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(2, 5, *size, generator=g, dtype=torch.float64)
+    k1, k3, k5 = (torch.randn(5, 1, 3, 3, generator=g, dtype=torch.float64) for _ in range(3))
+    alpha = torch.randn(3, generator=g, dtype=torch.float64)
+    expected = naive_fusion(h, k1, k3, k5, alpha)
+    calls = []
+    fuse = state_fusion_numba.fuse
+    monkeypatch.setattr(state_fusion_numba, "fuse", lambda *a: calls.append(1) or fuse(*a))
+    args32 = [t.float() for t in (h, k1, k3, k5, alpha)]
+    with torch.inference_mode():
+        out = sm.structure_aware_state_fusion(*args32)
+    assert calls and out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+    monkeypatch.setenv("VZOO_SASF_NUMBA", "0")  # the dense torch kernel: same function
+    with torch.inference_mode():
+        dense = sm.structure_aware_state_fusion(*args32)
+    assert len(calls) == 1
+    torch.testing.assert_close(out, dense, rtol=1e-5, atol=1e-5)
+
+
 def test_state_fusion_gradients() -> None:
     g = torch.Generator().manual_seed(7)
     args = [torch.randn(1, 2, 4, 3, generator=g, dtype=torch.float64)]

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils import checkpoint as activation_checkpoint
 
 from vzoo.core.errors import UserInputError
-from vzoo.kernels import selective_scan_states
+from vzoo.kernels import selective_scan_states, state_fusion_numba
 from vzoo.zoo.checkpoint import CheckpointMismatchError
 from vzoo.zoo.layers import ConvLayer, ConvStem, DropPath, Mlp
 from vzoo.zoo.registration import register_backbone
@@ -83,11 +83,16 @@ def structure_aware_state_fusion(
     mode='replicate'), the output has h's spatial size. Computed as their eval path does: one
     alpha-weighted 11x11 depthwise kernel (`merged_sasf_kernel`, 27 non-zero taps of 121) on a
     map padded by 5, which on CPU is 2-4x faster than three dilated convolutions (measured).
-    Computes in at least float32 (their kernel is float32-only) and keeps float64.
+    float32 CPU inference runs only the kernel's 25 distinct taps instead
+    (`kernels/state_fusion_numba.py`: 1.1-7x faster than the dense kernel, most at the large
+    maps of detection). Computes in at least float32 (their kernel is float32-only) and keeps
+    float64.
     """
     ct = torch.promote_types(_at_least_float32_dtype(h), kernel_d1.dtype)
     r = SASF_RADIUS
     weight = merged_sasf_kernel(kernel_d1.to(ct), kernel_d3.to(ct), kernel_d5.to(ct), alpha.to(ct))
+    if state_fusion_numba.applicable(h, weight):
+        return state_fusion_numba.fuse(h, weight)
     padded = F.pad(h.to(ct), (r, r, r, r), mode="replicate")
     return F.conv2d(padded, weight, groups=h.shape[1])
 
