@@ -106,8 +106,25 @@ def show_row(
 
         typer.echo(yaml.safe_dump(data, sort_keys=False))
     else:
+        import shutil
+
+        width = shutil.get_terminal_size().columns  # COLUMNS when set
         for line in _text_lines(data):
-            typer.echo(line)
+            for part in _wrap(line, width):
+                typer.echo(part)
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """A long `key: value` / `- item` line wrapped at spaces, continued under its text (URLs
+    and paths stay whole, on a line of their own if need be)."""
+    import textwrap
+
+    body = line.lstrip(" ")
+    hang = " " * (len(line) - len(body) + (2 if body.startswith("- ") else 4))
+    return textwrap.wrap(
+        line, width=max(width, 40), subsequent_indent=hang, break_long_words=False,
+        break_on_hyphens=False, drop_whitespace=True,
+    ) or [line]  # fmt: skip
 
 
 def _text_lines(data: dict[str, Any], indent: str = "") -> list[str]:

@@ -143,3 +143,15 @@ def test_results_list_fits(
     assert_fits(narrow, wide, width)
     assert "spatial-mamba-t-upernet-160k" in narrow
     assert ("random-init" in narrow) is (width == 80)  # 60 columns: named under the table
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_show_wraps_long_values_at_spaces(
+    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = run_at(monkeypatch, capsys, 1000, "show", "mlla-t")
+    narrow = run_at(monkeypatch, capsys, width, "show", "mlla-t")
+    assert max(len(x) for x in wide.splitlines()) > 200  # the notes are long lines
+    for line in narrow.splitlines():  # over the width only a URL / path alone on its line
+        assert len(line) <= width or len(line.split()) <= 2, line
+    assert narrow.split() == wide.split()  # the same words, in order, none cut
