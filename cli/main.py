@@ -47,13 +47,14 @@ def _register() -> None:
         evaluate,
         flops,
         predict,
+        quickstart,
         registry_cmd,
         results,
     )
 
     for module in (
-        catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data, results,
-        doctor, predict,
+        quickstart, catalog, compare, registry_cmd, download, cache, evaluate, flops, bench, data,
+        results, doctor, predict,
     ):  # fmt: skip
         module.register(app)
 

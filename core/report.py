@@ -325,6 +325,8 @@ def protocol_label(p: dict[str, Any]) -> str:
         *flags,
         f"{p.get('warmup')}+{p.get('iters')} passes",
         f"scan {p.get('scan_backend')}",
+        *([f"OMP_WAIT_POLICY={p['omp_wait_policy']}"]
+          if p.get("omp_wait_policy") not in (None, "default") else []),
         f"torch {p.get('torch')}" + (f", CUDA {p['cuda']}" if p.get("cuda") else ""),
     ]
     return ", ".join(parts)

@@ -72,6 +72,9 @@ class BenchProtocol:
     scan_backend: str
     torch: str
     cuda: str | None
+    # libgomp's OMP_WAIT_POLICY: on a CPU shared with other jobs, torch's spinning threads at the
+    # default policy ran msvmamba-nano ~10x slower (10 s a pass) than PASSIVE (0.9 s) here
+    omp_wait_policy: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

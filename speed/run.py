@@ -46,6 +46,7 @@ class BenchResult:
     peak_memory_mb: float | None
     memory_method: str
     description: str
+    load_avg: float | None = None  # the 1-minute load average when the timed loop ended
 
     def records(self) -> list[dict[str, Any]]:
         """What `--format json` prints: one record per metric, each with its protocol."""
@@ -116,6 +117,7 @@ def resolve_protocol(row: Row, opts: BenchOptions, dev: torch.device) -> BenchPr
         scan_backend=resolve_backend(None, dev),
         torch=torch.__version__,
         cuda=torch.version.cuda if dev.type == "cuda" else None,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default").lower(),
     )
 
 
@@ -154,13 +156,15 @@ def bench_row(
         peak = memory.peak_mb()
     finally:
         torch.set_num_threads(previous_threads)
-    return BenchResult(row, proto, timing, peak, memory.method, tm.description)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return BenchResult(row, proto, timing, peak, memory.method, tm.description, load)
 
 
 def to_eval_results(result: BenchResult) -> list[EvalResult]:
     """Store records: the protocol in the environment and as the record's convention key."""
     env = environment_fingerprint(result.protocol.device)
     env["bench_protocol"] = result.protocol.to_dict()
+    env["load_avg_1min"] = result.load_avg  # other jobs on the machine (not part of the protocol)
     out = []
     for rec in result.records():
         extra = {k: rec[k] for k in ("spread", "method") if k in rec}

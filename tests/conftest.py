@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# On a CPU shared with other jobs, libgomp's default spin-waiting made torch's 2-thread forwards
+# ~10x slower (msvmamba-nano: 10 s a pass against 0.9 s passive). libgomp reads this when torch
+# loads, which is after this file; the tests' subprocesses inherit it. A user's setting stays.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 

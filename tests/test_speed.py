@@ -149,7 +149,7 @@ def test_protocol_key_changes_with_every_field() -> None:
     from vzoo.speed.protocol import BenchProtocol
 
     base = BenchProtocol("cpu", "x", "model", 1, "3x224x224", "fp32", 2, False, False, 3, 10,
-                         "torch", "2.13.0", None)  # fmt: skip
+                         "torch", "2.13.0", None, "default")  # fmt: skip
     for f in fields(BenchProtocol):
         value = getattr(base, f.name)
         other = (not value if isinstance(value, bool) else value + 1 if isinstance(value, int)
@@ -287,3 +287,39 @@ def test_bad_input_exits_2_with_one_line_and_records_nothing(
 def test_eval_result_store_accepts_speed_metrics() -> None:
     ResultStore().record([EvalResult("mlla-t", "throughput", 12.5, "img/s", "vzoo bench")])
     assert ResultStore().query("mlla-t", "throughput")[0].value == 12.5
+
+
+# --------------------------------------------------------------------------- quickstart
+
+
+def test_quickstart_picks_the_smallest_classifier_of_each_family() -> None:
+    from vzoo.speed.quickstart import smallest_classifiers
+
+    picked = {r.family: r.id for r in smallest_classifiers(load_registry())}
+    assert picked == {"sparx-mamba": "sparx-mamba-t", "mlla": "mlla-t",
+                      "msvmamba": "msvmamba-nano", "spatial-mamba": "spatial-mamba-t"}  # fmt: skip
+
+
+def test_quickstart_measures_records_and_reports(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vzoo.speed import quickstart
+
+    # one row and one timed pass keep the test short; the selection itself is tested above
+    monkeypatch.setattr(
+        quickstart, "smallest_classifiers", lambda rows: [load_registry().get("msvmamba-nano")]
+    )
+    monkeypatch.setattr(
+        quickstart, "bench_options", lambda: speed_run.BenchOptions(warmup=0, iters=1)
+    )
+    code, out, err = vzoo_cli(["quickstart", "--report", "json"], capsys)
+    assert code == 0, err
+    recs = {(d["id"], d["metric"]): d for d in json.loads(out)}
+    for metric in ("params_m", "flops_g", "throughput", "latency_ms", "peak_memory_mb"):
+        assert recs[("msvmamba-nano", metric)]["measured"] is not None, metric
+    assert recs[("msvmamba-nano", "flops_g")]["verdict"] == "reproduced"
+    assert recs[("msvmamba-nano", "throughput")]["protocol"]["device"] == "cpu"
+    assert recs[("mlla-t", "throughput")]["verdict"] == "not-measured"
+    assert recs[("mlla-t-1x", "box_ap")]["verdict"] == "not-measured"
+    stored = {r.metric for r in ResultStore().query("msvmamba-nano")}
+    assert {"params_m", "flops_g", "throughput"} <= stored

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# GPU readiness: everything vzoo needs a GPU for, in one run of < 5 minutes on one GPU.
+#
+#   benchmarks/gpu_check.sh [--dry-run] [OUT_DIR]
+#
+# 1. the Triton selective scan against the float64 reference (benchmarks/scan_gpu.py --quick);
+# 2. `vzoo bench` of the four T classifiers at the papers' protocol (bs 128, 224², 50 + 30
+#    passes), fp32 and --amp, and of one detector (mlla-t-1x, whole model, bs 1, 1280x800);
+# 3. an end-to-end `vzoo eval` of one detection row (msvmamba-micro-1x) on synthetic COCO with
+#    --random-init, on the GPU;
+# 4. `vzoo compare` over what this run measured.
+# Everything goes under OUT_DIR (default: $OUT if set, else reports/gpu_check): one log per step,
+# the bench json records, the compare report, and summary.md with each step's status and time.
+# Its results store is OUT_DIR/vzoo-home, so it neither reads nor pollutes the user's.
+#
+# Fails loudly: the first failing step stops the run, prints its name, exit code and the end of
+# its log, and the script exits 1. Every bench/eval output is checked, not just its exit code.
+#
+# --dry-run (or VZOO_GPU_CHECK_DRY_RUN=1): the same steps on the CPU at toy sizes (Triton's CPU
+# interpreter, 64x64 inputs, one timed pass, eval on CPU): checks the plumbing, not the speed.
+set -euo pipefail
+
+DRY="${VZOO_GPU_CHECK_DRY_RUN:-0}"
+if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; shift; fi
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+OUT_DIR="${1:-${OUT:-$REPO/reports/gpu_check}}"
+mkdir -p "$OUT_DIR"
+OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+# Import this checkout as `vzoo` whatever the directory is called (the repository root is the
+# package) and whether or not it is pip-installed.
+mkdir -p "$WORK/pkgroot"
+ln -s "$REPO" "$WORK/pkgroot/vzoo"
+export PYTHONPATH="$WORK/pkgroot${PYTHONPATH:+:$PYTHONPATH}"
+export VZOO_HOME="$OUT_DIR/vzoo-home"
+export PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+vzoo() { "$PY" -m vzoo.cli.main "$@"; }
+
+SUMMARY="$OUT_DIR/summary.md"
+STARTED=$SECONDS
+{
+  echo "# gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ)$([[ $DRY == 1 ]] && echo ' (dry run on CPU)')"
+  echo
+  echo "vzoo $(git -C "$REPO" rev-parse --short=12 HEAD 2>/dev/null || echo '?'), $(uname -srm)"
+  echo
+  echo "| step | status | seconds |"
+  echo "|---|---|---:|"
+} > "$SUMMARY"
+
+step() {  # step NAME COMMAND...: run, log to OUT_DIR/NAME.log, stop the whole check on failure
+  local name="$1"; shift
+  local log="$OUT_DIR/$name.log" t0=$SECONDS rc=0
+  echo "gpu_check: $name ..." >&2
+  "$@" > "$log" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    echo "| $name | FAILED (exit $rc) | $((SECONDS - t0)) |" >> "$SUMMARY"
+    echo "gpu_check: FAILED at step '$name' (exit $rc); last lines of $log:" >&2
+    tail -n 25 "$log" >&2
+    exit 1
+  fi
+  echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
+}
+
+to_file() {  # to_file FILE COMMAND...: the command's stdout into FILE (its stderr to the step log)
+  local file="$1"; shift
+  "$@" > "$file"
+}
+
+check_bench_json() {  # FILE N_ROWS BATCH PRECISION DEVICE: records parse and say what was asked
+  "$PY" - "$@" <<'EOF'
+import json, math, sys
+path, rows, batch, precision, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
+recs = json.load(open(path))
+thr = [r for r in recs if r["metric"] == "throughput"]
+assert len(thr) == rows, f"{path}: {len(thr)} throughput records, expected {rows}"
+for r in recs:
+    p = r["protocol"]
+    assert math.isfinite(r["value"]) and r["value"] > 0, r
+    assert (p["batch_size"], p["precision"], p["device"]) == (batch, precision, device), p
+for r in thr:
+    print(f"{r['id']}: {r['value']:.1f} img/s ({r['protocol']['device_name']})")
+EOF
+}
+
+preflight() {
+  "$PY" - "$DRY" <<'EOF'
+import sys
+import torch
+dry = sys.argv[1] == "1"
+print("torch", torch.__version__, "cuda", torch.version.cuda)
+if not dry:
+    assert torch.cuda.is_available(), "CUDA is not available: run with --dry-run on a CPU machine"
+    print("device", torch.cuda.get_device_name(0))
+try:
+    import triton
+    print("triton", triton.__version__)
+except ImportError:
+    sys.exit("triton is not installed: pip install triton (the scan's GPU kernel)")
+from mmcv.ops import RoIAlign  # noqa: F401  (compiled ops: the detectors need them)
+print("mmcv ops load")
+EOF
+  if [[ $DRY != 1 ]]; then nvidia-smi; fi
+}
+
+T_CLASSIFIERS=(mlla-t spatial-mamba-t msvmamba-tiny sparx-mamba-t)
+DETECTOR=mlla-t-1x
+EVAL_ROW=msvmamba-micro-1x
+if [[ $DRY == 1 ]]; then
+  export TRITON_INTERPRET=1
+  DEVICE=cpu BATCH=2 PRECISION_AMP=amp-bf16 GPUS=0
+  SCAN_ARGS=(--device cpu --tiny --quick)
+  LOOP=(--input 64x64 --warmup 0 --iters 1)
+  DET_LOOP=(--input 256x256 --warmup 0 --iters 1)
+else
+  DEVICE=cuda BATCH=128 PRECISION_AMP=amp-fp16 GPUS=1
+  SCAN_ARGS=(--quick)
+  LOOP=()
+  DET_LOOP=()
+fi
+
+step preflight preflight
+step scan "$PY" "$REPO/benchmarks/scan_gpu.py" "${SCAN_ARGS[@]}" --out "$OUT_DIR/scan_gpu.md"
+step bench-fp32 to_file "$OUT_DIR/bench_fp32.json" vzoo bench "${T_CLASSIFIERS[@]}" \
+  --device "$DEVICE" --batch-size "$BATCH" "${LOOP[@]}" --format json
+step bench_fp32-check check_bench_json "$OUT_DIR/bench_fp32.json" 4 "$BATCH" fp32 "$DEVICE"
+step bench-amp to_file "$OUT_DIR/bench_amp.json" vzoo bench "${T_CLASSIFIERS[@]}" \
+  --device "$DEVICE" --batch-size "$BATCH" "${LOOP[@]}" --amp --format json
+step bench_amp-check check_bench_json "$OUT_DIR/bench_amp.json" 4 "$BATCH" "$PRECISION_AMP" \
+  "$DEVICE"
+step bench-detector to_file "$OUT_DIR/bench_detector.json" vzoo bench "$DETECTOR" \
+  --device "$DEVICE" "${DET_LOOP[@]}" --format json
+step bench_detector-check check_bench_json "$OUT_DIR/bench_detector.json" 1 1 fp32 "$DEVICE"
+step synth-coco vzoo data synth-coco "$WORK/coco" --images 4
+step eval vzoo eval "$EVAL_ROW" --data-root "$WORK/coco" --random-init --gpus "$GPUS" \
+  --work-dir "$WORK/eval" --workers 0 --force
+step eval-check "$PY" -c "
+from vzoo.core.results import ResultStore
+rec = {r.metric: r for r in ResultStore().query('$EVAL_ROW')}
+assert 'box_ap' in rec and 'mask_ap' in rec, sorted(rec)
+print({m: r.value for m, r in rec.items()}, rec['box_ap'].env.get('device'))
+"
+step compare vzoo compare "${T_CLASSIFIERS[@]}" "$DETECTOR" "$EVAL_ROW" --report markdown \
+  --out "$OUT_DIR/compare.md"
+
+{
+  echo
+  echo "total: $((SECONDS - STARTED)) s"
+  echo
+  echo "## bench (throughput)"
+  echo
+  for f in bench_fp32 bench_amp bench_detector; do
+    echo "### $f"
+    echo
+    tail -n +1 "$OUT_DIR/$f-check.log" | sed 's/^/- /'
+    echo
+  done
+} >> "$SUMMARY"
+echo "gpu_check: all steps passed in $((SECONDS - STARTED)) s; summary: $SUMMARY" >&2
