@@ -20,15 +20,12 @@ def quickstart(
 ) -> None:
     """Params, FLOPs and CPU speed of the smallest classifier of each family (about a minute,
     no download), recorded; then the published-vs-measured report over every row."""
-    from vzoo.core.errors import UserInputError
-    from vzoo.core.metrics import SPEED_METRICS
-    from vzoo.core.registry import TASKS, load_registry
-    from vzoo.core.report import compare, render
+    from vzoo.cli.selection import check_task, load_rows
+    from vzoo.core.report import compare_stored, render
     from vzoo.core.results import ResultStore
 
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
-    registry = load_registry()
+    check_task(task)
+    registry = load_rows()
     store = ResultStore()
     from vzoo.speed.quickstart import measure, smallest_classifiers
 
@@ -40,7 +37,5 @@ def quickstart(
     )
     measure(rows, store, on_step=lambda what: typer.echo(f"  {what}", err=True))
     typer.echo(f"measured in {time.perf_counter() - started:.0f} s", err=True)
-    speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
-    selected = registry.select(task=task)
-    text = render(compare(selected, store.latest(), None, speed), report.value)
+    text = render(compare_stored(registry.select(task=task), store), report.value)
     typer.echo(text, nl=not text.endswith("\n"))

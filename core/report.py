@@ -85,6 +85,11 @@ def verdict_for(
     return "below" if delta < 0 else "above"
 
 
+def _recency(rec: StoredResult) -> tuple[str, str, int]:
+    """Newer sorts higher, as the store orders records (creation time, then run id)."""
+    return (rec.created_at, rec.run, rec.id)
+
+
 def speed_protocols(
     rows: Iterable[Row], speed: Iterable[StoredResult]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -100,7 +105,7 @@ def speed_protocols(
         task = task_of.get(rec.row_id)
         if task is None or rec.convention is None:
             continue
-        if task not in newest or rec.id > newest[task].id:
+        if task not in newest or _recency(rec) > _recency(newest[task]):
             newest[task] = rec
     return {
         task: (rec.convention, dict(rec.env.get("bench_protocol") or {}))
@@ -126,13 +131,11 @@ def compare(
     rows = list(rows)
     speed = list(speed)
     protocols = speed_protocols(rows, speed)
-    speed_hits: dict[tuple[str, str], StoredResult] = {}
-    wanted = {conv for conv, _ in protocols.values()}
-    for rec in speed:  # the newest record per (row, metric) under its task's protocol
-        if rec.convention in wanted:
-            key = (rec.row_id, rec.metric)
-            if key not in speed_hits or rec.id > speed_hits[key].id:
-                speed_hits[key] = rec
+    speed_hits: dict[tuple[str, str, str | None], StoredResult] = {}
+    for rec in speed:  # the newest record per (row, metric, protocol)
+        key = (rec.row_id, rec.metric, rec.convention)
+        if key not in speed_hits or _recency(rec) > _recency(speed_hits[key]):
+            speed_hits[key] = rec
     records: list[ComparisonRecord] = []
     for row in rows:
         measured_metrics = [
@@ -183,14 +186,14 @@ def compare_stored(
 
 
 def _speed_records(
-    row: Row, protocol: tuple[str, dict[str, Any]], hits: Mapping[tuple[str, str], StoredResult]
+    row: Row,
+    protocol: tuple[str, dict[str, Any]],
+    hits: Mapping[tuple[str, str, str | None], StoredResult],
 ) -> list[ComparisonRecord]:
     convention, proto = protocol
     out = []
     for metric in SPEED_METRICS:
-        hit = hits.get((row.id, metric))
-        if hit is not None and hit.convention != convention:
-            hit = None
+        hit = hits.get((row.id, metric, convention))
         out.append(
             ComparisonRecord(
                 id=row.id, metric=metric, published=None,
