@@ -145,7 +145,9 @@ def main() -> None:
 
     # What each figure must show: the chart data, computed from the same store.
     os.environ["VZOO_HOME"] = str(home)
-    charts = charts_for(package.compare_frame())
+    frame = package.compare_frame()
+    charts = charts_for(frame)
+    measured = frame[frame["measured"].notna()]
     counter = FigureCounter()
     counter.feed(dom)
     lines = [
@@ -153,7 +155,18 @@ def main() -> None:
         "",
         f"`python benchmarks/report_browser.py` ({version.strip()}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}).",
-        *([""] + [f"- {t}" for t in timings] if timings else []),
+        "",
+        f"Measurements: the store of `--home {args.home}` as it was."
+        if args.home
+        else "Measurements: a fresh store, filled for this check:",
+        *[f"- {t}" for t in timings],
+        "",
+        f"{len(measured)} measured numbers in it: "
+        + "; ".join(
+            f"{rid} ({', '.join(part['metric'])})"
+            for rid, part in measured.groupby("id", sort=False)
+        )
+        + ".",
         "",
         f"The browser's DOM holds {len(counter.figures)} figures (the chart data: {len(charts)}).",
         "",
