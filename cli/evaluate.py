@@ -1,7 +1,8 @@
 """`vzoo eval`: run the real evaluation of rows and record the measured numbers.
 
 Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh:
-`--gpus N` re-executes this command under `torchrun --nproc_per_node N ... --launcher pytorch`;
+`--gpus N` runs this same command as a child under
+`torchrun --nproc_per_node N ... --launcher pytorch`;
 `--nproc N` does the same with N CPU processes (gloo; CUDA hidden from them);
 `--launcher slurm --partition P` submits it through `srun`, and inside SLURM it runs as one task.
 `--shard I/N` evaluates only the I-th of N parts of the selected rows (independent jobs, e.g. a
@@ -18,6 +19,7 @@ from typing import Any, Optional
 
 import typer
 
+from vzoo.cli.interrupt import run_child
 from vzoo.cli.selection import registry_option, select_rows
 from vzoo.core.errors import UserInputError
 
@@ -51,7 +53,9 @@ def _relaunch(argv: list[str], nproc: int, cpu: bool = False) -> None:
     ]  # fmt: skip
     if cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    os.execvp(cmd[0], cmd)
+    # a child, not exec: Ctrl-C then reaches this process only, which stops torchrun's whole
+    # process group and prints one line instead of torchrun's and every rank's shutdown noise
+    raise typer.Exit(run_child(cmd))
 
 
 def _submit_slurm(argv: list[str], partition: str, gpus: int, cpus_per_task: int) -> None:

@@ -9,7 +9,15 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
+from vzoo.cli import interrupt
+
+# The console script or `python -m vzoo.cli.main` (not an in-process import, e.g. by tests):
+# Ctrl-C during the imports below is already one line and exit 130.
+_IS_PROGRAM = __name__ == "__main__" or os.path.basename(sys.argv[0]) == "vzoo"
+if _IS_PROGRAM:
+    interrupt.guard_startup()
+
+import typer  # noqa: E402
 
 app = typer.Typer(
     name="vzoo",
@@ -63,7 +71,23 @@ _register()
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point (`argv` None: this process is the command)."""
+    with interrupt.handling(whole_process=argv is None and _IS_PROGRAM):
+        try:
+            code = _run(argv)
+        except BaseException:
+            # whatever an interrupt caused (an error a library made of it, a SystemExit from
+            # a child that was stopped) ends as the interrupt
+            if interrupt.interrupted():
+                interrupt.exit_interrupted()
+            raise
+        if interrupt.interrupted():  # swallowed on the way (a DataLoader `__del__`)
+            interrupt.exit_interrupted()
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the command; map its errors to one line and an exit code."""
     import click
 
     from vzoo.core.errors import VzooError
@@ -75,20 +99,23 @@ def run(argv: list[str] | None = None) -> None:
 
     try:
         code = app(args=argv, standalone_mode=False)
-    except VzooError as e:
-        _fail(str(e), e.exit_code)
-    except (click.exceptions.Exit, typer.Exit) as e:
-        sys.exit(e.exit_code)
-    except (click.ClickException, TyperClickException) as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
-        _fail("interrupted", 130)
-    except Exception as e:  # a bug: still one line unless asked for the traceback
-        if os.environ.get("VZOO_DEBUG"):
-            raise
+    except BaseException as e:
+        if interrupt.interrupted() or isinstance(
+            e, (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+        ):
+            interrupt.exit_interrupted()  # also what a library made of the interrupt
+        if isinstance(e, VzooError):
+            _fail(str(e), e.exit_code)
+        if isinstance(e, (click.exceptions.Exit, typer.Exit)):
+            return e.exit_code
+        if isinstance(e, (click.ClickException, TyperClickException)):
+            e.show()
+            return e.exit_code
+        if not isinstance(e, Exception) or os.environ.get("VZOO_DEBUG"):
+            raise  # SystemExit; or the traceback was asked for
+        # a bug: still one line unless asked for the traceback
         _fail(f"internal error: {type(e).__name__}: {e} (run with VZOO_DEBUG=1 for a traceback)", 1)
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
 def _fail(message: str, code: int) -> None:

@@ -345,6 +345,7 @@ def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
         raise Exec
 
     monkeypatch.setattr(ev.os, "execvp", fake_exec)
+    monkeypatch.setattr(ev, "run_child", lambda argv: fake_exec(argv[0], argv))
     monkeypatch.setattr(ev.shutil, "which", lambda name: f"/opt/bin/{name}")
     monkeypatch.delenv("MASTER_PORT", raising=False)
     argv = ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "none"]

@@ -162,7 +162,7 @@ def test_cpu_peak_rss_sees_a_short_lived_allocation() -> None:
     mem = CpuPeakRss()
     mem.reset()
     block = bytearray(64 * 2**20)
-    block[:: 4096] = b"\1" * len(block[:: 4096])  # touch every page: resident
+    block[::4096] = b"\1" * len(block[::4096])  # touch every page: resident
     del block  # freed before the reading: only a high-water mark sees it
     peak = mem.peak_mb()
     assert peak is not None and peak >= 60, (peak, mem.method)
