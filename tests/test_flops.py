@@ -261,3 +261,27 @@ def test_adaptive_avg_pool1d_priced_like_fvcores_2d_pool() -> None:
     rep1 = count(pool1d, (torch.randn(2, 8, 30),))
     rep2 = count(pool2d, (torch.randn(2, 8, 5, 6),))
     assert rep1.uncounted == {} and rep1.macs == rep2.macs == 2 * 8 * 30
+
+
+TINY_SPATIAL_MAMBA_DET = Path(__file__).parent / "data" / "tiny_spatial_mamba_mask_rcnn.py"
+
+
+@pytest.mark.slow
+def test_spatial_mamba_detection_counts_the_scan_and_the_fusion_released_script_does_not() -> None:
+    """The Spatial-Mamba detection figures are reproduced only with the state scan (7*B*L*D*N)
+    and the state fusion (27 taps) counted, as the classifiers' flops() does; the released
+    get_flops.py column skips both (autograd Functions fvcore cannot see). Traced on a
+    Spatial-Mamba row's identity with a one-block-per-stage backbone."""
+    row = dataclasses.replace(
+        load_registry().get("spatial-mamba-t-1x"),
+        config=str(TINY_SPATIAL_MAMBA_DET),
+        flops_input=(3, 64, 64),
+    )
+    res = count_row(row)
+    parts = res.breakdown
+    assert parts.scan > 0 and parts.sasf_dense > 0  # the traced model has both
+    assert res.report.uncounted == {}
+    paper = round(res.value("paper") * 1e9)
+    assert paper == parts.standard + parts.scan + parts.sasf_taps
+    script = res.script_value()
+    assert script is not None and round(script * 1e9) == parts.standard
