@@ -407,6 +407,11 @@ def render_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(out) + "\n"
 
 
+HOW_TO_READ_FIGURES = (
+    "Figures: one curve per family through its sizes (T, S, B); hollow markers are published "
+    "numbers, filled ones measured here, joined to their published point by a thin line; grey "
+    "dashed curves are baselines (a dotted level where only their accuracy is known)."
+)
 _HTML_STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
@@ -428,6 +433,8 @@ def render_html(frame: pd.DataFrame) -> str:
         "</head><body><h1>vzoo: published vs measured</h1>",
         f"<p>{html.escape(_summary_line(frame))}</p>",
     ]
+    if charts:
+        parts.append(f"<p class='how-to-read'>{html.escape(HOW_TO_READ_FIGURES)}</p>")
     for task, recs in _task_tables(frame).items():
         parts.append(f"<h2 id='{task}'>{html.escape(TASK_TITLES.get(task, task))}</h2>")
         task_charts = [c for c in charts if c.task == task]

@@ -184,6 +184,7 @@ def test_html_inlines_the_figures_of_each_task(registry: Registry) -> None:
     sparx = compare(registry.select(task="detection", family="sparx-mamba"), {})
     html = render(sparx, "html")
     assert "<svg" not in html and "<table>" in html
+    assert "class='how-to-read'" in text and "class='how-to-read'" not in html
 
 
 def test_unknown_format_is_refused(registry: Registry) -> None:
