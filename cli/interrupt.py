@@ -82,6 +82,10 @@ def handling(*, whole_process: bool) -> Iterator[None]:
         yield  # signals go to the main thread only; nothing to install
         return
     previous = signal.signal(signal.SIGINT, _on_sigint)
+    # A rank under torchrun is stopped with SIGTERM (its own session never sees the terminal's
+    # Ctrl-C): unwind the same way, so its files are not left half-written either.
+    is_rank = whole_process and "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
+    previous_term = signal.signal(signal.SIGTERM, _on_sigint) if is_rank else None
     previous_hook = sys.unraisablehook
     _state.generation += 1
     _state.pid = os.getpid()
@@ -94,6 +98,8 @@ def handling(*, whole_process: bool) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         _state.pid = None
         if not whole_process:
             _state.generation += 1  # retire this run's watchdog
