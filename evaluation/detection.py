@@ -6,10 +6,12 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vzoo.core.atomic import write_text_atomic
 from vzoo.core.errors import VzooError
 from vzoo.core.registry import Row, config_path
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
@@ -113,6 +115,11 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()[:16]
 
 
+# mmdet's CocoMetric dumps the detections in place; they are renamed to detections.<iou>.json
+# only once the test loop has finished, so an interrupted run never leaves a half-written one.
+PARTIAL_DETECTIONS = ".detections.partial"
+
+
 def _point_at_data(cfg: Any, run: DetectionRun) -> None:
     ds = cfg.test_dataloader.dataset
     ds.data_root = str(run.data.root) + "/"
@@ -126,7 +133,7 @@ def _point_at_data(cfg: Any, run: DetectionRun) -> None:
         ann_file=str(run.data.ann_file.resolve()),
         metric=list(iou_types(run.row)),
         format_only=True,  # save detections; vzoo scores them (either backend, re-scorable)
-        outfile_prefix=str(run.work_dir.resolve() / "detections"),
+        outfile_prefix=str(run.work_dir.resolve() / PARTIAL_DETECTIONS),
     )
 
 
@@ -176,8 +183,16 @@ def _build_and_test(
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.state_dict is not None:
         load_detector_weights(model, run.row, run.state_dict)
-    runner.test()
     det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in iou_types(run.row)}
+    partial = {iou: run.work_dir / f"{PARTIAL_DETECTIONS}.{iou}.json" for iou in det_files}
+    try:
+        runner.test()
+        if get_rank() == 0:
+            for iou, path in partial.items():
+                os.replace(path, det_files[iou])
+    finally:
+        for path in partial.values():
+            path.unlink(missing_ok=True)
     num_images = len(runner.test_dataloader.dataset)
     if get_rank() != 0:
         return DetectionOutcome({}, {}, det_files, num_images, is_main_process=False)
@@ -194,5 +209,5 @@ def _build_and_test(
         if metric_name(iou, stat) in METRICS
     }
     summary = {"row": run.row.id, "metrics": metrics, "detail": detail, "max_dets": max_dets}
-    (run.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(run.work_dir / "summary.json", json.dumps(summary, indent=2))
     return DetectionOutcome(metrics, detail, det_files, num_images, is_main_process=True)

@@ -152,7 +152,11 @@ def test_ctrl_c_exits_130_with_one_line(
     for pid in reached["workers"]:  # stopped, not orphaned
         assert not _alive(pid), f"DataLoader worker {pid} still running"
     # nothing half-written: no temporary files, every JSON in the work dir complete, no record
-    leftovers = [p for p in [*work.rglob("*"), *vzoo_home.rglob("*")] if p.name.endswith(".tmp")]
+    leftovers = [
+        p
+        for p in [*work.rglob("*"), *vzoo_home.rglob("*")]
+        if p.name.endswith(".tmp") or p.name.startswith(".detections.partial")
+    ]
     assert leftovers == []
     for f in work.rglob("*.json"):
         json.loads(f.read_text())
