@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vzoo import __version__
-from vzoo.core.atomic import write_bytes_atomic
+from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
 from vzoo.core.errors import StoreError
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, vzoo_home
@@ -360,6 +360,19 @@ class ResultStore:
                 f"this run's numbers were not recorded: {values}"
             ) from e
         return rel
+
+    def check_writable(self) -> None:
+        """Fail now, naming the path, if no record could be written: before hours of work."""
+        try:
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = open_sibling_temp(self.records_dir / "write-check")
+            os.close(fd)
+            tmp.unlink()
+        except OSError as e:
+            raise StoreError(
+                f"cannot write results to {self.records_dir}: {_os_reason(e)}; "
+                f"{_write_hint(e, self.path)}. Nothing was run; nothing already stored changed"
+            ) from e
 
     def import_from(self, source: str | Path) -> ImportReport:
         """Merge runs from an export file (JSON lines), a record file, a directory of record files

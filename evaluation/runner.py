@@ -207,6 +207,7 @@ def evaluate(
         require_mmseg()
     layouts = check_datasets(rows, options)
     store = store or ResultStore()
+    store.check_writable()  # a read-only or missing home is found now, not after the run
     env = environment_fingerprint(device_name())
     env_key = environment_key(env)
     work_root = options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))

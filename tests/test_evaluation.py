@@ -456,9 +456,11 @@ def test_two_cpu_processes_give_the_ap_of_one(tmp_path: Path) -> None:
             assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6)
             unused.remove(b)
     store = ResultStore()
-    for metric in ("box_ap", "mask_ap"):
+    assert {"box_ap", "mask_ap"} <= set(report.metrics)
+    assert len(store.query(row.id)) == len(report.metrics)
+    for metric, value in report.metrics.items():  # AP, AP50 ... AR1000: each exactly the same
         (rec,) = store.query(row.id, metric)  # recorded once, not once per process
-        assert rec.value == report.metrics[metric]
+        assert rec.value == value, metric
         assert rec.env["processes"] == 2 and rec.env["device"] == "cpu"
         assert rec.convention == "random-init" and rec.env["random_init_seed"] == 0
 

@@ -311,6 +311,16 @@ def test_full_or_read_only_home_names_the_path_and_keeps_the_numbers(
     assert [r.value for r in store.query()] == [1.0]
 
 
+def test_an_unwritable_store_is_found_before_any_work(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "r")
+    store.check_writable()
+    assert list(store.records_dir.iterdir()) == []  # the probe leaves nothing behind
+    store.records_dir.rmdir()
+    store.records_dir.write_text("not a directory")  # as unwritable as it gets for root
+    with pytest.raises(StoreError, match=f"cannot write results to {store.records_dir}"):
+        store.check_writable()
+
+
 def test_home_that_cannot_be_created_exits_2(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     r = _vzoo("compare", "mlla-t-1x", env={"VZOO_HOME": str(tmp_path / "file" / "home")})
