@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def list_rows(
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
-    family: Optional[str] = typer.Option(None, help="e.g. mlla, spatial-mamba, sparx-mamba"),
+    family: Optional[str] = typer.Option(None, help="A family (`vzoo list` shows them)."),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
     source: Optional[str] = typer.Option(
         None, "--source", help="mmdet: every model of the installed mmdet's model index."
@@ -42,7 +42,7 @@ def list_rows(
 ) -> None:
     """List registry rows (the packaged rows, mmdet baselines, plugins' rows, overlays)."""
     from vzoo.core import mmdet_index
-    from vzoo.core.registry import FAMILIES, Registry
+    from vzoo.core.registry import Registry, families
 
     check_task(task)
     if source not in (None, mmdet_index.SOURCE):
@@ -54,9 +54,9 @@ def list_rows(
         reg = Registry(index, mmdet_index.mim_root() / "model-index.yml")
     else:
         reg = load_rows(registry)
-    families = dict.fromkeys([*FAMILIES, *(r.family for r in reg)])
-    if family is not None and family not in families:
-        raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(families)}")
+    known = dict.fromkeys([*families(), *(r.family for r in reg)])
+    if family is not None and family not in known:
+        raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(known)}")
     rows = reg.select(task=task, family=family)
     cols = ("id", "family", "task", "method", "schedule", "published")
     records = [
@@ -92,7 +92,7 @@ def list_rows(
 
 
 def show_row(
-    row_id: str = typer.Argument(..., help="Registry row id, e.g. mlla-t-1x"),
+    row_id: str = typer.Argument(..., help="Registry row id (see `vzoo list`)."),
     fmt: ShowFormat = typer.Option(ShowFormat.text, "--format", help="Output format."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:

@@ -27,24 +27,15 @@ Y_LABELS = {
     "miou_ss": "ADE20K mIoU (%, single-scale)",
 }
 DATASET_TITLES = {"classification": "ImageNet-1K", "detection": "COCO", "segmentation": "ADE20K"}
-FAMILY_LABELS = {
-    "sparx-mamba": "SparX-Mamba",
-    "mlla": "MLLA",
-    "msvmamba": "MSVMamba",
-    "spatial-mamba": "Spatial-Mamba",
-    "sparse-rcnn": "Sparse R-CNN",
-}
+# mmdet's / mmseg's own methods; family cards label the methods they bring (`method_label`).
 METHOD_LABELS = {
     "classifier": "",
     "mask-rcnn": "Mask R-CNN",
     "upernet": "UperNet",
     "sparse-rcnn": "Sparse R-CNN",
-    "dual-attn-sparse-rcnn": "Dual-Attention Sparse R-CNN",
 }
 # Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
 BACKBONE_LABELS = {"r": "ResNet", "x": "ResNeXt", "swin": "Swin", "convnext": "ConvNeXt"}
-# Methods whose rows are compared in one chart (the same detector framework, one head swapped).
-FRAMEWORK = {"dual-attn-sparse-rcnn": "sparse-rcnn"}
 # Plotting order along a family's curve; unknown sizes sort after these, by x.
 _SIZES = (
     ("nano", "N"),
@@ -165,17 +156,42 @@ def _point(row: _RowValues, x_metric: str, y_metric: str) -> ChartPoint | None:
     return ChartPoint(row.id, row.size, published, measured)
 
 
+def family_label(family: str) -> str:
+    """How charts name a family: its card's label (the id for a family without a card)."""
+    from vzoo.zoo.cards import find_card
+
+    card = find_card(family)
+    return card.label if card is not None else family
+
+
+def _method_label(method: str) -> str:
+    from vzoo.zoo.cards import card_methods
+
+    declared = card_methods().get(method)
+    if declared is not None and declared.label:
+        return declared.label
+    return METHOD_LABELS.get(method, method)
+
+
+def _framework(method: str) -> str:
+    """Rows of a method that swaps one head of another framework are charted with it."""
+    from vzoo.zoo.cards import card_methods
+
+    declared = card_methods().get(method)
+    return declared.framework if declared is not None and declared.framework else method
+
+
 def _series_label(family: str, method: str, several_methods: bool, baseline: bool) -> str:
-    label = FAMILY_LABELS.get(family, family)
+    label = family_label(family)
     if several_methods:
-        method_label = METHOD_LABELS.get(method, method)
+        method_label = _method_label(method)
         label = method_label if label in method_label else f"{label} ({method_label})"
     return f"{label} (baseline)" if baseline else label
 
 
 def _title(task: str, framework: str, schedule: str | None, y_metric: str) -> str:
     parts = [DATASET_TITLES.get(task, task)]
-    method = METHOD_LABELS.get(framework, framework)
+    method = _method_label(framework)
     if method:
         parts.append(f"{method} {schedule.replace('x', '×')}" if schedule else method)
     return ", ".join(parts)
@@ -233,7 +249,7 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
     for row in rows:
         if row.task not in ACCURACY_METRIC:
             continue
-        key = (row.task, FRAMEWORK.get(row.method, row.method), row.schedule)
+        key = (row.task, _framework(row.method), row.schedule)
         groups.setdefault(key, []).append(row)
     task_order = list(dict.fromkeys(task for task, _, _ in groups))
     charts: list[Chart] = []

@@ -23,13 +23,6 @@ if TYPE_CHECKING:
 # the markers still tell the families apart.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
-FAMILY_STYLE = {
-    "sparx-mamba": (PALETTE[0], "o"),
-    "mlla": (PALETTE[1], "s"),
-    "msvmamba": (PALETTE[2], "^"),
-    "spatial-mamba": (PALETTE[3], "D"),
-    "sparse-rcnn": (PALETTE[4], "v"),
-}
 BASELINE_COLOUR = "#7f7f7f"
 FIGSIZE = (5.0, 3.6)  # inches: a half-width slide, or a single paper column scaled to ~70 %
 PNG_DPI = 200
@@ -44,13 +37,16 @@ _RC = {
 
 
 def series_styles(series: Iterable[ChartSeries]) -> dict[str, tuple[str, str]]:
-    """(colour, marker) per series key: fixed for the zoo's families, then the unused palette
+    """(colour, marker) per series key: a family card's own, then the unused palette
     entries in order (distinct within a chart); baselines grey, each with its own marker."""
+    from vzoo.zoo.cards import all_cards
+
+    family_style = {c.name: (c.color, c.marker or "o") for c in all_cards() if c.color}
     styles: dict[str, tuple[str, str]] = {}
     others: list[ChartSeries] = []
     for s in series:
-        if s.key in FAMILY_STYLE and not s.baseline:
-            styles[s.key] = FAMILY_STYLE[s.key]
+        if s.key in family_style and not s.baseline:
+            styles[s.key] = family_style[s.key]
         else:
             others.append(s)
     free = [(c, m) for c, m in zip(PALETTE, MARKERS, strict=True) if (c, m) not in styles.values()]

@@ -25,15 +25,15 @@ from vzoo.core.paths import package_root
 
 TASKS = ("classification", "detection", "segmentation")
 DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentation": "ade20k"}
-METHODS = ("classifier", "mask-rcnn", "upernet", "sparse-rcnn", "dual-attn-sparse-rcnn")
-FAMILIES = ("sparx-mamba", "mlla", "msvmamba", "spatial-mamba", "sparse-rcnn")
-WEIGHT_KINDS = ("file", "drive-folder")
-# Which methods and metrics make sense for each task (a detection row with a top-1 is a typo).
-TASK_METHODS = {
-    "classification": ("classifier",),
-    "detection": ("mask-rcnn", "sparse-rcnn", "dual-attn-sparse-rcnn"),
-    "segmentation": ("upernet",),
+# mmdet's and mmseg's own methods, and the task each belongs to (a detection row with a top-1 is
+# a typo); a family card adds the methods its family brings. Families are the cards' names.
+GENERIC_METHODS = {
+    "classifier": "classification",
+    "mask-rcnn": "detection",
+    "sparse-rcnn": "detection",
+    "upernet": "segmentation",
 }
+WEIGHT_KINDS = ("file", "drive-folder")
 TASK_METRICS = {
     "classification": ("top1", "top5", "params_m", "flops_g"),
     "detection": ("box_ap", "mask_ap", "params_m", "flops_g"),
@@ -163,6 +163,20 @@ class Registry:
         return rows
 
 
+def families() -> tuple[str, ...]:
+    """The family names: one per family card (built-in or plugin)."""
+    from vzoo.zoo.cards import family_names
+
+    return family_names()
+
+
+def methods() -> dict[str, str]:
+    """Method name -> task: mmdet's/mmseg's own, then those the family cards bring."""
+    from vzoo.zoo.cards import card_methods
+
+    return {**GENERIC_METHODS, **{m.name: m.task for m in card_methods().values()}}
+
+
 def missing_configs(registry: Registry) -> list[str]:
     """Rows whose `config` names no file in the package (checked by `vzoo registry check`)."""
     return [
@@ -218,7 +232,9 @@ def load_registry(
 
 def plugin_registry_paths() -> list[Path]:
     """Registry files shipped by family plugins (entry-point group `vzoo.families`)."""
-    return []
+    from vzoo.zoo.cards import all_cards
+
+    return [f for card in all_cards() for f in card.row_files()]
 
 
 @functools.lru_cache(maxsize=8)
@@ -301,6 +317,8 @@ def _parse_rows(
     problems: list[str],
 ) -> list[Row]:
     """One file's rows; `earlier` maps the ids already loaded from other files to their file."""
+    # a file other than the packaged one may name configs beside it (a plugin's, a user's own)
+    beside = None if path.resolve() == default_registry_path().resolve() else path.parent
     rows: list[Row] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_rows):
@@ -313,7 +331,7 @@ def _parse_rows(
             continue
         if isinstance(rid, str):
             seen.add(rid)
-        row = _parse_row(raw, i, problems)
+        row = _parse_row(raw, i, problems, beside)
         if row is None:
             continue
         if row.pretrain is not None:
@@ -341,7 +359,9 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
+def _parse_row(
+    raw: Any, index: int, problems: list[str], beside: Path | None = None
+) -> Row | None:
     if not isinstance(raw, dict):
         problems.append(f"rows[{index}]: must be a mapping")
         return None
@@ -361,7 +381,7 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
         if fld in raw and raw[fld] is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string")
     if isinstance(rid, str) and rid and not _ID_RE.fullmatch(rid):
-        bad("id", "must be lowercase words joined by '-' (e.g. mlla-t-1x)")
+        bad("id", "must be lowercase words joined by '-' (e.g. my-net-t-1x)")
     task = raw.get("task")
     if isinstance(task, str):
         if task not in TASKS:
@@ -373,20 +393,29 @@ def _parse_row(raw: Any, index: int, problems: list[str]) -> Row | None:
         task = None
     method = raw.get("method")
     if isinstance(method, str):
-        if method not in METHODS:
-            bad("method", f"'{method}' is not one of {', '.join(METHODS)}")
-        elif task is not None and method not in TASK_METHODS[task]:
-            bad("method", f"'{method}' does not fit task {task} ({', '.join(TASK_METHODS[task])})")
-    if isinstance(raw.get("family"), str) and raw["family"] not in FAMILIES:
-        bad("family", f"'{raw['family']}' is not one of {', '.join(FAMILIES)}")
+        known = methods()
+        if method not in known:
+            bad("method", f"'{method}' is not one of {', '.join(known)}")
+        elif task is not None and known[method] != task:
+            fits = ", ".join(m for m, t in known.items() if t == task)
+            bad("method", f"'{method}' does not fit task {task} ({fits})")
+    if isinstance(raw.get("family"), str) and raw["family"] not in families():
+        bad("family", f"'{raw['family']}' is not one of {', '.join(families())}")
     for fld in ("schedule", "config", "pretrain"):
         if raw.get(fld) is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string or null")
     config = raw.get("config")
-    if isinstance(config, str) and not (
-        config.startswith("zoo/configs/") and config.endswith(".py") and ".." not in config
-    ):
-        bad("config", f"'{config}' must be a path zoo/configs/<family>/<name>.py in the package")
+    if isinstance(config, str):
+        plain = config.endswith(".py") and ".." not in config and not Path(config).is_absolute()
+        if plain and beside is not None and not config.startswith("zoo/configs/"):
+            config = str(beside.resolve() / config)  # relative to the registry file
+        elif not (plain and config.startswith("zoo/configs/")):
+            where_else = " (or a .py path relative to this file)" if beside is not None else ""
+            bad(
+                "config",
+                f"'{config}' must be a path zoo/configs/<family>/<name>.py in the package"
+                + where_else,
+            )
     if not isinstance(raw.get("baseline", False), bool):
         bad("baseline", "must be true or false")
     if raw.get("pretrain") is not None and raw.get("pretrain") == rid:

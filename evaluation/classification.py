@@ -13,37 +13,13 @@ from typing import Any
 
 from vzoo.core.registry import Row
 from vzoo.evaluation.datasets import ImageNetLayout
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Resize the short side to size/crop_pct, centre-crop `size`, normalise (timm-style eval)."""
-
-    size: int = 224
-    crop_pct: float = 0.875
-    interpolation: str = "bicubic"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-
-# Each row's eval transform, from the authors' configs (keyed by arch, else by family). The
-# VMamba-lineage and MLLA repos test with the Swin/timm recipe: resize to int(224 / 0.875) = 256,
-# bicubic, centre crop 224. SparX's validate script uses crop 0.9 (T) and 0.95 (S, B).
-PREPROCESS: dict[str, Preprocess] = {
-    "mlla": Preprocess(),  # MLLA config.py: DATA.INTERPOLATION bicubic, TEST.CROP True
-    "spatial-mamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
-    "msvmamba": Preprocess(),  # VMamba-derived config: bicubic, TEST.CROP True
-    "sparx-mamba-t": Preprocess(crop_pct=0.9),
-    "sparx-mamba-s": Preprocess(crop_pct=0.95),
-    "sparx-mamba-b": Preprocess(crop_pct=0.95),
-}
+from vzoo.zoo.cards import Preprocess, find_card
 
 
 def preprocess_for(row: Row) -> Preprocess:
-    return PREPROCESS.get(row.arch) or PREPROCESS.get(row.family) or Preprocess()
+    """The row's eval transform, as its family card declares it (the Swin/timm one otherwise)."""
+    card = find_card(row.family)
+    return card.preprocess_for(row.arch) if card is not None else Preprocess()
 
 
 class ImageFolderVal:

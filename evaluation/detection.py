@@ -17,14 +17,13 @@ from vzoo.core.registry import Row, config_path
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
 from vzoo.evaluation.distributed import configure_runner
+from vzoo.zoo.cards import card_methods, find_card
 
-# Rows whose released checkpoints use mmdet-2 key names (see vzoo.zoo.map_mmdet2_keys).
-MMDET2_CHECKPOINT_FAMILIES = frozenset({"mlla", "sparse-rcnn"})
-# Which COCO iou types each method produces, and the registry metric each AP goes to.
+# Which COCO iou types mmdet's own methods produce (family cards declare their methods'), and
+# the registry metric each AP goes to.
 IOU_TYPES = {
     "mask-rcnn": ("bbox", "segm"),
     "sparse-rcnn": ("bbox",),
-    "dual-attn-sparse-rcnn": ("bbox",),
 }
 METRIC_OF_IOU = {"bbox": "box_ap", "segm": "mask_ap"}
 
@@ -34,6 +33,9 @@ def iou_types(row: Row) -> tuple[str, ...]:
     index row of any detector: box AP, and mask AP where it has a mask head)."""
     if row.method in IOU_TYPES:
         return IOU_TYPES[row.method]
+    declared = card_methods().get(row.method)
+    if declared is not None and declared.iou_types:
+        return declared.iou_types
     return tuple(iou for iou, metric in METRIC_OF_IOU.items() if metric in row.published) or (
         "bbox",
     )
@@ -163,7 +165,8 @@ def load_detector_weights(model: Any, row: Row, state_dict: dict[str, Any]) -> N
     """A row's checkpoint into its detector, strictly (mmdet-2 key names mapped first)."""
     from vzoo.zoo.checkpoint import load_state_dict_strict
 
-    if row.family in MMDET2_CHECKPOINT_FAMILIES:
+    card = find_card(row.family)
+    if card is not None and card.checkpoint_keys == "mmdet2":
         from vzoo.zoo import map_mmdet2_keys
 
         state_dict = map_mmdet2_keys(state_dict)

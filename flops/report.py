@@ -125,7 +125,7 @@ def render_flops_markdown(
         "  authors' counting script saw, in fvcore units (one multiply-add = one 'flop'), at their",
         "  input size; see *Conventions* below for each family's script and what it skips.",
         "- **complete MACs**: every op that costs compute (fvcore units; selective scans by the",
-        "  papers' formula 9·B·L·D·N (+B·D·L for D, z) or 7·B·L·D·N for Spatial-Mamba's state",
+        "  papers' formula 9·B·L·D·N (+B·D·L for D, z) or 7·B·L·D·N for a state-only",
         "  scan; the state fusion at its 27 taps). **true FLOPs**: 2 × every multiply-add + scans.",
         "- **params**: the paper's convention (total, trainable, or without the auxiliary head).",
         "- **released script**: what the authors' released counting script gives as written,",

@@ -16,8 +16,9 @@ from vzoo.flops.conventions import COMPLETE, Convention, paper_convention
 from vzoo.flops.counting import FlopReport, Handle, count, count_params
 from vzoo.flops.models import build_countable, default_input
 
-# Spatial-Mamba's state fusion: one merged 11x11 depthwise kernel with 27 non-zero taps (three
-# dilated 3x3 kernels); fvcore prices the dense kernel at 121 MACs per output element.
+# A state fusion (as a family card declares it): one merged 11x11 depthwise kernel with 27
+# non-zero taps (three dilated 3x3 kernels); fvcore prices the dense kernel at 121 MACs per
+# output element.
 SASF_DENSE_TAPS = 121
 SASF_TAPS = 27
 
@@ -107,10 +108,14 @@ def scan_handles() -> dict[str, Handle]:
 
 
 def _state_fusion_modules(model: nn.Module) -> list[str]:
+    """Layers a family card declares as state fusion (priced by taps, not as traced)."""
+    from vzoo.zoo.cards import all_cards
+
+    types = {t for card in all_cards() for t in card.state_fusion}
     return [
         name
         for name, m in model.named_modules()
-        if type(m).__name__ == "StateFusion" and type(m).__module__.endswith("spatial_mamba")
+        if f"{type(m).__module__}.{type(m).__qualname__}" in types
     ]
 
 

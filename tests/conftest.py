@@ -30,6 +30,9 @@ def vzoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """`../shared` beside the checkout (seeds, reference state dicts, wheels)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"../shared not found at {SHARED}: the tests need the seed and reference files")
+    if not SHARED.is_dir():  # a clone outside the workspace: these tests cannot run, say why
+        pytest.skip(
+            f"../shared not found at {SHARED}: it holds the papers' seed READMEs and the authors' "
+            "reference outputs these tests compare against (see README, 'Set-up')"
+        )
     return SHARED

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers.fresh_interpreter import same_vzoo_env
 
-import vzoo
 from vzoo.cli.main import run
 from vzoo.core.registry import load_registry, missing_configs
 from vzoo.core.results import EvalResult, ResultStore
@@ -35,7 +35,7 @@ def vzoo_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     """A fresh interpreter importing the same vzoo as this test session."""
-    env = {**os.environ, "PYTHONPATH": str(Path(vzoo.__file__).parent.parent)}
+    env = same_vzoo_env()
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )

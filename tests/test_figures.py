@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from servers.fresh_interpreter import same_vzoo_env
 
 import vzoo
 from vzoo.cli.main import run
@@ -118,7 +119,7 @@ def test_compare_frame_selects_rows_and_refuses_unknown_ones() -> None:
 
 
 def test_import_vzoo_stays_light_and_compare_frame_works_in_a_fresh_interpreter() -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(vzoo.__file__).parent.parent)}
+    env = same_vzoo_env()
     code = (
         "import sys, json, vzoo\n"
         "assert 'pandas' not in sys.modules and 'torch' not in sys.modules\n"

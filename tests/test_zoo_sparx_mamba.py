@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vzoo.core.errors import UserInputError
+from vzoo.core.registry import load_registry
 from vzoo.zoo import build_backbone, build_classifier
 from vzoo.zoo import sparx_mamba as sm
 from vzoo.zoo.checkpoint import CheckpointMismatchError, load_state_dict_strict
@@ -429,7 +430,8 @@ def test_registration_survives_reimport() -> None:
         backbone = MODELS.build(dict(type="sparx_mamba_s", pretrained=True, drop_path_rate=0.3))
     assert type(backbone).__name__ == "SparXMambaBackbone"
     # the ImageNet init is deferred to init_weights() (the training runner), never a download here
-    assert backbone.init_cfg == {"type": "Pretrained", "checkpoint": sm.IMAGENET_URLS["s"]}
+    url = load_registry().get("sparx-mamba-s").weights.urls[0]  # the registry holds the URLs
+    assert backbone.init_cfg == {"type": "Pretrained", "checkpoint": url}
 
 
 def test_mmseg_names_build_the_fixed_scale_segmentation_variant() -> None:

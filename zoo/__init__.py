@@ -7,8 +7,9 @@ Public API:
 - `list_archs()`: the arch ids.
 - `map_mmdet2_keys(state_dict)`: mmdet-2 checkpoint keys -> ours (MLLA and Dual-Attn releases).
 
-One model family per module (`zoo/<family>.py`); each exposes `ARCHS`, `build_classifier` and
-`build_backbone`, and registers its backbones in mmdet's (and mmseg's) `MODELS` on import.
+One model family per module (`zoo/<family>.py`); each declares its `CARD` (`vzoo.zoo.cards`),
+exposes `build_classifier` and `build_backbone`, and registers its backbones in mmdet's (and
+mmseg's) `MODELS` on import. Plugins add families through the `vzoo.families` entry points.
 """
 
 from __future__ import annotations
@@ -20,35 +21,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-# arch id -> module implementing its family (imported on first use: torch is heavy).
-_FAMILY_MODULES: dict[str, str] = {
-    "mlla": "vzoo.zoo.mlla",
-    "spatial-mamba": "vzoo.zoo.spatial_mamba",
-    "sparx-mamba": "vzoo.zoo.sparx_mamba",
-    "msvmamba": "vzoo.zoo.msvmamba",
-}
-_ARCHS: dict[str, str] = {
-    **{f"mlla-{v}": "mlla" for v in ("t", "s", "b")},
-    **{f"spatial-mamba-{v}": "spatial-mamba" for v in ("t", "s", "b")},
-    **{f"sparx-mamba-{v}": "sparx-mamba" for v in ("t", "s", "b")},
-    **{f"msvmamba-{v}": "msvmamba" for v in ("nano", "micro", "tiny")},
-}
-
 
 def list_archs() -> list[str]:
-    return sorted(_ARCHS)
+    from vzoo.zoo.cards import all_cards
+
+    return sorted(a for card in all_cards() for a in card.archs)
 
 
 def family_module(arch_id: str) -> ModuleType:
-    if arch_id not in _ARCHS:
-        import difflib
+    """The module of the family whose card lists `arch_id` (imported: torch)."""
+    from vzoo.zoo.cards import card_for_arch
 
-        from vzoo.core.errors import UserInputError
-
-        close = difflib.get_close_matches(arch_id, list(_ARCHS), n=3)
-        hint = f"; did you mean: {', '.join(close)}?" if close else ""
-        raise UserInputError(f"unknown arch '{arch_id}'{hint} (known: {', '.join(list_archs())})")
-    return importlib.import_module(_FAMILY_MODULES[_ARCHS[arch_id]])
+    return importlib.import_module(card_for_arch(arch_id).module)
 
 
 def build_classifier(arch_id: str, **kwargs: Any) -> nn.Module:

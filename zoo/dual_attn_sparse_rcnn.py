@@ -37,6 +37,41 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from vzoo.core.errors import UserInputError
+from vzoo.flops.conventions import Convention
+from vzoo.zoo.cards import FamilyCard, Method
+
+CARD = FamilyCard(
+    name="sparse-rcnn",
+    label="Sparse R-CNN",
+    module="vzoo.zoo.dual_attn_sparse_rcnn",
+    methods=(
+        Method(
+            "dual-attn-sparse-rcnn",
+            "detection",
+            ("bbox",),
+            label="Dual-Attention Sparse R-CNN",
+            framework="sparse-rcnn",
+        ),
+    ),
+    checkpoint_keys="mmdet2",  # released with mmdet 2.x
+    flops={
+        "detection": Convention(
+            name="mmdet-trainable",
+            count_scan=False,
+            sasf="none",
+            params="trainable",
+            bn_training=False,
+            how=(
+                "mmdet get_flops prints the TRAINABLE parameter count (frozen "
+                "stem/stage 1 left out)"
+            ),
+            source="../shared/reference/dual-attn-sparse-rcnn-r50.json notes",
+        ),
+    },
+    registers=("DualAttnHead",),
+    color="#E69F00",  # Okabe-Ito
+    marker="v",
+)
 
 __all__ = [
     "DualAttnHead",

@@ -35,10 +35,60 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vzoo.core.errors import UserInputError
+from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan
+from vzoo.zoo.cards import FamilyCard
 from vzoo.zoo.checkpoint import load_state_dict_strict
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
+
+_VMAMBA_DET = (
+    "mmengine FlopAnalyzer (fvcore fork) with the scan handle on the detector's tensor forward "
+    "(backbone, FPN, RPN proposals, bbox head on the proposals, mask head on the first 100) at "
+    "a random (1, 3, 1280, 800) input with a real COCO val image's data sample; eval mode"
+)
+CARD = FamilyCard(
+    name="msvmamba",
+    label="MSVMamba",
+    module="vzoo.zoo.msvmamba",
+    archs=("msvmamba-nano", "msvmamba-micro", "msvmamba-tiny"),
+    # VMamba-derived config: bicubic, TEST.CROP True: the default transform
+    flops={
+        "classification": Convention(
+            name="vmamba-cls",
+            count_scan=True,
+            sasf="none",
+            params="total",
+            bn_training=False,
+            how="fvcore flop_count with the scan handle, eval mode, (1, 3, 224, 224)",
+            source="YuHengsss/MSVMamba@c394019 classification/models/vmamba.py VSSM.flops()",
+        ),
+        "detection": Convention(
+            name="vmamba-det",
+            count_scan=True,
+            sasf="none",
+            params="total",
+            bn_training=False,
+            how=_VMAMBA_DET,
+            source="YuHengsss/MSVMamba@c394019 analyze/get_flops.py mmdet_flops()",
+        ),
+        "segmentation": Convention(
+            name="vmamba-seg",
+            count_scan=True,
+            sasf="none",
+            params="total",
+            bn_training=False,
+            how=(
+                "fvcore flop_count with the scan handle on the whole segmentor (params include the "
+                "auxiliary FCN head; its forward is not traced) at (1, 3, 512, 2048), eval mode"
+            ),
+            source="YuHengsss/MSVMamba@c394019 analyze/get_flops.py mmseg_flops()",
+        ),
+    },
+    registers=("MM_VSSM",),
+    color="#009E73",  # Okabe-Ito
+    marker="^",
+)
 
 
 @dataclass(frozen=True)

@@ -36,16 +36,41 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from vzoo.core.errors import UserInputError
+from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan
+from vzoo.zoo.cards import FamilyCard, Preprocess
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
 
-# The ImageNet-1K releases the detection configs start from (`pretrained=True`).
-IMAGENET_URLS: dict[str, str] = {
-    "t": "https://github.com/LMMMEng/SparX/releases/download/v1/sparx_mamba_tiny_in1k.pth",
-    "s": "https://github.com/LMMMEng/SparX/releases/download/v1/sparx_mamba_small_in1k.pth",
-    "b": "https://github.com/LMMMEng/SparX/releases/download/v1/sparx_mamba_base_in1k.pth",
-}
+CARD = FamilyCard(
+    name="sparx-mamba",
+    label="SparX-Mamba",
+    module="vzoo.zoo.sparx_mamba",
+    archs=("sparx-mamba-t", "sparx-mamba-s", "sparx-mamba-b"),
+    # the authors' validate script: crop 0.9 (T) and 0.95 (S, B), bicubic
+    preprocess={
+        "sparx-mamba-t": Preprocess(crop_pct=0.9),
+        "sparx-mamba-s": Preprocess(crop_pct=0.95),
+        "sparx-mamba-b": Preprocess(crop_pct=0.95),
+    },
+    flops={
+        "classification": Convention(
+            name="sparx-cls",
+            count_scan=True,
+            sasf="none",
+            params="total",
+            bn_training=False,
+            how=(
+                "no counting script is released (VMamba-derived code): VMamba's fvcore count with "
+                "the scan handle, eval mode, 224x224, assumed"
+            ),
+            source="LMMMEng/SparX@a59b4f4 (README only; VMamba analyze/get_flops.py lineage)",
+        ),
+    },
+    registers=("sparx_mamba_t", "sparx_mamba_s", "sparx_mamba_b"),
+    color="#0072B2",  # Okabe-Ito
+    marker="o",
+)
 
 
 @dataclass(frozen=True)
@@ -468,6 +493,18 @@ def _resolve(arch: str | SparXMambaArch) -> SparXMambaArch:
     return ARCHS[key]
 
 
+def _imagenet_url(arch: SparXMambaArch) -> str:
+    """The ImageNet-1K release a detection config starts from (`pretrained=True`): the URL of the
+    classifier row (whose id is the arch id) in the registry, the one source of URLs."""
+    from vzoo.core.registry import load_registry
+
+    arch_id = next(k for k, v in ARCHS.items() if v == arch)
+    weights = load_registry().get(arch_id).weights
+    if weights is None:
+        raise UserInputError(f"{arch_id}: the registry lists no ImageNet weights")
+    return weights.urls[0]
+
+
 def _stem(arch: SparXMambaArch, in_chans: int) -> nn.Sequential:
     c = arch.dims[0]
     layers: list[nn.Module] = [
@@ -576,7 +613,7 @@ class SparXMambaBackbone(BaseModule):
             variants = [k[-1] for k, v in ARCHS.items() if v == a]
             if not isinstance(pretrained, str) and not variants:
                 raise UserInputError("pretrained=True needs a released variant (t, s or b)")
-            url = pretrained if isinstance(pretrained, str) else IMAGENET_URLS[variants[0]]
+            url = pretrained if isinstance(pretrained, str) else _imagenet_url(a)
             init_cfg = dict(type="Pretrained", checkpoint=url)
         super().__init__(init_cfg=init_cfg)
         self.out_indices = tuple(out_indices)
@@ -641,7 +678,6 @@ _register()
 
 __all__ = [
     "ARCHS",
-    "IMAGENET_URLS",
     "SparXBlock",
     "SparXMamba",
     "SparXMambaArch",

@@ -1,0 +1,28 @@
+"""The repository root is the `vzoo` package: every subpackage must reach the wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout (CI tests an installed copy of it)
+NOT_PACKAGED = ("tests", "examples", "benchmarks")
+
+
+def _packages_on_disk() -> set[str]:
+    found = set()
+    for init in ROOT.rglob("__init__.py"):
+        rel = init.parent.relative_to(ROOT)
+        if rel.parts and (rel.parts[0] in NOT_PACKAGED or rel.parts[0].startswith(".")):
+            continue
+        found.add(".".join(("vzoo", *rel.parts)))
+    return found
+
+
+def test_pyproject_lists_every_package() -> None:
+    """setuptools cannot discover packages under a root that is itself the package (the
+    checkout's directory name is arbitrary), so pyproject lists them: a new one must be added."""
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setup["package-dir"] == {"vzoo": "."}
+    assert set(setup["packages"]) == _packages_on_disk()

@@ -1,0 +1,198 @@
+"""Family cards: everything vzoo needs to know about a model family, declared in one place.
+
+A family is one module under `zoo/` (or a plugin's module) holding its architectures, builders
+and mmdet/mmseg registration, and a `CARD = FamilyCard(...)` that declares the rest: its arch
+ids, the detection/segmentation methods it brings, each arch's ImageNet eval transform, how its
+released checkpoints name their keys, how its paper counted FLOPs. Everything outside the family
+module (registry validation, eval, flops, bench, reports, the CLI) asks the cards; nothing else
+names a family.
+
+Cards are collected from
+- the built-in family modules (`vzoo/zoo/*.py` holding a `CARD = FamilyCard(...)`), read
+  *statically*: the card is plain data (literals and the constructors below), so `vzoo list`
+  knows the families without importing torch; `tests/test_cards.py` checks the static reading
+  equals the imported module's `CARD`;
+- installed plugins: entry points in the group `vzoo.families`, each naming a `FamilyCard`
+  (`my_pkg.card:CARD`); a plugin card may list registry files (`rows`) that join the registry.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vzoo.core.errors import UserInputError, VzooError
+
+ENTRY_POINT_GROUP = "vzoo.families"
+_CARD_START = "\nCARD = FamilyCard("
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the short side to size/crop_pct, centre-crop `size`, normalise (timm-style eval)."""
+
+    size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass(frozen=True)
+class Method:
+    """A detection/segmentation method a family brings (beyond mmdet's and mmseg's own)."""
+
+    name: str
+    task: str  # detection | segmentation
+    iou_types: tuple[str, ...] = ()  # detection: what COCO scores ("bbox", "segm")
+    label: str = ""  # how reports and plots name it
+    framework: str | None = None  # charted with the rows of this method (one head swapped)
+
+
+@dataclass(frozen=True)
+class FamilyCard:
+    name: str  # the registry's `family` value
+    label: str  # how reports and plots name it
+    module: str  # importing it defines the builders and registers the mmdet/mmseg types
+    archs: tuple[str, ...] = ()  # arch ids `build_classifier` / `build_backbone` accept
+    methods: tuple[Method, ...] = ()
+    # arch id -> ImageNet eval transform; archs not listed use `Preprocess()` (the Swin/timm one)
+    preprocess: dict[str, Preprocess] = field(default_factory=dict)
+    # "mmdet2": the released detector checkpoints use mmdet-2 key names (`map_mmdet2_keys`)
+    checkpoint_keys: str | None = None
+    # task -> how the paper counted params and FLOPs (`vzoo.flops.conventions.Convention`)
+    flops: dict[str, Any] = field(default_factory=dict)
+    # "module.Class" of layers the FLOP count prices as state fusion (three dilated 3x3 convs)
+    state_fusion: tuple[str, ...] = ()
+    registers: tuple[str, ...] = ()  # type names in mmdet's / mmseg's MODELS
+    color: str | None = None  # plots: the family's colour (matplotlib colour spec)
+    marker: str | None = None  # plots: the family's marker
+    rows: tuple[str, ...] = ()  # plugins: registry files, relative to the card's module
+
+    def preprocess_for(self, arch: str) -> Preprocess:
+        return self.preprocess.get(arch, Preprocess())
+
+    def builder(self, kind: str) -> Callable[..., Any]:
+        """`build_classifier` / `build_backbone` of the family module (imports it: torch)."""
+        return getattr(importlib.import_module(self.module), kind)
+
+    def row_files(self) -> list[Path]:
+        """The card's registry files (found beside its module, without importing it)."""
+        if not self.rows:
+            return []
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or spec.origin is None:
+            raise VzooError(f"family {self.name}: module {self.module} not found")
+        return [Path(spec.origin).parent / rel for rel in self.rows]
+
+
+# ------------------------------------------------------------------------------ the card registry
+def _static_card(path: Path) -> FamilyCard | None:
+    """`CARD = FamilyCard(...)` of a family module, evaluated from its source without importing
+    the module (which imports torch). Plain string constants assigned above the card may be used
+    in it; anything else must be a literal or one of the card's own constructors."""
+    from vzoo.flops.conventions import Convention
+
+    text = path.read_text(encoding="utf-8")
+    start = text.find(_CARD_START)
+    if start < 0:
+        return None
+    end = text.find("\n)", start)  # the card's closing parenthesis, at the start of a line
+    # only the module head up to the card is parsed (the layers below it are most of the file)
+    tree = ast.parse(text[: end + 2] if end >= 0 else text, str(path))
+    names: dict[str, Any] = {
+        "FamilyCard": FamilyCard, "Preprocess": Preprocess, "Method": Method,
+        "Convention": Convention, "__builtins__": {},
+    }  # fmt: skip
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if not isinstance(target, ast.Name):
+            continue
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            names[target.id] = node.value.value
+        elif target.id == "CARD":
+            code = compile(ast.Expression(node.value), str(path), "eval")
+            card = eval(code, names)  # our own package's source, constructors only
+            if not isinstance(card, FamilyCard):
+                raise VzooError(f"{path}: CARD is not a FamilyCard")
+            return card
+    return None
+
+
+def builtin_module_paths() -> dict[str, Path]:
+    """Module name -> source of every built-in family module (a zoo/*.py with a CARD)."""
+    zoo = Path(__file__).resolve().parent
+    return {
+        f"vzoo.zoo.{p.stem}": p
+        for p in sorted(zoo.glob("*.py"))
+        if _CARD_START in p.read_text(encoding="utf-8")
+    }
+
+
+def _plugin_cards() -> list[FamilyCard]:
+    from importlib.metadata import entry_points
+
+    cards = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            card = ep.load()
+        except Exception as e:  # a broken plugin is named, not a traceback
+            raise VzooError(f"family plugin '{ep.name}' ({ep.value}) failed to load: {e}") from e
+        if not isinstance(card, FamilyCard):
+            raise VzooError(f"family plugin '{ep.name}' ({ep.value}) is not a vzoo FamilyCard")
+        cards.append(card)
+    return cards
+
+
+@functools.lru_cache(maxsize=1)
+def _cards() -> dict[str, FamilyCard]:
+    cards: dict[str, FamilyCard] = {}
+    found = [c for p in builtin_module_paths().values() if (c := _static_card(p))]
+    for card in [*found, *_plugin_cards()]:
+        if card.name in cards:
+            raise VzooError(
+                f"family '{card.name}' is declared twice ({cards[card.name].module}, {card.module})"
+            )
+        cards[card.name] = card
+    return cards
+
+
+def all_cards() -> list[FamilyCard]:
+    return list(_cards().values())
+
+
+def family_names() -> tuple[str, ...]:
+    return tuple(_cards())
+
+
+def find_card(family: str) -> FamilyCard | None:
+    return _cards().get(family)
+
+
+def card_for_arch(arch: str) -> FamilyCard:
+    """The card whose family builds `arch` (unknown arch: exit 2 with the closest ids)."""
+    for card in _cards().values():
+        if arch in card.archs:
+            return card
+    known = sorted(a for c in _cards().values() for a in c.archs)
+    close = difflib.get_close_matches(arch, known, n=3)
+    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+    raise UserInputError(f"unknown arch '{arch}'{hint} (known: {', '.join(known)})")
+
+
+def card_methods() -> dict[str, Method]:
+    return {m.name: m for card in _cards().values() for m in card.methods}
+
+
+def clear_cache() -> None:
+    """Forget the collected cards (tests that install a plugin mid-session)."""
+    _cards.cache_clear()
