@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def predict(
-    row_id: str = typer.Argument(..., help="Row id, e.g. mlla-t-1x"),
+    row_id: str = typer.Argument(..., help="Row id (see `vzoo list`)"),
     image: Path = typer.Argument(..., help="The picture (png, jpg, ...)."),
     out: Path = typer.Option(..., "--out", help="Write the drawn picture here (png, jpg, ...)."),
     score_thr: float = typer.Option(
