@@ -122,12 +122,7 @@ def remove(
     """Remove a row's checkpoint from the cache (the file goes once no row uses it)."""
     from vzoo.hub.cache import CheckpointCache
 
-    cache = CheckpointCache()
-    partial = cache.partial_path(row_id)
-    entry = cache.forget(row_id)
-    dropped_partial = partial.exists()
-    partial.unlink(missing_ok=True)
-    partial.with_suffix(".json").unlink(missing_ok=True)
+    entry, dropped_partial = CheckpointCache().remove(row_id)
     if entry is None and not dropped_partial:
         raise _missing(row_id, registry)
     what = f"sha256 {entry.sha256[:12]}" if entry is not None else "partial download"

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from vzoo.cli.selection import registry_option, select_rows
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 
 
 class Convention(str, Enum):
@@ -41,13 +40,6 @@ def parse_input(text: str) -> tuple[int, int, int]:
             f"(smallest {MIN_SIDE}x{MIN_SIDE}, largest {MAX_SIDE}x{MAX_SIDE})"
         )
     return (3, h, w)
-
-
-def _is_out_of_memory(e: BaseException) -> bool:
-    text = str(e).lower()
-    return isinstance(e, MemoryError) or (
-        isinstance(e, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
-    )
 
 
 def flops(
@@ -86,54 +78,24 @@ def flops(
     if out is not None:
         check_writable_file(out, "--out")
 
-    from vzoo.flops.models import default_input, model_key, row_available
-    from vzoo.flops.run import RowFlops, count_row, record
+    from vzoo.flops.run import count_rows
 
-    missing = [r.id for r in rows if not row_available(r)]
-    if ids and missing:
-        raise UserInputError(
-            f"no model in this build for: {', '.join(missing)} (family not installed yet)"
-        )
-    rows = [r for r in rows if row_available(r)]
     store = None if no_store else ResultStore()
     started = time.perf_counter()
-    results: list[RowFlops] = []
-    failures: list[str] = []
-    counted: dict[str, RowFlops] = {}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), transient=True,
     ) as progress:  # fmt: skip
         bar = progress.add_task("counting", total=len(rows))
-        for row in rows:
-            progress.update(bar, description=f"counting {row.id}")
-            try:
-                key = model_key(row, shape or default_input(row))
-                if key in counted:  # same inference model as a row already counted
-                    res = dataclasses.replace(counted[key], row=row)
-                else:
-                    try:
-                        res = count_row(row, shape, device=device, allow_uncounted=allow_uncounted)
-                    except (MemoryError, RuntimeError) as e:
-                        if not _is_out_of_memory(e):
-                            raise
-                        _, h, w = shape or default_input(row)
-                        raise UserInputError(
-                            f"{row.id}: counting at {h}x{w} needs more {device} memory than "
-                            "is free: use a smaller --input"
-                        ) from None
-                    counted[key] = res
-            except Exception as e:  # one row's failure must not lose the others' counts
-                if len(rows) == 1:
-                    raise
-                what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
-                failures.append(what if what.startswith(f"{row.id}:") else f"{row.id}: {what}")
-            else:
-                results.append(res)
-                # only counts at the paper's input size are comparable with the published figure
-                if store is not None and res.input_shape == default_input(row):
-                    record(res, store, device)
-            progress.advance(bar)
+
+        def on_row(row: Any) -> None:
+            progress.update(bar, description=f"counting {row.id}", completed=rows.index(row))
+
+        run = count_rows(
+            rows, shape, device=device, allow_uncounted=allow_uncounted, store=store,
+            on_row=on_row,
+        )  # fmt: skip
+    results, failures = run.results, run.failures
     render_flops_table(results, convention.value, wide)
     if out is not None:
         elapsed = time.perf_counter() - started
@@ -141,9 +103,7 @@ def flops(
             f"{len(rows)} rows counted in {elapsed:.0f} s wall on {os.cpu_count()} CPU cores "
             f"(device {device}; machine shared with other jobs while measured)"
         )
-        write_text_atomic(
-            out, render_flops_markdown(results, convention.value, failures, missing, timing)
-        )
+        write_text_atomic(out, render_flops_markdown(results, convention.value, failures, timing))
     for f in failures:
         typer.echo(f"vzoo: error: {f}", err=True)
     if failures:

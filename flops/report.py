@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from vzoo.core.metrics import METRICS
+from vzoo.core.report import verdict_for
 from vzoo.flops.run import RowFlops
 
-# Above these relative differences a row needs an explanation in its registry notes.
-FLOPS_TOLERANCE = 0.02
-PARAMS_TOLERANCE = 0.005
+# Above these relative differences (vzoo compare's tolerances) a row needs an explanation in its
+# registry notes.
+FLOPS_TOLERANCE = METRICS["flops_g"].tolerance
+PARAMS_TOLERANCE = METRICS["params_m"].tolerance
 
 
 def _rel(measured: float, published: float | None) -> float | None:
@@ -19,24 +22,22 @@ def _pct(rel: float | None) -> str:
     return "—" if rel is None else f"{100 * rel:+.1f}%"
 
 
-def _rounds_to(measured: float, published: float) -> bool:
-    """Does the measured value print as the published figure (same number of decimals)?"""
-    text = f"{published:g}"
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(round(measured, decimals) - published) < 10**-decimals / 2
-
-
 def over_tolerance(r: RowFlops) -> list[str]:
-    """Which of params/FLOPs differ from the published figure by more than the tolerance AND
-    do not even round to the printed figure (e.g. 26.75 M is '27M': not flagged)."""
+    """Which of params/FLOPs `vzoo compare` would not call reproduced: beyond the tolerance AND
+    not even rounding to the printed figure (e.g. 26.75 M is '27M': not flagged). One rule for
+    both reports: `core.report.verdict_for`."""
     out = []
-    for what, measured, published, tol in (
-        ("params", r.params_paper / 1e6, r.row.published.get("params_m"), PARAMS_TOLERANCE),
-        ("FLOPs", r.value("paper"), r.row.published.get("flops_g"), FLOPS_TOLERANCE),
+    for what, metric, measured in (
+        ("params", "params_m", r.params_paper / 1e6),
+        ("FLOPs", "flops_g", r.value("paper")),
     ):
-        rel = _rel(measured, published)
-        beyond = rel is not None and published and abs(rel) > tol
-        if beyond and not _rounds_to(measured, published):  # type: ignore[arg-type]
+        published = r.row.published.get(metric)
+        if published is None:
+            continue
+        printed = r.row.published_printed.get(metric)
+        if verdict_for(metric, published, measured, METRICS[metric].tolerance, printed) not in (
+            "reproduced",
+        ):
             out.append(what)
     return out
 
@@ -113,7 +114,6 @@ def render_flops_markdown(
     results: list[RowFlops],
     convention: str,
     failures: list[str],
-    missing: list[str],
     timing: str | None = None,
 ) -> str:
     lines = [
@@ -154,9 +154,6 @@ def render_flops_markdown(
         for r in flagged:
             notes = [n for n in r.row.notes if "FLOPs" in n or "params" in n.lower()]
             lines += [f"- **{r.row.id}**: {n}" for n in notes] or [f"- **{r.row.id}**: (none)"]
-    if missing:
-        lines += ["", "## Rows not counted: family not in this build", ""]
-        lines += [f"- {m}" for m in missing]
     if failures:
         lines += ["", "## Failed", ""] + [f"- {f}" for f in failures]
     if timing:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from vzoo.core.errors import VzooError
+from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
@@ -196,3 +198,76 @@ def record(result: RowFlops, store: ResultStore, device: str) -> None:
                        env, convention=f"complete:2xmacs+scan{where}")
         )  # fmt: skip
     store.record(rows)
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (
+        isinstance(e, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+    )
+
+
+@dataclass
+class FlopsRun:
+    results: list[RowFlops] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one line per row that failed
+
+
+def count_rows(
+    rows: list[Row],
+    input_shape: tuple[int, int, int] | None = None,
+    *,
+    device: str = "cpu",
+    allow_uncounted: bool = False,
+    store: ResultStore | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> FlopsRun:
+    """Count every row; what `vzoo flops` runs.
+
+    - Rows with the same inference model (`model_key`: e.g. a 1x and a 3x detector) are traced
+      once and share the count.
+    - One row's failure does not lose the others' counts: it becomes a line in `failures`
+      (a single row's failure is raised as is).
+    - Only counts at the paper's input size are recorded in `store` (comparable with the
+      published figure).
+    """
+    from vzoo.flops.models import model_key
+
+    run = FlopsRun()
+    counted: dict[str, RowFlops] = {}
+    for row in rows:
+        if on_row is not None:
+            on_row(row)
+        shape = input_shape or default_input(row)
+        try:
+            key = model_key(row, shape)
+            if key in counted:  # same inference model as a row already counted
+                res = dataclasses.replace(counted[key], row=row)
+            else:
+                res = _count_or_explain(row, input_shape, device, allow_uncounted)
+                counted[key] = res
+        except Exception as e:
+            if len(rows) == 1:
+                raise
+            what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
+            run.failures.append(what if what.startswith(f"{row.id}:") else f"{row.id}: {what}")
+            continue
+        run.results.append(res)
+        if store is not None and res.input_shape == default_input(row):
+            record(res, store, device)
+    return run
+
+
+def _count_or_explain(
+    row: Row, input_shape: tuple[int, int, int] | None, device: str, allow_uncounted: bool
+) -> RowFlops:
+    try:
+        return count_row(row, input_shape, device=device, allow_uncounted=allow_uncounted)
+    except (MemoryError, RuntimeError) as e:
+        if not is_out_of_memory(e):
+            raise
+        _, h, w = input_shape or default_input(row)
+        raise UserInputError(
+            f"{row.id}: counting at {h}x{w} needs more {device} memory than is free: "
+            "use a smaller --input"
+        ) from None

@@ -163,6 +163,16 @@ class CheckpointCache:
             shutil.rmtree(self.extras_dir(row_id), ignore_errors=True)
             return entry
 
+    def remove(self, row_id: str) -> tuple[CacheEntry | None, bool]:
+        """Everything cached for the row: its entry (the blob goes once no row uses it) and any
+        partial download. Returns the entry (None if none) and whether a partial was dropped."""
+        partial = self.partial_path(row_id)
+        entry = self.forget(row_id)
+        dropped_partial = partial.exists()
+        partial.unlink(missing_ok=True)
+        partial.with_suffix(".json").unlink(missing_ok=True)
+        return entry, dropped_partial
+
     # -- blobs --
     def adopt(self, verified: Path, sha256: str) -> Path:
         """Move an already-verified file into the blob store (atomic rename, same filesystem)."""

@@ -19,8 +19,7 @@ SDPA's default scale 1/sqrt(tokens of the strided map). The authors' mmseg file 
 network with the classifier's fixed scale (`learnable_attn_scale=False`, registered in mmseg).
 
 The scan goes through `vzoo.kernels.selective_scan` only; the 4 scan orders (row-major,
-column-major, both reversed) come from `vzoo.kernels.cross_scan` when that exists, else from the
-equivalent plain tensor ops below.
+column-major, both reversed) come from `vzoo.kernels.cross_scan`.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from torch import Tensor, nn
 from vzoo.core.errors import UserInputError
 from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan
+from vzoo.kernels.cross_scan import cross_merge, cross_scan
 from vzoo.zoo.cards import FamilyCard, Preprocess
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
@@ -206,27 +206,6 @@ def _strided_dwconv(dim: int, sr_ratio: int) -> nn.Module:
         nn.BatchNorm2d(dim),
         nn.GELU(),
     )  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# 4-direction cross scan: vzoo.kernels' once it has one, else the same plain tensor ops here
-# ---------------------------------------------------------------------------------------------
-try:
-    from vzoo.kernels import cross_merge, cross_scan  # type: ignore[attr-defined]
-except ImportError:
-
-    def cross_scan(x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, 4, C, H*W): row-major, column-major, and each of them reversed."""
-        rows = x.flatten(2)
-        cols = x.transpose(2, 3).flatten(2)
-        return torch.stack((rows, cols, rows.flip(-1), cols.flip(-1)), dim=1)
-
-    def cross_merge(ys: Tensor, height: int, width: int) -> Tensor:
-        """Inverse of `cross_scan` summed over the 4 orders: (B, 4, C, H*W) -> (B, C, H*W)."""
-        b, _, c, length = ys.shape
-        rows = ys[:, 0] + ys[:, 2].flip(-1)
-        cols = (ys[:, 1] + ys[:, 3].flip(-1)).view(b, c, width, height).transpose(2, 3)
-        return rows + cols.reshape(b, c, length)
 
 
 # ---------------------------------------------------------------------------------------------
