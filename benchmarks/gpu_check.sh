@@ -17,7 +17,8 @@
 # its log, and the script exits 1. Every bench/eval output is checked, not just its exit code.
 #
 # --dry-run (or VZOO_GPU_CHECK_DRY_RUN=1): the same steps on the CPU at toy sizes (Triton's CPU
-# interpreter, 64x64 inputs, one timed pass, eval on CPU): checks the plumbing, not the speed.
+# interpreter, batch 1, one timed pass, small detector input, eval on CPU): checks the plumbing,
+# not the speed.
 set -euo pipefail
 
 DRY="${VZOO_GPU_CHECK_DRY_RUN:-0}"
@@ -110,9 +111,9 @@ DETECTOR=mlla-t-1x
 EVAL_ROW=msvmamba-micro-1x
 if [[ $DRY == 1 ]]; then
   export TRITON_INTERPRET=1
-  DEVICE=cpu BATCH=2 PRECISION_AMP=amp-bf16 GPUS=0
+  DEVICE=cpu BATCH=1 PRECISION_AMP=amp-bf16 GPUS=0
   SCAN_ARGS=(--device cpu --tiny --quick)
-  LOOP=(--input 64x64 --warmup 0 --iters 1)
+  LOOP=(--warmup 0 --iters 1)  # 224² (MLLA's classifier takes no other size)
   DET_LOOP=(--input 256x256 --warmup 0 --iters 1)
 else
   DEVICE=cuda BATCH=128 PRECISION_AMP=amp-fp16 GPUS=1

@@ -137,27 +137,40 @@ def bench_row(
         tm = build_timed_model(row, proto.part, (c, h, w), proto.batch_size)
         module = move(tm, dev, proto.channels_last)
         x = make_input(tm, dev, proto.channels_last)
-        if proto.compile:
-            module = torch.compile(module)
-        memory = CudaPeakAllocated(dev) if dev.type == "cuda" else CpuPeakRss()
-        clock = clock_for(dev) if clock_for else (
-            CudaEventClock(dev) if dev.type == "cuda" else WallClock()
-        )  # fmt: skip
-        autocast = (
-            torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16)
-            if proto.precision.startswith("amp")
-            else contextlib.nullcontext()
-        )
-        with torch.no_grad(), autocast:
-            timing = time_loop(
-                lambda: module(x), batch_size=proto.batch_size, warmup=proto.warmup,
-                iters=proto.iters, clock=clock, before_timed=memory.reset,
-            )  # fmt: skip
-        peak = memory.peak_mb()
+        timing, peak, method = time_module(module, x, proto, dev, clock_for=clock_for)
     finally:
         torch.set_num_threads(previous_threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return BenchResult(row, proto, timing, peak, memory.method, tm.description, load)
+    return BenchResult(row, proto, timing, peak, method, tm.description, load)
+
+
+def time_module(
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    proto: BenchProtocol,
+    dev: torch.device,
+    *,
+    clock_for: Callable[[torch.device], IterationClock] | None = None,
+) -> tuple[Timing, float | None, str]:
+    """The timed loop of `proto` on a built module already on `dev` (threads set by the caller):
+    (timing, peak memory in MiB, how the memory was measured)."""
+    if proto.compile:
+        module = torch.compile(module)
+    memory = CudaPeakAllocated(dev) if dev.type == "cuda" else CpuPeakRss()
+    clock = clock_for(dev) if clock_for else (
+        CudaEventClock(dev) if dev.type == "cuda" else WallClock()
+    )  # fmt: skip
+    autocast = (
+        torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16)
+        if proto.precision.startswith("amp")
+        else contextlib.nullcontext()
+    )
+    with torch.no_grad(), autocast:
+        timing = time_loop(
+            lambda: module(x), batch_size=proto.batch_size, warmup=proto.warmup,
+            iters=proto.iters, clock=clock, before_timed=memory.reset,
+        )  # fmt: skip
+    return timing, memory.peak_mb(), memory.method
 
 
 def to_eval_results(result: BenchResult) -> list[EvalResult]:
