@@ -519,7 +519,12 @@ class ResultStore:
                         f"(it is rebuilt from {self.records_dir}, nothing is lost) or set "
                         f"VZOO_INDEX_DIR to a local writable directory"
                     ) from e
-                self._discard_index()
+                if attempt == 0:
+                    self._discard_index()  # rebuilt in place from the record files
+                else:  # failing again (a full or broken local disk): keep it in memory
+                    if self._memory is not None:
+                        self._memory.close()
+                    self._memory = self._new_memory_index()
             finally:
                 if con is not self._memory:
                     con.close()

@@ -285,6 +285,24 @@ def test_a_corrupt_or_unwritable_index_is_rebuilt(tmp_path: Path) -> None:
     assert [r.value for r in store.query()] == [1.0, 2.0, 3.0]
 
 
+def test_an_index_that_keeps_failing_falls_back_to_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultStore(tmp_path / "r", index_dir=tmp_path / "idx")
+    store.record([_res(value=1.0)])
+    sync = ResultStore._sync
+
+    def full_disk(self: ResultStore, con: sqlite3.Connection) -> None:
+        if con is not self._memory:  # every on-disk index fails, rebuilt or not
+            raise sqlite3.OperationalError("database or disk is full")
+        sync(self, con)
+
+    monkeypatch.setattr(ResultStore, "_sync", full_disk)
+    assert [r.value for r in store.query()] == [1.0]
+    store.record([_res(value=2.0)])
+    assert [r.value for r in store.query()] == [1.0, 2.0]
+
+
 @pytest.mark.parametrize(
     ("err", "hint"),
     [(errno.ENOSPC, "free some space"), (errno.EROFS, "set VZOO_HOME to a writable directory")],
