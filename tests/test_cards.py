@@ -14,10 +14,9 @@ from vzoo.zoo import cards, list_archs
 
 ROOT = Path(cards.__file__).resolve().parents[1]  # the package (= repository) root
 # Where a family may be named: its own module and configs, the rows, tests, reports, docs, and the
-# benchmark scripts that produce a family's reports. zoo/mmdet2_keys.py still holds the authors'
-# Sparse R-CNN head key rules (left to move into the family module: see the report of issue 15).
+# benchmark scripts that produce a family's reports.
 ALLOWED_DIRS = ("tests/", "reports/", "benchmarks/", "examples/", "zoo/configs/")
-ALLOWED_FILES = ("zoo/mmdet2_keys.py",)
+ALLOWED_FILES: tuple[str, ...] = ()
 
 
 @pytest.mark.parametrize("module", sorted(cards.builtin_module_paths()))

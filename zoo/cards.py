@@ -69,6 +69,8 @@ class FamilyCard:
     preprocess: dict[str, Preprocess] = field(default_factory=dict)
     # "mmdet2": the released detector checkpoints use mmdet-2 key names (`map_mmdet2_keys`)
     checkpoint_keys: str | None = None
+    # "module:attr" of a `vzoo.zoo.mmdet2_keys.RuleSet` for the family's own heads' keys
+    checkpoint_key_rules: str | None = None
     # task -> how the paper counted params and FLOPs (`vzoo.flops.conventions.Convention`)
     flops: dict[str, Any] = field(default_factory=dict)
     # "module.Class" of layers the FLOP count prices as state fusion (three dilated 3x3 convs)

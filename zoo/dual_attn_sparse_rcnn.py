@@ -19,7 +19,7 @@ add; their fork's FPN, EmbeddingRPNHead and SparseRoIHead are upstream's).
 
 Checkpoints: our module names differ from the authors' (they index `nn.Sequential`s);
 mmdet-2 checkpoints of both Dual-Attn Sparse R-CNN and the OpenMMLab Sparse R-CNN baseline load
-after `vzoo.zoo.map_mmdet2_keys` (rule set `SPARSE_RCNN` in zoo/mmdet2_keys.py).
+after `vzoo.zoo.map_mmdet2_keys` (mmdet's `SPARSE_RCNN` rules, then `MMDET2_KEY_RULES` below).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from vzoo.core.errors import UserInputError
 from vzoo.flops.conventions import Convention
 from vzoo.zoo.cards import FamilyCard, Method
+from vzoo.zoo.mmdet2_keys import AFFINE, KEEP, STAGE, KeyRule, RuleSet
 
 CARD = FamilyCard(
     name="sparse-rcnn",
@@ -54,6 +55,7 @@ CARD = FamilyCard(
         ),
     ),
     checkpoint_keys="mmdet2",  # released with mmdet 2.x
+    checkpoint_key_rules="vzoo.zoo.dual_attn_sparse_rcnn:MMDET2_KEY_RULES",
     flops={
         "detection": Convention(
             name="mmdet-trainable",
@@ -80,6 +82,92 @@ __all__ = [
     "StaticCBAM",
     "sine_position_code",
 ]
+
+
+# The authors' mmdet-2 checkpoint names the head's layers by nn.Sequential indices: our names.
+# Applied after mmdet's own Sparse R-CNN rules (`vzoo.zoo.mmdet2_keys`), which cover the rest.
+_MMDET2_HEAD_RULES: list[tuple[str, str, str]] = [
+    (
+        STAGE + r"p_attention\.(.+)",
+        r"roi_head.bbox_head.\1.proposal_attn.\2",
+        "proposal self-attention (mmcv MultiheadAttention, same inner names)",
+    ),
+    (
+        STAGE + r"p_attention_norm\." + AFFINE,
+        r"roi_head.bbox_head.\1.proposal_attn_norm.\2",
+        "LN after the proposal self-attention",
+    ),
+    (
+        STAGE + r"dym_ch_attn_params\.(\d+)\.0\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_fc.\3",
+        "dynamic CBAM: Sequential(Linear C->C, LN)[0]",
+    ),
+    (
+        STAGE + r"dym_ch_attn_params\.(\d+)\.1\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
+        "dynamic CBAM: Sequential(Linear C->C, LN)[1]",
+    ),
+    (
+        STAGE + r"dym_sp_attn_params\.(\d+)\.0\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_fc.\3",
+        "dynamic CBAM: Sequential(Linear C->S*S, LN)[0]",
+    ),
+    (
+        STAGE + r"dym_sp_attn_params\.(\d+)\.1\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_norm.\3",
+        "dynamic CBAM: Sequential(Linear C->S*S, LN)[1]",
+    ),
+    (
+        STAGE + r"ch_attn_ffn\.(\d+)\.0\.(.+)",
+        r"roi_head.bbox_head.\1.cbam.\2.channel_mlp.\3",
+        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[0]",
+    ),
+    (
+        STAGE + r"ch_attn_ffn\.(\d+)\.1\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
+        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[1]",
+    ),
+    (
+        STAGE + r"sp_attn_conv\.(\d+)\." + AFFINE,
+        r"roi_head.bbox_head.\1.cbam.\2.spatial_conv.\3",
+        "static CBAM (dynamic_cbam=False): 3x3 conv on [mean, max] maps",
+    ),
+    (
+        STAGE + r"roi_transformer\.(\d+)\.0\.(.+)",
+        r"roi_head.bbox_head.\1.roi_transformer.\2.attn.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[0]",
+    ),
+    (
+        STAGE + r"roi_transformer\.(\d+)\.1\." + AFFINE,
+        r"roi_head.bbox_head.\1.roi_transformer.\2.attn_norm.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[1]",
+    ),
+    (
+        STAGE + r"roi_transformer\.(\d+)\.2\.(.+)",
+        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[2]",
+    ),
+    (
+        STAGE + r"roi_transformer\.(\d+)\.3\." + AFFINE,
+        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn_norm.\3",
+        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[3]",
+    ),
+    (
+        STAGE + r"roi_attn_proj\.0\." + AFFINE,
+        r"roi_head.bbox_head.\1.roi_fuse_fc.\2",
+        "branch fusion: Sequential(Linear C*S*S->C, LN)[0]",
+    ),
+    (
+        STAGE + r"roi_attn_proj\.1\." + AFFINE,
+        r"roi_head.bbox_head.\1.roi_fuse_norm.\2",
+        "branch fusion: Sequential(Linear C*S*S->C, LN)[1]",
+    ),
+    (STAGE + r"obj_norm\." + AFFINE, KEEP, "Dual-Attn: LN of proposal + fused RoI feature"),
+]
+MMDET2_KEY_RULES = RuleSet(
+    "dual-attn head (mmdet 2.x -> 3.3)",
+    tuple(KeyRule(p, r, why) for p, r, why in _MMDET2_HEAD_RULES),
+)
 
 
 def sine_position_code(

@@ -9,9 +9,9 @@ The mapping is an ordered list of rule sets (`RULE_SETS`), one per detector fami
 set is applied to every key in turn; within a set the first rule whose pattern matches the
 whole key decides: it renames the key (a `re` replacement template), or drops it
 (`replacement=None`). Keys that no rule of a set matches pass through that set unchanged.
-Families are added by appending a `RuleSet` to `RULE_SETS`.
+A family whose heads are its own declares a `RuleSet` on its card (`checkpoint_key_rules`).
 
-Mask R-CNN (MLLA's releases, mmdet 2.25): verified against mmdet 2.25 and mmdet 3.3 source
+Mask R-CNN (the mmdet 2.25 releases): verified against mmdet 2.25 and mmdet 3.3 source
 and by building mmdet 3.3's Mask R-CNN: every parameter and persistent buffer has the same
 name and shape in both (FPN `ConvModule`s keep `.conv`, RPNHead's `rpn_conv/rpn_cls/rpn_reg`,
 Shared2FCBBoxHead's `shared_fcs/fc_cls/fc_reg`, FCNMaskHead's `convs.i.conv/upsample/
@@ -119,83 +119,6 @@ _SPARSE_RCNN_RULES: list[tuple[str, str, str]] = [
         _KEEP,
         "EmbeddingRPNHead embeddings",
     ),
-    # --- Dual-Attn head (authors' nn.Sequential indices -> our named layers) ---
-    (
-        _STAGE + r"p_attention\.(.+)",
-        r"roi_head.bbox_head.\1.proposal_attn.\2",
-        "proposal self-attention (mmcv MultiheadAttention, same inner names)",
-    ),
-    (
-        _STAGE + r"p_attention_norm\." + _AFFINE,
-        r"roi_head.bbox_head.\1.proposal_attn_norm.\2",
-        "LN after the proposal self-attention",
-    ),
-    (
-        _STAGE + r"dym_ch_attn_params\.(\d+)\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_fc.\3",
-        "dynamic CBAM: Sequential(Linear C->C, LN)[0]",
-    ),
-    (
-        _STAGE + r"dym_ch_attn_params\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
-        "dynamic CBAM: Sequential(Linear C->C, LN)[1]",
-    ),
-    (
-        _STAGE + r"dym_sp_attn_params\.(\d+)\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_fc.\3",
-        "dynamic CBAM: Sequential(Linear C->S*S, LN)[0]",
-    ),
-    (
-        _STAGE + r"dym_sp_attn_params\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_norm.\3",
-        "dynamic CBAM: Sequential(Linear C->S*S, LN)[1]",
-    ),
-    (
-        _STAGE + r"ch_attn_ffn\.(\d+)\.0\.(.+)",
-        r"roi_head.bbox_head.\1.cbam.\2.channel_mlp.\3",
-        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[0]",
-    ),
-    (
-        _STAGE + r"ch_attn_ffn\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.channel_norm.\3",
-        "static CBAM (dynamic_cbam=False): Sequential(FFN, LN((2, C)))[1]",
-    ),
-    (
-        _STAGE + r"sp_attn_conv\.(\d+)\." + _AFFINE,
-        r"roi_head.bbox_head.\1.cbam.\2.spatial_conv.\3",
-        "static CBAM (dynamic_cbam=False): 3x3 conv on [mean, max] maps",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.0\.(.+)",
-        r"roi_head.bbox_head.\1.roi_transformer.\2.attn.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[0]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_transformer.\2.attn_norm.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[1]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.2\.(.+)",
-        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[2]",
-    ),
-    (
-        _STAGE + r"roi_transformer\.(\d+)\.3\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_transformer.\2.ffn_norm.\3",
-        "RoI transformer layer: Sequential(MHA, LN, FFN, LN)[3]",
-    ),
-    (
-        _STAGE + r"roi_attn_proj\.0\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_fuse_fc.\2",
-        "branch fusion: Sequential(Linear C*S*S->C, LN)[0]",
-    ),
-    (
-        _STAGE + r"roi_attn_proj\.1\." + _AFFINE,
-        r"roi_head.bbox_head.\1.roi_fuse_norm.\2",
-        "branch fusion: Sequential(Linear C*S*S->C, LN)[1]",
-    ),
-    (_STAGE + r"obj_norm\." + _AFFINE, _KEEP, "Dual-Attn: LN of proposal + fused RoI feature"),
     # --- DIIHead (Sparse R-CNN) layers ---
     (_STAGE + r"attention\.attn\.(in_proj_(weight|bias)|out_proj\.(weight|bias))", _KEEP, "DII"),
     (_STAGE + r"attention_norm\." + _AFFINE, _KEEP, "DIIHead"),
@@ -224,13 +147,30 @@ _SPARSE_RCNN_RULES: list[tuple[str, str, str]] = [
 ]
 
 SPARSE_RCNN = RuleSet(
-    "sparse-rcnn / dual-attn sparse r-cnn (mmdet 2.x -> 3.3)",
+    "sparse-rcnn (mmdet 2.x -> 3.3)",
     tuple(KeyRule(p, r, why) for p, r, why in _SPARSE_RCNN_RULES),
 )
 
 # Applied in this order; per-stage Sparse R-CNN patterns (`bbox_head.<digit>.`) never match a
-# Mask R-CNN key, and Mask R-CNN's never match a Sparse R-CNN head key.
+# Mask R-CNN key, and Mask R-CNN's never match a Sparse R-CNN head key. A family whose heads
+# differ from mmdet's declares its own rule set on its card (`checkpoint_key_rules`), applied
+# after these (`default_rule_sets`).
 RULE_SETS: list[RuleSet] = [MASK_RCNN_FPN, SPARSE_RCNN]
+STAGE, AFFINE, KEEP = _STAGE, _AFFINE, _KEEP  # for families' rules
+
+
+def default_rule_sets() -> list[RuleSet]:
+    """mmdet's own rule sets, then every family card's (importing the families that have one)."""
+    import importlib
+
+    from vzoo.zoo.cards import all_cards
+
+    extra = []
+    for card in all_cards():
+        if card.checkpoint_key_rules:
+            module, _, attr = card.checkpoint_key_rules.partition(":")
+            extra.append(getattr(importlib.import_module(module), attr))
+    return [*RULE_SETS, *extra]
 
 
 def unwrap_checkpoint(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -244,11 +184,12 @@ def map_mmdet2_keys(
 ) -> dict[str, Any]:
     """mmdet-2 checkpoint (whole file content or bare state dict) -> mmdet-3 state dict."""
     state = unwrap_checkpoint(checkpoint)
+    sets = default_rule_sets() if rule_sets is None else rule_sets
     out: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for key, value in state.items():
         new_key: str | None = key
-        for rule_set in RULE_SETS if rule_sets is None else rule_sets:
+        for rule_set in sets:
             new_key = rule_set.map_key(new_key)
             if new_key is None:
                 break
@@ -269,6 +210,7 @@ __all__ = [
     "SPARSE_RCNN",
     "KeyRule",
     "RuleSet",
+    "default_rule_sets",
     "map_mmdet2_keys",
     "unwrap_checkpoint",
 ]
