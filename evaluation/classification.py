@@ -90,8 +90,8 @@ def run_classification(
     from torch.utils.data import DataLoader
     from torch.utils.data.distributed import DistributedSampler
 
-    from vzoo.zoo import build_classifier
     from vzoo.zoo.checkpoint import load_state_dict_strict
+    from vzoo.zoo.row_models import build_row_model
 
     distributed = launcher != "none"
     if distributed:
@@ -104,7 +104,7 @@ def run_classification(
         dev = torch.device("cuda", torch.cuda.current_device())
     if seed is not None:
         torch.manual_seed(seed)
-    model = build_classifier(row.arch)
+    model = build_row_model(row)
     if state_dict is not None:
         load_state_dict_strict(model, state_dict, source=f"checkpoint of {row.id}")
     model.eval().to(dev)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.atomic import write_text_atomic
-from vzoo.core.errors import VzooError
-from vzoo.core.registry import Row, config_path
+from vzoo.core.registry import Row
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
 from vzoo.evaluation.distributed import configure_runner
 from vzoo.zoo.cards import card_methods, find_card
+from vzoo.zoo.row_models import row_config
 
 # Which COCO iou types mmdet's own methods produce (family cards declare their methods'), and
 # the registry metric each AP goes to.
@@ -98,19 +98,8 @@ class DetectionOutcome:
     is_main_process: bool
 
 
-def load_row_config(row: Row, cfg_options: dict[str, Any] | None = None) -> Any:
-    """The row's mmengine Config with `--cfg-options` merged."""
-    from mmengine.config import Config
-
-    if row.config is None:
-        raise VzooError(f"{row.id}: the registry gives no config for this row")
-    path = config_path(row.config)
-    if not path.is_file():
-        raise VzooError(f"{row.id}: config {row.config} is missing from the installed package")
-    cfg = Config.fromfile(str(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+# The row's config: built in one place (vzoo.zoo.row_models), this name kept for callers.
+load_row_config = row_config
 
 
 def config_hash(cfg: Any) -> str:

@@ -194,11 +194,11 @@ def _classify(row: Row, image: Path, img: Any, out: Path, options: PredictOption
     from PIL import Image, ImageDraw
 
     from vzoo.evaluation.classification import load_image, preprocess_for
-    from vzoo.zoo import build_classifier
     from vzoo.zoo.checkpoint import load_state_dict_strict
+    from vzoo.zoo.row_models import build_row_model
 
     state = load_state(row, options)
-    model = build_classifier(row.arch)
+    model = build_row_model(row)
     if state is not None:
         load_state_dict_strict(model, state, source=f"checkpoint of {row.id}")
     model.eval().to(options.device)

@@ -99,21 +99,14 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
     c, h, w = input_shape or default_input(row)
     # the RPN's proposals depend on the input: fixed, so counts are reproducible
     x = torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(0))
+    from vzoo.zoo.row_models import build_row_model
+
+    model = build_row_model(row)
     if row.task == "classification":
-        from vzoo.zoo import build_classifier
-
-        model = build_classifier(row.arch).eval()
         return CountableModel(model, (x,), model, f"classifier at {c}x{h}x{w}")
-    from vzoo.evaluation.detection import load_row_config
-
-    cfg = load_row_config(row)
     if row.task == "detection":
-        from mmdet.registry import MODELS
         from mmdet.structures import DetDataSample
-        from mmdet.utils import register_all_modules
 
-        register_all_modules(init_default_scope=True)
-        model = MODELS.build(cfg.model).eval()
         rpn = getattr(model, "rpn_head", None)
         if type(rpn).__name__ == "EmbeddingRPNHead":
             # its learned proposal boxes start as whole-image boxes only after init_weights
@@ -131,11 +124,6 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
         if getattr(model, "roi_head", None) is not None:
             _record_rois(model.roi_head, cm.roi_counts)
         return cm
-    from mmseg.registry import MODELS as SEG_MODELS
-    from mmseg.utils import register_all_modules as register_seg
-
-    register_seg(init_default_scope=True)
-    model = SEG_MODELS.build(cfg.model).eval()
     return CountableModel(
         _SegmentorTensorForward(model),
         (x,),
@@ -164,7 +152,7 @@ def model_key(row: Row, input_shape: tuple[int, int, int]) -> str:
     schedule and drop-path rate): `vzoo flops --all` counts each key once."""
     if row.task == "classification":
         return f"cls:{row.arch}:{input_shape}"
-    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo.row_models import row_config
 
-    model = load_row_config(row).model.to_dict()
+    model = row_config(row).model.to_dict()
     return f"{row.task}:{_inference_part(model)!r}:{input_shape}"

@@ -1,0 +1,54 @@
+"""A row's model, built in one place: its config (mmengine) and the network it describes.
+
+`row_config` reads the row's config file (packaged, a plugin's, an overlay's, or mmdet's own for
+`mmdet:` rows) with `--cfg-options` merged; `build_row_model` builds the network as eval builds
+it: a classifier through its family card's builder, a detector / segmentor through mmdet's /
+mmseg's `MODELS` from that config. eval's test loop (mmengine's Runner) builds from the same
+config; flops, bench and predict call `build_row_model`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vzoo.core.errors import VzooError
+from vzoo.core.registry import Row, config_path
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def row_config(row: Row, cfg_options: dict[str, Any] | None = None) -> Any:
+    """The row's mmengine Config with `--cfg-options` merged."""
+    from mmengine.config import Config
+
+    if row.config is None:
+        raise VzooError(f"{row.id}: the registry gives no config for this row")
+    path = config_path(row.config)
+    if not path.is_file():
+        raise VzooError(f"{row.id}: config {row.config} is missing from the installed package")
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_row_model(row: Row, cfg: Any | None = None) -> nn.Module:
+    """The row's network with its initial weights, in eval mode (`cfg`: the row's config,
+    already read)."""
+    if row.task == "classification":
+        from vzoo.zoo import build_classifier
+
+        return build_classifier(row.arch).eval()
+    cfg = cfg if cfg is not None else row_config(row)
+    if row.task == "detection":
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+
+        register_all_modules(init_default_scope=True)
+        return MODELS.build(cfg.model).eval()
+    from mmseg.registry import MODELS as SEG_MODELS
+    from mmseg.utils import register_all_modules as register_seg
+
+    register_seg(init_default_scope=True)
+    return SEG_MODELS.build(cfg.model).eval()
