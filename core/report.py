@@ -488,7 +488,3 @@ def parse_tolerances(items: list[str]) -> dict[str, float]:
             ) from None
         out[name] = tol
     return out
-
-
-def as_json_records(records: list[ComparisonRecord]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in records]

@@ -33,11 +33,6 @@ def unwrap_state_dict(obj: Any, source: str) -> dict[str, Any]:
     )
 
 
-def strip_prefix(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """Keep keys under `prefix` (e.g. 'backbone.'), with the prefix removed."""
-    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-
-
 def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a checkpoint file safely and return its state dict."""
     from vzoo.hub import load_checkpoint
