@@ -32,7 +32,8 @@ class ComparisonRecord:
     published: float | None
     measured: float | None
     delta: float | None
-    # reproduced | below | above | not-measured | no-published-figure | measured (speed metrics)
+    # reproduced | below | above | not-measured | no-published-figure | random-init |
+    # measured (speed metrics)
     verdict: str
     unit: str
     task: str
@@ -65,15 +66,23 @@ def printed_half_unit(printed: str | None) -> float:
     return 0.5 * 10.0**-decimals
 
 
+# Accuracy of a model run from its seeded random init (`vzoo eval --random-init`) proves the
+# plumbing, not the paper: it is shown with this verdict and never compared with a published figure.
+RANDOM_INIT = "random-init"
+
+
 def verdict_for(
     metric: str,
     published: float | None,
     measured: float | None,
     tolerance: float,
     printed: str | None = None,
+    convention: str | None = None,
 ) -> str:
     if measured is None:
         return "not-measured"
+    if convention == RANDOM_INIT:
+        return RANDOM_INIT
     if published is None:
         return "no-published-figure"
     allowed = tolerance * abs(published) if METRICS[metric].tolerance_kind == "rel" else tolerance
@@ -150,7 +159,9 @@ def compare(
             hit = latest.get((row.id, metric))
             meas = hit.value if hit is not None else None
             tol = tolerance_for(metric, dict(tolerances or {}))
-            delta = None if pub is None or meas is None else round(meas - pub, 6)
+            conv = hit.convention if hit is not None else None
+            comparable = pub is not None and meas is not None and conv != RANDOM_INIT
+            delta = round(meas - pub, 6) if comparable else None
             records.append(
                 ComparisonRecord(
                     id=row.id,
@@ -158,13 +169,15 @@ def compare(
                     published=pub,
                     measured=meas,
                     delta=delta,
-                    verdict=verdict_for(metric, pub, meas, tol, row.published_printed.get(metric)),
+                    verdict=verdict_for(
+                        metric, pub, meas, tol, row.published_printed.get(metric), conv
+                    ),
                     unit=METRICS[metric].unit,
                     task=row.task,
                     tolerance=tol,
                     tolerance_kind=METRICS[metric].tolerance_kind,
                     measured_at=hit.created_at if hit is not None else None,
-                    convention=hit.convention if hit is not None else None,
+                    convention=conv,
                     published_printed=row.published_printed.get(metric),
                     **row_fields(row),
                 )
@@ -182,7 +195,22 @@ def compare_stored(
 ) -> list[ComparisonRecord]:
     """`compare` against a results store: its latest numbers and its speed records."""
     speed = [rec for metric in SPEED_METRICS for rec in store.query(metric=metric)]
-    return compare(rows, store.latest(), tolerances, speed, details)
+    return compare(rows, prefer_real(store.latest(), store), tolerances, speed, details)
+
+
+def prefer_real(
+    latest: Mapping[tuple[str, str], StoredResult], store: ResultStore
+) -> dict[tuple[str, str], StoredResult]:
+    """The newest record per (row, metric), except that a real measurement beats a newer
+    `--random-init` smoke run of the same row (which would otherwise hide it)."""
+    out = dict(latest)
+    for key, rec in latest.items():
+        if rec.convention != RANDOM_INIT:
+            continue
+        real = [r for r in store.query(row_id=key[0], metric=key[1]) if r.convention != RANDOM_INIT]
+        if real:
+            out[key] = max(real, key=_recency)
+    return out
 
 
 def _speed_records(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -202,3 +203,35 @@ def test_committed_published_report_is_up_to_date(registry: Registry) -> None:
         "regenerate: VZOO_HOME=$(mktemp -d) vzoo compare --report markdown "
         "--out reports/published.md"
     )
+
+
+def test_random_init_accuracy_is_never_compared(registry: Registry) -> None:
+    row = registry.get("mlla-t-1x")
+    smoke = StoredResult(
+        row_id="mlla-t-1x", metric="box_ap", value=0.0, unit="AP", command="vzoo eval",
+        id=1, created_at="2026-01-01T00:00:00+00:00", convention="random-init",
+    )  # fmt: skip
+    (rec,) = [r for r in compare([row], {("mlla-t-1x", "box_ap"): smoke}) if r.metric == "box_ap"]
+    assert rec.verdict == "random-init" and rec.delta is None and rec.measured == 0.0
+
+
+def test_a_real_measurement_beats_a_newer_random_init_run(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from vzoo.core.report import compare_stored
+    from vzoo.core.results import EvalResult, ResultStore
+
+    store = ResultStore(tmp_path / "store")
+    store.record([EvalResult("mlla-t-1x", "box_ap", 46.7, "AP", "vzoo eval")])
+    store.record(
+        [EvalResult("mlla-t-1x", "box_ap", 0.0, "AP", "vzoo eval", convention="random-init")]
+    )
+    row = registry.get("mlla-t-1x")
+    (rec,) = [r for r in compare_stored([row], store) if r.metric == "box_ap"]
+    assert rec.measured == 46.7 and rec.verdict == "reproduced"
+    other = registry.get("mlla-s-1x")
+    store.record(
+        [EvalResult("mlla-s-1x", "box_ap", 0.0, "AP", "vzoo eval", convention="random-init")]
+    )
+    (rec,) = [r for r in compare_stored([other], store) if r.metric == "box_ap"]
+    assert rec.verdict == "random-init" and rec.delta is None
