@@ -109,12 +109,13 @@ def count_gmac(module: nn.Module, x: torch.Tensor) -> float:
 
 
 def time_interleaved(
-    runs: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float]
+    runs: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float], warmup: int = 1
 ) -> dict[str, float]:
     """Min over `rounds` of each callable's time; the callables take turns every round."""
     best = dict.fromkeys(runs, float("inf"))
-    for fn in runs.values():  # warm-up (first-call allocations, numba load, mkldnn primitives)
-        fn()
+    for _ in range(warmup):  # first-call allocations, numba load, oneDNN primitives
+        for fn in runs.values():
+            fn()
     for _ in range(rounds):
         for name, fn in runs.items():
             t0 = clock()
@@ -161,6 +162,7 @@ def measure(
     profile: bool,
     top: int,
     clock: Callable[[], float],
+    warmup: int = 1,
 ) -> tuple[dict[str, Result], dict[str, list[tuple[str, float, float]]]]:
     x1 = torch.randn(1, 3, inp.height, inp.width, generator=torch.Generator().manual_seed(0))
     x = x1.expand(inp.batch, -1, -1, -1).contiguous()
@@ -178,7 +180,7 @@ def measure(
         return run
 
     runs = {m: runner(module) for m, module in built.items()}
-    best = time_interleaved(runs, rounds, clock)
+    best = time_interleaved(runs, rounds, clock, warmup)
     profiles = {}
     if profile:
         for m in models:
@@ -193,6 +195,7 @@ def render(
     rounds: int,
     loads: list[str],
     clock: str = "wall",
+    warmup: int = 1,
 ) -> str:
     lines = [
         "# CPU yardstick: GMAC/s of the T models next to mmdet's Swin-T and ResNet-50",
@@ -202,7 +205,8 @@ def render(
         "",
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, inference mode, "
-        f"{clock} time; min over {rounds} interleaved rounds after a warm-up, all models of an "
+        f"{clock} time; min over {rounds} interleaved rounds after {warmup} warm-up round(s), "
+        "all models of an "
         "input in one process. GMAC: fvcore units, every op that costs compute "
         "(`vzoo flops --convention macs`: scans by the papers' formula, Spatial-Mamba's state "
         "fusion at its 27 taps). "
@@ -245,6 +249,13 @@ def main() -> None:
     )
     ap.add_argument("--input", action="append", choices=list(INPUTS), help="repeatable")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds first (0: the min of the rounds "
+        "discards a slow first call anyway, when time is short)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--clock",
@@ -273,7 +284,7 @@ def main() -> None:
         print(f"{inp.title} ({loads[-1]})", flush=True)
         torch.manual_seed(0)
         results[key], profiles[key] = measure(
-            inp, models, args.rounds, args.profile, args.top, clock
+            inp, models, args.rounds, args.profile, args.top, clock, args.warmup
         )
         swin = results[key].get("swin-t")
         for m, r in results[key].items():
@@ -283,10 +294,11 @@ def main() -> None:
             for m, ops in profiles[key].items():
                 print(f"  {NAMES[m]} top ops: " + ", ".join(
                     f"{op} {share:.0%}" for op, _, share in ops[:6]), flush=True)  # fmt: skip
-    if args.out is not None:
-        from vzoo.core.atomic import write_text_atomic
+        if args.out is not None:  # after every input: a long run leaves what it measured
+            from vzoo.core.atomic import write_text_atomic
 
-        write_text_atomic(args.out, render(results, profiles, args.rounds, loads, args.clock))
+            report = render(results, profiles, args.rounds, loads, args.clock, args.warmup)
+            write_text_atomic(args.out, report)
 
 
 if __name__ == "__main__":
