@@ -166,7 +166,9 @@ def measure(
 ) -> tuple[dict[str, Result], dict[str, list[tuple[str, float, float]]]]:
     x1 = torch.randn(1, 3, inp.height, inp.width, generator=torch.Generator().manual_seed(0))
     x = x1.expand(inp.batch, -1, -1, -1).contiguous()
-    built = {m: build(m, inp.backbone).eval() for m in models}
+    built = {m: build(m, inp.backbone) for m in models}
+    for module in built.values():  # not chained: mmdet's Swin `train()` returns None
+        module.eval()
     gmac = {}
     for m, module in built.items():
         gmac[m] = count_gmac(module, x1) * inp.batch
