@@ -591,8 +591,11 @@ class ResultStore:
 
     def _sync(self, con: sqlite3.Connection) -> None:
         """Bring the index up to the record files: read new files, forget removed ones."""
-        on_disk = self._list_record_files()
+        # The index is read before the directory is listed: a file the index knows was on disk
+        # when it was indexed, so missing from a later listing means removed. (Listing first
+        # raced with other processes indexing files written after the listing: "gone".)
         known = {f for (f,) in con.execute("SELECT file FROM runs")}
+        on_disk = self._list_record_files()
         new = sorted(set(on_disk) - known)
         gone = sorted(known - set(on_disk))
         if not new and not gone:
@@ -609,7 +612,10 @@ class ResultStore:
         con.execute("BEGIN IMMEDIATE")
         try:
             for rel in gone:
-                (run,) = con.execute("SELECT run FROM runs WHERE file = ?", (rel,)).fetchone()
+                found = con.execute("SELECT run FROM runs WHERE file = ?", (rel,)).fetchone()
+                if found is None:  # another process forgot it first
+                    continue
+                (run,) = found
                 con.execute("DELETE FROM results WHERE run = ?", (run,))
                 con.execute("DELETE FROM runs WHERE run = ?", (run,))
             for rel, run in runs:
