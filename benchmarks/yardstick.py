@@ -191,6 +191,20 @@ def measure(
     return {m: Result(gmac[m], best[m]) for m in models}, profiles
 
 
+def overload_warning() -> list[str]:
+    """A line for the report when the machine had more runnable work than cores."""
+    load = os.getloadavg()[1]
+    cores = os.cpu_count() or 1
+    if load <= cores:
+        return []
+    return [
+        f"**Warning: load average {load:.1f} on {cores} cores (5 min).** Wall times then measure "
+        "the scheduler more than the models (OpenMP threads wait for each other's time slices), "
+        "and even the ratios move with it: rerun on a quiet machine before reading them.",
+        "",
+    ]
+
+
 def render(
     results: dict[str, dict[str, Result]],
     profiles: dict[str, dict[str, list[tuple[str, float, float]]]],
@@ -217,6 +231,7 @@ def render(
         "",
         "Machine load (`uptime`) before each input: " + "; ".join(loads),
         "",
+        *overload_warning(),
         "| model | input | GMAC | ms | GMAC/s | × Swin-T | × R-50 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
