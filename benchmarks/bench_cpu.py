@@ -121,7 +121,8 @@ def build_section(section: str, count: bool, only: set[str] | None = None) -> li
     for yard in ("swin-t", "resnet-50"):
         if only is not None and yard not in only:
             continue
-        module = build_yardstick(yard, backbone).eval()
+        module = build_yardstick(yard, backbone)
+        module.eval()  # mmdet's backbones override train() without returning self
         entries.append(Entry(YARDSTICK_NAMES[yard], module, torch.randn(1, *shape, generator=gen),
                              yard))  # fmt: skip
     if count:

@@ -82,7 +82,7 @@ for r in recs:
     assert math.isfinite(r["value"]) and r["value"] > 0, r
     assert (p["batch_size"], p["precision"], p["device"]) == (batch, precision, device), p
 for r in thr:
-    print(f"{r['id']}: {r['value']:.1f} img/s ({r['protocol']['device_name']})")
+    print(f"{r['id']}: {r['value']:.3g} img/s ({r['protocol']['device_name']})")
 EOF
 }
 

@@ -40,7 +40,8 @@ def build_timed_model(
     if part == "backbone" and row.task == "classification":
         from vzoo.zoo import build_backbone
 
-        module = build_backbone(row.arch).eval()
+        module = build_backbone(row.arch)
+        module.eval()
         return TimedModel(module, batch_size, input_shape, f"{row.arch} backbone")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the same random weights (and RPN proposals) every run
@@ -49,8 +50,10 @@ def build_timed_model(
         backbone = getattr(cm.full_model, "backbone", None)
         if backbone is None:
             raise UserInputError(f"{row.id}: its model has no backbone to time alone")
-        return TimedModel(backbone.eval(), batch_size, input_shape, f"{row.id} backbone")
-    module = cm.module.eval()
+        backbone.eval()  # mmdet's backbones override train() and return None, not self
+        return TimedModel(backbone, batch_size, input_shape, f"{row.id} backbone")
+    module = cm.module
+    module.eval()
     samples = getattr(module, "data_samples", None)
     if samples is not None:  # one data sample per image of the batch
         module.data_samples = [samples[0]] * batch_size

@@ -323,3 +323,15 @@ def test_quickstart_measures_records_and_reports(
     assert recs[("mlla-t-1x", "box_ap")]["verdict"] == "not-measured"
     stored = {r.metric for r in ResultStore().query("msvmamba-nano")}
     assert {"params_m", "flops_g", "throughput"} <= stored
+
+
+def test_backbone_of_an_mmdet_detector_is_timed_in_eval_mode() -> None:
+    """mmdet's ResNet overrides train() without returning self: `.eval()` must not be chained."""
+    from vzoo.speed.models import build_timed_model
+
+    row = load_registry().get("mmdet:mask-rcnn_r50_fpn_1x_coco")
+    tm = build_timed_model(row, "backbone", (3, 64, 64), 1)
+    assert type(tm.module).__name__ == "ResNet" and not tm.module.training
+    with torch.no_grad():
+        feats = tm.module(torch.zeros(1, 3, 64, 64))
+    assert len(feats) == 4
