@@ -8,13 +8,16 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout (CI tests an installed copy of it)
 NOT_PACKAGED = ("tests", "examples", "benchmarks")
+# What a build or a run leaves in the checkout (`pip install .` copies the package to build/lib).
+NOT_SOURCE = ("build", "dist", "work_dirs", "data")
 
 
 def _packages_on_disk() -> set[str]:
     found = set()
     for init in ROOT.rglob("__init__.py"):
         rel = init.parent.relative_to(ROOT)
-        if rel.parts and (rel.parts[0] in NOT_PACKAGED or rel.parts[0].startswith(".")):
+        top = rel.parts[0] if rel.parts else ""
+        if top in NOT_PACKAGED or top in NOT_SOURCE or top.startswith(".") or "egg-info" in top:
             continue
         found.add(".".join(("vzoo", *rel.parts)))
     return found
