@@ -34,4 +34,7 @@ class RegistryError(UserInputError):
     def __init__(self, path: str, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
-        super().__init__(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
+        # The message stays a readable line (`problems` keeps them all, for `registry check`).
+        shown = "; ".join(problems[:3])
+        more = f"; and {len(problems) - 3} more of the same kind" if len(problems) > 3 else ""
+        super().__init__(f"{path}: {len(problems)} problem(s): {shown}{more}")

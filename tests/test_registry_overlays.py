@@ -134,3 +134,14 @@ def test_a_missing_or_broken_overlay_is_bad_input(tmp_path: Path, capsys) -> Non
     broken = _overlay(tmp_path / "broken.yaml", _row("my-x", task="bogus"))
     code, _, err = vzoo(capsys, "compare", "--registry", broken)
     assert code == 2 and "my-x: task: 'bogus'" in err
+
+
+def test_many_problems_stay_one_readable_line(tmp_path: Path, capsys) -> None:
+    """A copy of the packaged registry laid over it: 39+ duplicate ids. The error names the first
+    few and how many more, instead of one line of several thousand characters."""
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(default_registry_path().read_text())
+    code, _, err = vzoo(capsys, "list", "--registry", copy)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.count("already defined") == 3 and "more of the same kind" in err
+    assert len(err) < 1000
