@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vzoo.core.results import RANDOM_INIT
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -46,9 +48,6 @@ _SIZES = (
     ("large", "L"),
 )
 SIZE_ORDER = {name: rank for rank, names in enumerate(_SIZES) for name in names}
-# Accuracy measured from a model's random init (`vzoo eval --random-init`) is plumbing, not a
-# result: the tables show it, the figures leave it out.
-NOT_A_RESULT = frozenset({"random-init"})
 
 Point = tuple[float, float]
 
@@ -133,7 +132,8 @@ def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
             )  # fmt: skip
         if r["published"] is not None:
             row.published[r["metric"]] = float(r["published"])
-        if r["measured"] is not None and r["convention"] not in NOT_A_RESULT:
+        # random-init accuracy is plumbing: the tables show it, the figures leave it out
+        if r["measured"] is not None and r["convention"] != RANDOM_INIT:
             row.measured[r["metric"]] = float(r["measured"])
             row.conventions[r["metric"]] = r["convention"]
             if r.get("protocol"):

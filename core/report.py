@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vzoo.core.metrics import METRICS, SPEED_METRICS, tolerance_for
 from vzoo.core.registry import Row
-from vzoo.core.results import ResultStore, StoredResult
+from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,11 +64,6 @@ def printed_half_unit(printed: str | None) -> float:
     digits = "".join(c for c in printed if c.isdigit() or c == ".")
     decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
     return 0.5 * 10.0**-decimals
-
-
-# Accuracy of a model run from its seeded random init (`vzoo eval --random-init`) proves the
-# plumbing, not the paper: it is shown with this verdict and never compared with a published figure.
-RANDOM_INIT = "random-init"
 
 
 def verdict_for(
@@ -356,8 +351,11 @@ def protocol_label(p: dict[str, Any]) -> str:
         *flags,
         f"{p.get('warmup')}+{p.get('iters')} passes",
         f"scan {p.get('scan_backend')}",
-        *([f"OMP_WAIT_POLICY={p['omp_wait_policy']}"]
-          if p.get("omp_wait_policy") not in (None, "default") else []),
+        *(
+            [f"OMP_WAIT_POLICY={p['omp_wait_policy']}"]
+            if p.get("omp_wait_policy") not in (None, "default")
+            else []
+        ),
         f"torch {p.get('torch')}" + (f", CUDA {p['cuda']}" if p.get("cuda") else ""),
     ]
     return ", ".join(parts)

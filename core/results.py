@@ -96,6 +96,11 @@ _ORDER = "created_at, run, pos"  # oldest first; ties (same microsecond) broken 
 T = TypeVar("T")
 
 
+# The convention of accuracy measured from a seeded random init (`vzoo eval --random-init`): it
+# proves the plumbing, not the paper, so reports never compare it with a published figure.
+RANDOM_INIT = "random-init"
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """One measured number, ready to be stored."""

@@ -19,6 +19,7 @@ from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import (
+    RANDOM_INIT,
     EvalResult,
     ResultStore,
     command_line,
@@ -277,7 +278,7 @@ def _evaluate_one(
                 unit=METRICS[m].unit,
                 command=command_line(),
                 env=env,
-                convention="random-init" if options.random_init else None,
+                convention=RANDOM_INIT if options.random_init else None,
                 checkpoint_sha256=ckpt_sha,
                 config_hash=cfg_hash,
                 dataset_fingerprint=fp,
