@@ -177,16 +177,20 @@ def _build_and_test(
         load_detector_weights(model, run.row, run.state_dict)
     det_files = {iou: run.work_dir / f"detections.{iou}.json" for iou in iou_types(run.row)}
     partial = {iou: run.work_dir / f"{PARTIAL_DETECTIONS}.{iou}.json" for iou in det_files}
+    # Only rank 0 dumps (mmengine collects results there), so only rank 0 may touch the partial
+    # files: another rank tidying them up in its `finally` raced rank 0's rename (flaky --nproc 2).
+    main_process = get_rank() == 0
     try:
         runner.test()
-        if get_rank() == 0:
+        if main_process:
             for iou, path in partial.items():
                 os.replace(path, det_files[iou])
     finally:
-        for path in partial.values():
-            path.unlink(missing_ok=True)
+        if main_process:
+            for path in partial.values():
+                path.unlink(missing_ok=True)
     num_images = len(runner.test_dataloader.dataset)
-    if get_rank() != 0:
+    if not main_process:
         return DetectionOutcome({}, {}, det_files, num_images, is_main_process=False)
     detail = {
         iou: score_detections(run.data.ann_file, path, iou, run.metric_backend, max_dets)

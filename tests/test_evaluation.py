@@ -492,3 +492,31 @@ def test_shards_of_one_selection_meet_in_the_store(
         monkeypatch.setenv("VZOO_INDEX_DIR", str(tmp_path / f"node{i}"))
         recs = ResultStore().query(metric="top1")
         assert sorted(x.row_id for x in recs) == sorted(ids)  # each row once, both nodes see both
+
+
+def test_only_rank_zero_touches_the_partial_detections(
+    tmp_path: Path, tiny_row, synth_coco: Path
+) -> None:
+    """Every rank leaves the test loop, but only rank 0 holds the dumped detections: another rank
+    tidying the partial files away raced rank 0's rename (a --nproc 2 CI failure)."""
+    from types import SimpleNamespace
+
+    from vzoo.evaluation import detection
+
+    run = detection.DetectionRun(row=tiny_row, data=coco_layout(synth_coco),
+                                  work_dir=tmp_path)  # fmt: skip
+    partial = tmp_path / f"{detection.PARTIAL_DETECTIONS}.bbox.json"
+
+    class Runner:  # what _build_and_test uses of mmengine's Runner, the dump done by rank 0
+        @staticmethod
+        def from_cfg(cfg):
+            return SimpleNamespace(
+                model=torch.nn.Linear(1, 1),
+                test=lambda: None,
+                test_dataloader=SimpleNamespace(dataset=[0, 1, 2]),
+            )
+
+    partial.write_text("[]")  # rank 0 has dumped; rank 1 leaves the loop first
+    out = detection._build_and_test(run, None, Runner, lambda: 1, (100, 300, 1000))
+    assert partial.read_text() == "[]", "rank 1 removed rank 0's detections"
+    assert not out.is_main_process and out.metrics == {}
