@@ -223,8 +223,12 @@ def test_child_launcher_stopped_and_one_line(stage: str, tmp_path: Path) -> None
             assert time.monotonic() < deadline
             time.sleep(0.1)
         launcher, rank = (int(v) for v in mark.read_text().split())
-        time.sleep(0.3)  # the launcher's first line reaches the parent's stderr
-        before = err_file.stat().st_size
+        first = b"rank 0: evaluating\n"
+        while not err_file.read_bytes().startswith(first):  # forwarded to the parent's stderr
+            assert proc.poll() is None or stage != "ctrl-c", err_file.read_text()
+            assert time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.05)
+        before = len(first)  # not the file's size: a rank's later lines may already be there
         if stage == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # the terminal: the parent's group only
         proc.wait(timeout=60)
@@ -232,7 +236,6 @@ def test_child_launcher_stopped_and_one_line(stage: str, tmp_path: Path) -> None
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert err_file.read_bytes()[:before].decode() == "rank 0: evaluating\n"  # forwarded
     err_text = err_file.read_bytes()[before:].decode()
     assert proc.returncode == 130, err_text
     assert err_text == "vzoo: interrupted\n"  # the launcher's noise is not shown
