@@ -1,8 +1,10 @@
-"""Shared fixtures: each test gets its own vzoo home, never a user's cache or store."""
+"""Shared fixtures: each test gets its own vzoo home, never a user's cache or store; `cli` runs
+`vzoo ARGS` in-process."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 # On a CPU shared with other jobs, libgomp's default spin-waiting made torch's 2-thread forwards
@@ -36,3 +38,25 @@ def shared_dir() -> Path:
             "reference outputs these tests compare against (see README, 'Set-up')"
         )
     return SHARED
+
+
+CliRun = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]) -> CliRun:
+    """`cli("list", "--format", "json")` runs `vzoo list --format json` in this process and returns
+    (exit code as a shell sees it, stdout, stderr) of that command alone."""
+    from vzoo.cli.main import run
+
+    def invoke(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()  # drop what earlier steps of the test printed
+        try:
+            run([str(a) for a in args])
+            code = 0
+        except SystemExit as e:  # sys.exit(None) is 0 and sys.exit("message") is 1, as in a shell
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke

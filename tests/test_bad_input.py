@@ -20,17 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from vzoo.cli.main import run
-
-
-def vzoo_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(args)
-    out, err = capsys.readouterr()
-    code = e.value.code
-    return (code if isinstance(code, int) else 1), out, err
-
 
 def _creation_fails_in(path: Path) -> bool:
     try:
@@ -118,15 +107,19 @@ def test_eval_bad_annotation_file_exits_2(
     message: str,
     coco_images: Path,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli,
 ) -> None:
     root = _coco_with(tmp_path, coco_images, make_doc(_valid_doc(coco_images)))
     work = tmp_path / "work"
-    code, out, err = vzoo_cli(
-        ["eval", "msvmamba-micro-1x", "--data-root", str(root), "--random-init",
-         "--work-dir", str(work)],
-        capsys,
-    )  # fmt: skip
+    code, out, err = cli(
+        "eval",
+        "msvmamba-micro-1x",
+        "--data-root",
+        str(root),
+        "--random-init",
+        "--work-dir",
+        str(work),
+    )
     _assert_one_line(code, out, err, message)
     assert "instances_val2017.json" in err  # names the file
     assert not work.exists()  # failed before any work
@@ -215,12 +208,10 @@ CASES: dict[str, Case] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_exits_2_with_one_line(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_input_exits_2_with_one_line(case: str, tmp_path: Path, cli) -> None:
     args, message = CASES[case](tmp_path)
     before = sorted(tmp_path.rglob("*"))
-    code, out, err = vzoo_cli(args, capsys)
+    code, out, err = cli(*args)
     _assert_one_line(code, out, err, message)
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even a temp file
 
@@ -236,18 +227,16 @@ def test_bad_input_exits_2_with_one_line(
     ids=["compare-out", "flops-out", "synth-coco", "synth-imagenet"],
 )
 def test_unwritable_destination_exits_2_before_any_work(
-    args: list[str], read_only_dir: Path, capsys: pytest.CaptureFixture[str]
+    args: list[str], read_only_dir: Path, cli
 ) -> None:
     args = [a.format(d=read_only_dir) for a in args]
-    code, out, err = vzoo_cli(args, capsys)
+    code, out, err = cli(*args)
     _assert_one_line(code, out, err, f"cannot write in {read_only_dir}")
     assert "choose a writable location" in err
     assert list(read_only_dir.iterdir()) == []
 
 
-def test_flops_out_of_memory_names_the_input(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_flops_out_of_memory_names_the_input(monkeypatch: pytest.MonkeyPatch, cli) -> None:
     """An input inside the bounds that this machine cannot allocate (simulated: the allocator's
     own message) is bad input with the fix, not an internal error."""
     import vzoo.flops.run as flops_run
@@ -256,7 +245,6 @@ def test_flops_out_of_memory_names_the_input(
         raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 1 TB")
 
     monkeypatch.setattr(flops_run, "count_row", oom)
-    code, out, err = vzoo_cli(["flops", "msvmamba-nano", "--input", "4096x4096", "--no-store"],
-                              capsys)  # fmt: skip
+    code, out, err = cli("flops", "msvmamba-nano", "--input", "4096x4096", "--no-store")
     _assert_one_line(code, out, err, "counting at 4096x4096 needs more cpu memory than is free")
     assert "use a smaller --input" in err

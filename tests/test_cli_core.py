@@ -18,19 +18,8 @@ import pytest
 import yaml
 from servers.fresh_interpreter import same_vzoo_env
 
-from vzoo.cli.main import run
 from vzoo.core.registry import load_registry, missing_configs
 from vzoo.core.results import EvalResult, ResultStore
-
-
-def vzoo_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `vzoo ARGS`; returns (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(args)
-    out, err = capsys.readouterr()
-    code = e.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -44,15 +33,15 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 # --------------------------------------------------------------------------- list / show
 
 
-def test_list_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_json_and_csv(cli) -> None:
     reg = load_registry()
-    code, out, _ = vzoo_cli(["list", "--format", "json"], capsys)
+    code, out, _ = cli("list", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert [d["id"] for d in data] == reg.ids
     assert data[0] == json.loads(json.dumps(reg.get(data[0]["id"]).to_dict()))
 
-    code, out, _ = vzoo_cli(["list", "--format", "csv", "--task", "segmentation"], capsys)
+    code, out, _ = cli("list", "--format", "csv", "--task", "segmentation")
     assert code == 0
     recs = list(csv.DictReader(io.StringIO(out)))
     assert [r["id"] for r in recs] == [r.id for r in reg.select(task="segmentation")]
@@ -61,8 +50,8 @@ def test_list_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     assert tiny["schedule"] == "160k" and tiny["method"] == "upernet"
 
 
-def test_list_table_filters_by_family(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = vzoo_cli(["list", "--family", "mlla", "--task", "detection"], capsys)
+def test_list_table_filters_by_family(cli) -> None:
+    code, out, _ = cli("list", "--family", "mlla", "--task", "detection")
     assert code == 0
     assert "(5 rows)" in out and "mlla-b-1x" in out and "spatial" not in out
 
@@ -79,33 +68,31 @@ def test_list_table_filters_by_family(capsys: pytest.CaptureFixture[str]) -> Non
         (["compare", "--tolerance", "box_ap=-1"], "bad --tolerance 'box_ap=-1'"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = vzoo_cli(args, capsys)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str, cli) -> None:
+    code, out, err = cli(*args)
     assert code == 2
     assert message in err
     assert "Traceback" not in err and out == ""
 
 
 @pytest.mark.parametrize("args", [[], ["list", "--format", "xml"], ["list", "--bogus"]])
-def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = vzoo_cli(args, capsys)
+def test_usage_errors_exit_2(args: list[str], cli) -> None:
+    code, _, err = cli(*args)
     assert code == 2
     assert "Usage:" in err and "internal error" not in err
 
 
-def test_show_json_prints_the_row(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = vzoo_cli(["show", "msvmamba-tiny-3x", "--format", "json"], capsys)
+def test_show_json_prints_the_row(cli) -> None:
+    code, out, _ = cli("show", "msvmamba-tiny-3x", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert data == json.loads(json.dumps(load_registry().get("msvmamba-tiny-3x").to_dict()))
     assert data["published"]["params_m"] == 73
     assert data["weights"]["kind"] == "drive-folder"
 
-    code, out, _ = vzoo_cli(["show", "mlla-t-1x", "--format", "yaml"], capsys)
+    code, out, _ = cli("show", "mlla-t-1x", "--format", "yaml")
     assert code == 0 and yaml.safe_load(out)["pretrain"] == "mlla-t"
-    code, out, _ = vzoo_cli(["show", "mlla-t-1x"], capsys)
+    code, out, _ = cli("show", "mlla-t-1x")
     assert code == 0 and "id: mlla-t-1x" in out and "  box_ap: 46.8" in out
     assert "flops_input: 3x1280x800" in out and "  filename: mlla_t_mrcnn_1x.pth" in out
     assert "    - https://cloud.tsinghua.edu.cn/f/ce362e868fb5491ca55c/?dl=1" in out
@@ -114,11 +101,11 @@ def test_show_json_prints_the_row(capsys: pytest.CaptureFixture[str]) -> None:
 # --------------------------------------------------------------------------- compare
 
 
-def test_compare_json_shows_the_measured_record(capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_json_shows_the_measured_record(cli) -> None:
     ResultStore().record(
         [EvalResult("mlla-t-1x", "box_ap", 46.4, "AP", "vzoo eval mlla-t-1x")]
     )  # the test's private VZOO_HOME store, which `vzoo compare` reads
-    code, out, _ = vzoo_cli(["compare", "mlla-t-1x", "mlla-t", "--report", "json"], capsys)
+    code, out, _ = cli("compare", "mlla-t-1x", "mlla-t", "--report", "json")
     assert code == 0
     data = json.loads(out)
     assert [(d["id"], d["metric"]) for d in data] == [
@@ -130,33 +117,31 @@ def test_compare_json_shows_the_measured_record(capsys: pytest.CaptureFixture[st
     assert box["verdict"] == "below"
     assert all(d["measured"] is None and d["verdict"] == "not-measured" for d in data[1:])
 
-    code, out, _ = vzoo_cli(
-        ["compare", "mlla-t-1x", "--report", "json", "--tolerance", "box_ap=0.5"], capsys
-    )
+    code, out, _ = cli("compare", "mlla-t-1x", "--report", "json", "--tolerance", "box_ap=0.5")
     assert json.loads(out)[0]["verdict"] == "reproduced"
 
 
 def test_compare_markdown_over_an_empty_store_renders_every_row(
-    capsys: pytest.CaptureFixture[str],
+    cli,
 ) -> None:
-    code, out, _ = vzoo_cli(["compare", "--report", "markdown"], capsys)
+    code, out, _ = cli("compare", "--report", "markdown")
     assert code == 0
     for row in load_registry():
         assert f"| {row.id} |" in out
-    code, out, _ = vzoo_cli(["compare", "--task", "classification", "--report", "csv"], capsys)
+    code, out, _ = cli("compare", "--task", "classification", "--report", "csv")
     assert code == 0 and "mlla-t-1x" not in out and "mlla-t," in out
 
 
-def test_compare_out_writes_atomically(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_out_writes_atomically(tmp_path: Path, cli) -> None:
     target = tmp_path / "reports" / "compare.md"
-    code, out, err = vzoo_cli(["compare", "--out", str(target)], capsys)
+    code, out, err = cli("compare", "--out", str(target))
     assert code == 0 and out == "" and f"wrote {target}" in err
     written = target.read_text(encoding="utf-8")
-    _, stdout_text, _ = vzoo_cli(["compare"], capsys)
+    _, stdout_text, _ = cli("compare")
     assert written == stdout_text
     assert os.listdir(target.parent) == ["compare.md"]  # no temporary file left behind
     # A failing run leaves the previous report untouched.
-    code, _, _ = vzoo_cli(["compare", "nope", "--out", str(target)], capsys)
+    code, _, _ = cli("compare", "nope", "--out", str(target))
     assert code == 2 and target.read_text(encoding="utf-8") == written
 
 
@@ -181,9 +166,7 @@ def test_write_text_atomic_keeps_the_old_file_when_the_write_fails(
 # --------------------------------------------------------------------------- registry check
 
 
-def test_registry_check_bad_file_exits_2_and_lists_problems(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_registry_check_bad_file_exits_2_and_lists_problems(tmp_path: Path, cli) -> None:
     bad = tmp_path / "bad.yaml"
     rows = [
         {"id": "mlla-t-1x", "family": "mlla", "arch": "mlla-t", "task": "detection",
@@ -191,7 +174,7 @@ def test_registry_check_bad_file_exits_2_and_lists_problems(
          "provenance": {"seed": "s", "repo": "o/r", "paper": "https://p"}, "colour": "red"},
     ]  # fmt: skip
     bad.write_text(yaml.safe_dump({"rows": rows}), encoding="utf-8")
-    code, out, err = vzoo_cli(["registry", "check", str(bad)], capsys)
+    code, out, err = cli("registry", "check", str(bad))
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 3
@@ -200,26 +183,26 @@ def test_registry_check_bad_file_exits_2_and_lists_problems(
     assert any("dataset: 'imagenet-1k' does not fit task detection" in line for line in lines)
     assert any("published.ap: unknown metric" in line for line in lines)
 
-    code, _, err = vzoo_cli(["registry", "check", str(tmp_path / "missing.yaml")], capsys)
+    code, _, err = cli("registry", "check", str(tmp_path / "missing.yaml"))
     assert code == 2 and "file not found" in err
 
 
-def test_registry_check_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_check_valid_file(tmp_path: Path, cli) -> None:
     good = tmp_path / "good.yaml"
     row = {"id": "mlla-t", "family": "mlla", "arch": "mlla-t", "task": "classification",
            "dataset": "imagenet-1k", "method": "classifier", "published": {"top1": 83.5},
            "provenance": {"seed": "s", "repo": "o/r", "paper": "https://p"}}  # fmt: skip
     good.write_text(yaml.safe_dump({"rows": [row]}), encoding="utf-8")
-    code, out, _ = vzoo_cli(["registry", "check", str(good)], capsys)
+    code, out, _ = cli("registry", "check", str(good))
     assert code == 0 and out.strip() == f"{good.resolve()}: 1 rows, valid"
 
 
 def test_registry_check_packaged_registry_reports_only_missing_configs(
-    capsys: pytest.CaptureFixture[str],
+    cli,
 ) -> None:
     reg = load_registry()
     missing = missing_configs(reg)
-    code, out, err = vzoo_cli(["registry", "check"], capsys)
+    code, out, err = cli("registry", "check")
     if missing:  # config files land with the model families; until then they are listed
         assert code == 2
         assert err.strip().splitlines() == [f"{reg.path}: {m}" for m in missing]

@@ -7,14 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from servers.loopback import LoopbackServer
 
 import vzoo
-from vzoo.cli.main import run
 from vzoo.core import doctor
 from vzoo.core.doctor import Check
 from vzoo.evaluation.synthetic import write_synthetic_coco
@@ -25,16 +24,8 @@ HOST_ENV = ("VZOO_GITHUB_ENDPOINT", "VZOO_DRIVE_ENDPOINT", "VZOO_TSINGHUA_ENDPOI
             "VZOO_OPENMMLAB_ENDPOINT", "HF_ENDPOINT")  # fmt: skip
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(list(args))
-    out, err = capsys.readouterr()
-    return (e.value.code if isinstance(e.value.code, int) else 0), out, err
-
-
-def report(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Check]]:
-    code, out, err = cli(capsys, "doctor", "--format", "json", *args)
+def report(cli: Callable[..., tuple[int, str, str]], *args: str) -> tuple[int, dict[str, Check]]:
+    code, out, err = cli("doctor", "--format", "json", *args)
     data = json.loads(out)
     assert data["ready"] is (code == 0), err
     return code, {c["name"]: Check(**c) for c in data["checks"]}
@@ -82,7 +73,7 @@ def test_scan_timing_measures_both_backends() -> None:
 
 
 def test_scan_disagreeing_with_the_reference_fails(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fast: None
+    cli, monkeypatch: pytest.MonkeyPatch, fast: None
 ) -> None:
     monkeypatch.setattr(doctor, "probe_scan", REAL_PROBE_SCAN)
     monkeypatch.setattr(
@@ -90,15 +81,13 @@ def test_scan_disagreeing_with_the_reference_fails(
         lambda *a, **k: {"seconds": 1e-3, "reference_seconds": 0.1, "speedup": 100.0,
                          "max_rel_error": 0.5, "first_call": 0.1, "dim": 8, "length": 8},
     )  # fmt: skip
-    code, checks = report(capsys, "--offline")
+    code, checks = report(cli, "--offline")
     assert code == 1
     assert checks["scan backend"].status == "fail" and "5.0e-01" in checks["scan backend"].detail
     assert "VZOO_SCAN_BACKEND=reference" in (checks["scan backend"].fix or "")
 
 
-def test_mmcv_without_compiled_ops_fails_with_the_fix(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mmcv_without_compiled_ops_fails_with_the_fix(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     import mmcv.ops
 
     def no_ext(*args: object, **kwargs: object) -> None:
@@ -111,7 +100,7 @@ def test_mmcv_without_compiled_ops_fails_with_the_fix(
 
 
 def test_missing_mmdet_fails_and_missing_mmseg_only_warns(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fast: None
+    cli, monkeypatch: pytest.MonkeyPatch, fast: None
 ) -> None:
     monkeypatch.setattr(doctor, "probe_openmmlab", REAL_PROBE_OPENMMLAB)
     monkeypatch.setitem(sys.modules, "mmdet", None)  # import mmdet -> ImportError
@@ -119,40 +108,38 @@ def test_missing_mmdet_fails_and_missing_mmseg_only_warns(
     monkeypatch.setattr(
         doctor, "_version", lambda d: None if d == "mmsegmentation" else real_version(d)
     )
-    code, checks = report(capsys, "--offline")
+    code, checks = report(cli, "--offline")
     assert code == 1
     assert checks["mmdet"].status == "fail" and "cannot import mmdet" in checks["mmdet"].detail
     assert checks["mmseg"].status == "warn" and "vzoo[seg]" in (checks["mmseg"].fix or "")
     assert checks["mmcv ops"].status == "ok"
 
 
-def test_only_warnings_exit_0(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fast: None
-) -> None:
+def test_only_warnings_exit_0(cli, monkeypatch: pytest.MonkeyPatch, fast: None) -> None:
     monkeypatch.setattr(doctor, "probe_torch", lambda o: [Check("torch", "warn", "x", "do y")])
-    code, out, _ = cli(capsys, "doctor", "--offline")
+    code, out, _ = cli("doctor", "--offline")
     assert code == 0 and "WARN  torch: x" in out and "fix: do y" in out
 
 
 def test_a_crashing_probe_is_a_failed_check(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fast: None
+    cli, monkeypatch: pytest.MonkeyPatch, fast: None
 ) -> None:
     def boom(options: object) -> list[Check]:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(doctor, "probe_results", boom)
-    code, out, _ = cli(capsys, "doctor", "--offline")
+    code, out, _ = cli("doctor", "--offline")
     assert (
         code == 1 and "FAIL  results: the check itself failed (RuntimeError: disk on fire)" in out
     )
 
 
 def test_datasets_found_or_the_path_looked_for(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: None
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: None
 ) -> None:
     monkeypatch.setenv("VZOO_DATA", str(tmp_path / "data"))
     write_synthetic_coco(tmp_path / "data" / "coco", images=1)
-    code, checks = report(capsys, "--offline")
+    code, checks = report(cli, "--offline")
     assert code == 0  # a missing dataset only stops its own rows
     assert checks["dataset coco2017"].status == "ok"
     assert str((tmp_path / "data" / "coco").resolve()) in checks["dataset coco2017"].detail
@@ -160,12 +147,12 @@ def test_datasets_found_or_the_path_looked_for(
     assert ade.status == "warn" and str(tmp_path / "data" / "ade" / "ADEChallengeData2016") in (
         ade.detail
     )
-    code, checks = report(capsys, "--offline", "--data-root", str(tmp_path / "nowhere"))
+    code, checks = report(cli, "--offline", "--data-root", str(tmp_path / "nowhere"))
     assert str(tmp_path / "nowhere") in checks["dataset coco2017"].detail
 
 
 def test_cache_size_mismatch_fails_and_store_rows_are_counted(
-    capsys: pytest.CaptureFixture[str], vzoo_home: Path, fast: None
+    cli, vzoo_home: Path, fast: None
 ) -> None:
     from vzoo.core.results import EvalResult, ResultStore
 
@@ -176,7 +163,7 @@ def test_cache_size_mismatch_fails_and_store_rows_are_counted(
         cache.blob_path(sha).write_bytes(b"12345")
         cache.record(CacheEntry(row, sha, size, "u", "f.pth", "original", "t", False))
     ResultStore().record([EvalResult("mlla-t", "top1", 80.0, "%", "test")])
-    code, checks = report(capsys, "--offline")
+    code, checks = report(cli, "--offline")
     assert code == 1
     assert checks["cache"].status == "fail" and "mlla-s" in checks["cache"].detail
     assert "mlla-t" not in checks["cache"].detail and "vzoo cache verify" in checks["cache"].fix
@@ -199,15 +186,15 @@ def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LoopbackServer, str
 
 
 def test_unreachable_host_warns_and_offline_skips(
-    capsys: pytest.CaptureFixture[str], hosts: tuple[LoopbackServer, str], fast: None
+    cli, hosts: tuple[LoopbackServer, str], fast: None
 ) -> None:
     srv, closed = hosts
-    code, checks = report(capsys, "--timeout", "2")
+    code, checks = report(cli, "--timeout", "2")
     assert code == 0  # eval can run from the cache
     assert checks["host GitHub"].status == "ok"
     assert checks["host Tsinghua cloud"].status == "warn"
     assert closed in checks["host Tsinghua cloud"].detail
     assert srv.requests("/", "HEAD"), "the reachable hosts were asked with HEAD"
     before = len(srv.log)
-    code, checks = report(capsys, "--offline")
+    code, checks = report(cli, "--offline")
     assert code == 0 and checks["weights hosts"].status == "skipped" and len(srv.log) == before

@@ -23,7 +23,6 @@ import pytest
 from servers.fresh_interpreter import same_vzoo_env
 
 import vzoo
-from vzoo.cli.main import run
 from vzoo.core.figures import build_charts, charts_for
 from vzoo.core.plot import chart_svg, draw, write_figures
 from vzoo.core.registry import load_registry
@@ -60,22 +59,14 @@ def _bench(*results: tuple[str, float]) -> None:
     )  # fmt: skip
 
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(args)
-    out, err = capsys.readouterr()
-    return (e.value.code if isinstance(e.value.code, int) else 1), out, err
-
-
 # --------------------------------------------------------------------------- the frame
 
 
-def test_compare_frame_matches_the_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_frame_matches_the_json_report(cli) -> None:
     _record(("mlla-t-1x", "box_ap", 46.5, None), ("sparx-mamba-t-1x", "flops_g", 262.7, None))
     _bench(("mlla-t", 40.0))
     frame = vzoo.compare_frame()
-    code, out, _ = _cli(["compare", "--report", "json"], capsys)
+    code, out, _ = cli("compare", "--report", "json")
     assert code == 0
     report = json.loads(out)
     assert frame.shape == (len(report), len(FRAME_COLUMNS))
@@ -342,15 +333,11 @@ def test_a_chart_with_two_close_points_keeps_a_readable_scale() -> None:
 # --------------------------------------------------------------------------- vzoo compare --plot
 
 
-def test_compare_plot_writes_png_and_svg_per_figure(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_compare_plot_writes_png_and_svg_per_figure(tmp_path: Path, cli) -> None:
     tmp_path = tmp_path / "figures"  # beside the test's vzoo home
     previous = os.umask(0o022)
     try:
-        code, out, err = _cli(
-            ["compare", "--task", "segmentation", "--plot", str(tmp_path)], capsys
-        )
+        code, out, err = cli("compare", "--task", "segmentation", "--plot", str(tmp_path))
     finally:
         os.umask(previous)
     assert code == 0 and out == ""  # --plot alone: figures, no report on stdout
@@ -365,11 +352,11 @@ def test_compare_plot_writes_png_and_svg_per_figure(
         assert stat.S_IMODE(png.stat().st_mode) == 0o644
         ET.parse(tmp_path / f"{key}.svg")  # well-formed, standalone
     # With --report the report is printed as well; a file where a folder belongs is refused.
-    code, out, _ = _cli(
-        ["compare", "sparse-rcnn-r50-1x", "--plot", str(tmp_path / "b"), "--report", "csv"], capsys
+    code, out, _ = cli(
+        "compare", "sparse-rcnn-r50-1x", "--plot", str(tmp_path / "b"), "--report", "csv"
     )
     assert code == 0 and out.startswith("id,metric,")
-    code, _, err = _cli(["compare", "--plot", str(tmp_path / f"{keys[0]}.png")], capsys)
+    code, _, err = cli("compare", "--plot", str(tmp_path / f"{keys[0]}.png"))
     assert code == 2 and "not a folder" in err
 
 

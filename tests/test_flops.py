@@ -179,29 +179,18 @@ def test_over_tolerance_allows_the_published_rounding() -> None:
     assert over_tolerance(_R(27e6, 0.96)) == ["FLOPs"]  # +6.7%, prints as 1.0G
 
 
-def _vzoo(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from vzoo.cli.main import run
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(args)
-    out, err = capsys.readouterr()
-    return (e.value.code if isinstance(e.value.code, int) else 1), out, err
-
-
 def test_cli_flops_small_input_and_bad_input(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
     out_md = tmp_path / "flops.md"
-    code, out, err = _vzoo(
-        ["flops", "spatial-mamba-t", "--input", "64x64", "--no-store", "--out", str(out_md)],
-        capsys,
+    code, out, err = cli(
+        "flops", "spatial-mamba-t", "--input", "64x64", "--no-store", "--out", str(out_md)
     )
     assert code == 0, err
     assert "spatial-mamba-t" in out and "3x64x64" in out
     assert "| spatial-mamba-t | 3x64x64 |" in out_md.read_text()
-    code, _, err = _vzoo(["flops", "spatial-mamba-t", "--input", "64by64"], capsys)
+    code, _, err = cli("flops", "spatial-mamba-t", "--input", "64by64")
     assert code == 2 and "64by64" in err
 
 

@@ -12,7 +12,6 @@ import pytest
 from servers.loopback import FileRoute, LoopbackServer
 from servers.registry_file import write_registry
 
-from vzoo.cli.main import run
 from vzoo.core.registry import load_registry
 from vzoo.hub import CheckpointCache
 
@@ -43,17 +42,6 @@ def registry(tmp_path: Path) -> Path:
     )
 
 
-def vzoo(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        run([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def one_line_error(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vzoo: error: "), err
@@ -61,94 +49,94 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-def test_download_then_cache_commands(capsys, server, registry):
+def test_download_then_cache_commands(cli, server, registry):
     server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
-    code, out, err = vzoo(capsys, "download", "row-a", "--registry", registry)
+    code, out, err = cli("download", "row-a", "--registry", registry)
     assert code == 0, err
     blob = CheckpointCache().blob_path(SHA)
     assert out.split("\t")[:2] == ["row-a", str(blob)]
     assert "downloaded" in out and "not pinned" in out
     assert f"recorded sha256 {SHA}" in err and "vzoo registry pin row-a" in err
 
-    code, out, _ = vzoo(capsys, "cache", "list")
+    code, out, _ = cli("cache", "list")
     assert code == 0 and "row-a" in out and SHA[:12] in out and "recorded" in out
-    code, out, _ = vzoo(capsys, "cache", "list", "--format", "json")
+    code, out, _ = cli("cache", "list", "--format", "json")
     (entry,) = json.loads(out)
     assert (entry["row_id"], entry["sha256"], entry["size"]) == ("row-a", SHA, len(PAYLOAD))
-    code, out, _ = vzoo(capsys, "cache", "path", "row-a", "--registry", registry)
+    code, out, _ = cli("cache", "path", "row-a", "--registry", registry)
     assert (code, out.strip()) == (0, str(blob))
-    code, out, _ = vzoo(capsys, "cache", "verify", "--registry", registry)
+    code, out, _ = cli("cache", "verify", "--registry", registry)
     assert code == 0 and "row-a: ok" in out
 
     blob.write_bytes(PAYLOAD[:-1] + b"\0")  # bit rot after the download
-    code, _, err = vzoo(capsys, "cache", "verify", "row-a", "--registry", registry)
+    code, _, err = cli("cache", "verify", "row-a", "--registry", registry)
     assert code == 1 and "CORRUPT" in err and "removed" in err
     assert not blob.exists()
-    code, _, err = vzoo(capsys, "cache", "path", "row-a", "--registry", registry)
+    code, _, err = cli("cache", "path", "row-a", "--registry", registry)
     assert code == 1 and "not in the cache; run `vzoo download row-a`" in one_line_error(err)
 
 
-def test_unknown_ids_exit_2_with_closest(capsys, server, registry):
-    code, _, err = vzoo(capsys, "download", "row-aa", "--registry", registry)
+def test_unknown_ids_exit_2_with_closest(cli, server, registry):
+    code, _, err = cli("download", "row-aa", "--registry", registry)
     assert code == 2 and "did you mean: row-a" in one_line_error(err)
-    code, _, err = vzoo(capsys, "cache", "path", "row-bb", "--registry", registry)
+    code, _, err = cli("cache", "path", "row-bb", "--registry", registry)
     assert code == 2 and "did you mean: row-b" in one_line_error(err)
-    code, _, err = vzoo(capsys, "registry", "pin", "rowa", "--registry", registry)
+    code, _, err = cli("registry", "pin", "rowa", "--registry", registry)
     assert code == 2 and "did you mean" in one_line_error(err)
-    code, _, err = vzoo(capsys, "download", "--registry", registry)
+    code, _, err = cli("download", "--registry", registry)
     assert code == 2 and "--all" in one_line_error(err)
-    code, _, err = vzoo(capsys, "download", "row-none", "--registry", registry)
+    code, _, err = cli("download", "row-none", "--registry", registry)
     assert code == 2 and "no weights" in one_line_error(err)
-    code, _, err = vzoo(capsys, "registry", "pin", "row-none", "--registry", registry)
+    code, _, err = cli("registry", "pin", "row-none", "--registry", registry)
     line = one_line_error(err)  # the row is the problem, not a missing download
     assert code == 2 and "row-none" in line and "no weights" in line and "download" not in line
     assert server.log == []
 
 
-def test_download_failure_is_one_line_exit_1(capsys, server, registry):
-    code, _, err = vzoo(capsys, "download", "row-b", "--registry", registry)  # no route: 404
+def test_download_failure_is_one_line_exit_1(cli, server, registry):
+    code, _, err = cli("download", "row-b", "--registry", registry)  # no route: 404
     line = one_line_error(err)
     assert code == 1 and "row-b: GitHub: HTTP 404" in line and GH.format(name="b.pth") in line
-    code, _, err = vzoo(capsys, "download", "row-b", "--offline", "--registry", registry)
+    code, _, err = cli("download", "row-b", "--offline", "--registry", registry)
     assert code == 1 and "offline mode is on" in one_line_error(err)
     assert len(server.log) == 1  # the offline run made no request
 
 
-def test_download_all_continues_past_a_failure(capsys, server, registry, monkeypatch):
+def test_download_all_continues_past_a_failure(cli, server, registry, monkeypatch):
     server.routes[GH_PATH.format(name="b.pth")] = FileRoute(PAYLOAD)
     server.routes[GH_PATH.format(name="det.pth")] = FileRoute(PAYLOAD)
     # `--registry` lays a file over the packaged rows; `--all` here means the test file's rows
     monkeypatch.setattr("vzoo.core.registry.default_registry_path", lambda: registry)
     monkeypatch.setattr("vzoo.core.mmdet_index.baseline_rows", list)  # no mmdet baselines
-    code, out, err = vzoo(capsys, "download", "--all")
+    code, out, err = cli("download", "--all")
     assert code == 1
     assert "row-b\t" in out and "sha256 verified" in out and "row-det\t" in out
     assert "no weights listed for row-none; skipped" in err
     assert err.strip().splitlines()[-1] == "vzoo: error: 1 of 3 downloads failed: row-a"
     assert "Traceback" not in err
-    code, out, _ = vzoo(capsys, "download", "--all", "--task", "detection")
+    code, out, _ = cli("download", "--all", "--task", "detection")
     assert code == 0 and out.startswith("row-det\t") and "(cached," in out
 
 
-def test_registry_pin_cli_round_trip_and_remove(capsys, server, registry):
+def test_registry_pin_cli_round_trip_and_remove(cli, server, registry):
     server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
-    code, _, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    code, _, err = cli("registry", "pin", "row-a", "--registry", registry)
     assert code == 1 and "run `vzoo download row-a` first" in one_line_error(err)
-    assert vzoo(capsys, "download", "row-a", "--registry", registry)[0] == 0
+    assert cli("download", "row-a", "--registry", registry)[0] == 0
     text = registry.read_text()
-    code, out, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    code, out, err = cli("registry", "pin", "row-a", "--registry", registry)
     assert code == 0 and f"pinned sha256 {SHA}" in out, err
     assert registry.read_text().count("\n") == text.count("\n") + 2
-    assert vzoo(capsys, "registry", "check", registry)[0] == 0
+    assert cli("registry", "check", registry)[0] == 0
     weights = load_registry(registry).get("row-a").weights
     assert (weights.sha256, weights.size) == (SHA, len(PAYLOAD))
-    code, out, _ = vzoo(capsys, "download", "row-a", "--registry", registry)
+    code, out, _ = cli("download", "row-a", "--registry", registry)
     assert code == 0 and "(cached," in out and "sha256 verified" in out
 
-    code, out, _ = vzoo(capsys, "cache", "remove", "row-a", "--registry", registry)
+    code, out, _ = cli("cache", "remove", "row-a", "--registry", registry)
     assert code == 0 and "row-a: removed" in out
     assert not CheckpointCache().blob_path(SHA).exists()
-    code, _, err = vzoo(capsys, "cache", "remove", "row-a", "--registry", registry)
+    code, _, err = cli("cache", "remove", "row-a", "--registry", registry)
     assert code == 1 and "not in the cache" in one_line_error(err)
 
 
@@ -157,19 +145,19 @@ def test_registry_pin_cli_round_trip_and_remove(capsys, server, registry):
     [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2]", b'{"version": 1, "rows": {"row-a": 3}}',
      b'{"version": 1, "rows": {"row-a": {"sha256": "ab"}}}'],
 )  # fmt: skip
-def test_malformed_cache_index_is_bad_input(capsys, registry, index):
+def test_malformed_cache_index_is_bad_input(cli, registry, index):
     cache = CheckpointCache()
     cache.root.mkdir(parents=True)
     cache.index_path.write_bytes(index)
     for args in (["cache", "list"], ["cache", "verify", "--registry", registry]):
-        code, _, err = vzoo(capsys, *args)
+        code, _, err = cli(*args)
         line = one_line_error(err)
         assert code == 2 and str(cache.index_path) in line and "malformed" in line, args
         assert "move it aside or delete it" in line
     assert cache.index_path.read_bytes() == index  # reporting never rewrites it
 
 
-def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
+def test_cache_verify_names_the_checks_it_used(cli, server, tmp_path):
     import io
 
     import torch
@@ -190,7 +178,7 @@ def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
             {"id": "row-old", "urls": [GH.format(name="old.pth")]},
         ],
     )
-    assert vzoo(capsys, "download", "row-z", "row-a", "--registry", registry)[0] == 0
+    assert cli("download", "row-z", "row-a", "--registry", registry)[0] == 0
     # A checkpoint cached before vzoo checked CRCs: its recorded sha256 is that of a bad zip.
     bad = bytearray(zipped)
     bad[len(bad) // 2] ^= 0xFF
@@ -199,7 +187,7 @@ def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
     cache.blob_path(bad_sha).write_bytes(bad)
     cache.record(CacheEntry("row-old", bad_sha, len(bad), GH.format(name="old.pth"), "old.pth",
                             "original", "2026-01-01T00:00:00Z", False))  # fmt: skip
-    code, out, err = vzoo(capsys, "cache", "verify", "--registry", registry)
+    code, out, err = cli("cache", "verify", "--registry", registry)
     assert code == 1
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["row-z"].startswith("ok (sha256 pinned, zip crc)")
@@ -208,12 +196,12 @@ def test_cache_verify_names_the_checks_it_used(capsys, server, tmp_path):
     assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None
 
 
-def test_pin_refuses_a_cached_file_that_no_longer_passes_its_checks(capsys, server, registry):
+def test_pin_refuses_a_cached_file_that_no_longer_passes_its_checks(cli, server, registry):
     server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
-    assert vzoo(capsys, "download", "row-a", "--registry", registry)[0] == 0
+    assert cli("download", "row-a", "--registry", registry)[0] == 0
     before = registry.read_text()
     CheckpointCache().blob_path(SHA).write_bytes(b"bit rot" + PAYLOAD[7:])
-    code, _, err = vzoo(capsys, "registry", "pin", "row-a", "--registry", registry)
+    code, _, err = cli("registry", "pin", "row-a", "--registry", registry)
     line = one_line_error(err)
     assert code == 1 and "not pinned: row-a: CORRUPT" in line and "vzoo download row-a" in line
     assert registry.read_text() == before and CheckpointCache().get("row-a") is None

@@ -13,24 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vzoo.cli.main import run
 from vzoo.core import mmdet_index
 from vzoo.core.registry import load_registry
 
 MIM = Path(next(iter(importlib.util.find_spec("mmdet").submodule_search_locations))) / ".mim"
 SWIN_T_1X = "mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_coco"
 R50_1X = "mmdet:mask-rcnn_r50_fpn_1x_coco"
-
-
-def vzoo(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        run([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _index_names() -> list[str]:
@@ -41,8 +29,8 @@ def _index_names() -> list[str]:
     return names
 
 
-def test_show_gives_the_published_numbers_config_and_weights(capsys) -> None:
-    code, out, _ = vzoo(capsys, "show", SWIN_T_1X, "--format", "json")
+def test_show_gives_the_published_numbers_config_and_weights(cli) -> None:
+    code, out, _ = cli("show", SWIN_T_1X, "--format", "json")
     assert code == 0
     row = json.loads(out)
     assert row["published"] == {"box_ap": 42.7, "mask_ap": 39.3}
@@ -59,8 +47,8 @@ def test_show_gives_the_published_numbers_config_and_weights(capsys) -> None:
     assert not list(Path(mmdet_index.__file__).parents[1].rglob("metafile.yml"))
 
 
-def test_list_source_mmdet_lists_the_whole_index(capsys) -> None:
-    code, out, _ = vzoo(capsys, "list", "--source", "mmdet", "--format", "json")
+def test_list_source_mmdet_lists_the_whole_index(cli) -> None:
+    code, out, _ = cli("list", "--source", "mmdet", "--format", "json")
     assert code == 0
     rows = json.loads(out)
     # a few names are listed twice in mmdet's index: once each here
@@ -68,12 +56,12 @@ def test_list_source_mmdet_lists_the_whole_index(capsys) -> None:
     assert sum(r["baseline"] for r in rows) == len(mmdet_index.BASELINES)
     retina = next(r for r in rows if r["id"] == "mmdet:retinanet_r50_fpn_1x_coco")
     assert retina["method"] == "retinanet" and set(retina["published"]) == {"box_ap"}
-    code, _, err = vzoo(capsys, "list", "--source", "timm")
+    code, _, err = cli("list", "--source", "timm")
     assert code == 2 and "unknown source 'timm'" in err
 
 
-def test_default_listing_holds_the_five_baselines_flagged(capsys) -> None:
-    code, out, _ = vzoo(capsys, "list", "--format", "json")
+def test_default_listing_holds_the_five_baselines_flagged(cli) -> None:
+    code, out, _ = cli("list", "--format", "json")
     assert code == 0
     mmdet_rows = [r for r in json.loads(out) if r["id"].startswith("mmdet:")]
     assert [r["id"] for r in mmdet_rows] == [
@@ -90,26 +78,25 @@ def test_default_listing_holds_the_five_baselines_flagged(capsys) -> None:
     assert load_registry().get("mmdet:retinanet_r50_fpn_1x_coco").published["box_ap"] > 0
 
 
-def test_compare_download_and_eval_take_index_rows(tmp_path: Path, capsys) -> None:
-    code, out, _ = vzoo(capsys, "compare", SWIN_T_1X, "--report", "json")
+def test_compare_download_and_eval_take_index_rows(tmp_path: Path, cli) -> None:
+    code, out, _ = cli("compare", SWIN_T_1X, "--report", "json")
     assert code == 0
     assert [(d["metric"], d["published"]) for d in json.loads(out)] == [
         ("box_ap", 42.7), ("mask_ap", 39.3)
     ]  # fmt: skip
     # `download` hands the row to the one downloader (offline: it says so, touching nothing)
-    code, _, err = vzoo(capsys, "download", R50_1X, "--offline")
+    code, _, err = cli("download", R50_1X, "--offline")
     assert code == 1 and "offline mode is on" in err
-    code, _, err = vzoo(capsys, "eval", R50_1X, "--data-root", tmp_path / "no-coco")
+    code, _, err = cli("eval", R50_1X, "--data-root", tmp_path / "no-coco")
     assert code == 2 and "no-coco" in err and "unknown row id" not in err
-    code, _, err = vzoo(capsys, "show", "mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_co")
+    code, _, err = cli("show", "mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_co")
     assert code == 2 and f"did you mean: {SWIN_T_1X}" in err
 
 
 @pytest.mark.slow
-def test_flops_counts_an_index_row(tmp_path: Path, capsys) -> None:
+def test_flops_counts_an_index_row(tmp_path: Path, cli) -> None:
     out_md = tmp_path / "flops.md"
-    code, _, err = vzoo(capsys, "flops", R50_1X, "--no-store", "--input", "320x320",
-                        "--out", out_md)  # fmt: skip
+    code, _, err = cli("flops", R50_1X, "--no-store", "--input", "320x320", "--out", out_md)
     assert code == 0, err
     (line,) = [ln for ln in out_md.read_text().splitlines() if ln.startswith(f"| {R50_1X} |")]
     cells = [c.strip() for c in line.strip("|").split("|")]

@@ -8,16 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vzoo.cli.main import run
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(list(args))
-    out, err = capsys.readouterr()
-    return (e.value.code if isinstance(e.value.code, int) else 0), out, err
-
 
 @pytest.fixture
 def picture(tmp_path: Path) -> tuple[Path, np.ndarray]:
@@ -32,16 +22,24 @@ def picture(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 
 def test_detection_row_draws_boxes_and_masks(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, picture: tuple[Path, np.ndarray]
+    cli, tmp_path: Path, picture: tuple[Path, np.ndarray]
 ) -> None:
     import cv2
 
     path, img = picture
     out = tmp_path / "drawn.png"
     code, stdout, err = cli(
-        capsys, "predict", "msvmamba-micro-1x", str(path), "--out", str(out), "--random-init",
-        "--score-thr", "0", "--cfg-options", "test_dataloader.dataset.pipeline.1.scale=(256,256)",
-    )  # fmt: skip
+        "predict",
+        "msvmamba-micro-1x",
+        str(path),
+        "--out",
+        str(out),
+        "--random-init",
+        "--score-thr",
+        "0",
+        "--cfg-options",
+        "test_dataloader.dataset.pipeline.1.scale=(256,256)",
+    )
     assert code == 0, err
     assert f"wrote {out}" in err
     drawn = cv2.imread(str(out))
@@ -57,20 +55,18 @@ def test_detection_row_draws_boxes_and_masks(
 
 
 def test_bad_input_exits_2_with_one_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, picture: tuple[Path, np.ndarray]
+    cli, tmp_path: Path, picture: tuple[Path, np.ndarray]
 ) -> None:
     path, _ = picture
     out = str(tmp_path / "o.png")
-    code, _, err = cli(
-        capsys, "predict", "msvmamba-micro-1x", str(tmp_path / "no.png"), "--out", out
-    )
+    code, _, err = cli("predict", "msvmamba-micro-1x", str(tmp_path / "no.png"), "--out", out)
     assert code == 2 and "image not found" in err and len(err.strip().splitlines()) == 1
-    code, _, err = cli(capsys, "predict", "msvmamba-micro-9x", str(path), "--out", out)
+    code, _, err = cli("predict", "msvmamba-micro-9x", str(path), "--out", out)
     assert code == 2 and "unknown row id 'msvmamba-micro-9x'" in err
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
-    code, _, err = cli(capsys, "predict", "msvmamba-micro-1x", str(text), "--out", out)
+    code, _, err = cli("predict", "msvmamba-micro-1x", str(text), "--out", out)
     assert code == 2 and "not an image" in err
-    code, _, err = cli(capsys, "predict", "msvmamba-micro-1x", str(path), "--out", "o.txt")
+    code, _, err = cli("predict", "msvmamba-micro-1x", str(path), "--out", "o.txt")
     assert code == 2 and "--out o.txt" in err
     assert not (tmp_path / "o.png").exists()

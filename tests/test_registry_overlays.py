@@ -9,20 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vzoo.cli.main import run
 from vzoo.core.errors import RegistryError
 from vzoo.core.registry import default_registry_path, load_registry
-
-
-def vzoo(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        run([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _row(row_id: str, **over: object) -> str:
@@ -56,65 +44,75 @@ def overlay(tmp_path: Path) -> Path:
 
 
 def test_env_overlay_is_read_by_every_row_command(
-    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
     monkeypatch.setenv("VZOO_REGISTRY", str(overlay))
-    code, out, _ = vzoo(capsys, "list", "--format", "json")
+    code, out, _ = cli("list", "--format", "json")
     ids = [r["id"] for r in json.loads(out)]
     assert code == 0 and ids[-2:] == ["my-nano", "my-det"]
     assert set(load_registry(default_registry_path()).ids) < set(ids)  # packaged rows kept
 
-    code, out, _ = vzoo(capsys, "show", "my-det", "--format", "json")
+    code, out, _ = cli("show", "my-det", "--format", "json")
     assert code == 0 and json.loads(out)["pretrain"] == "msvmamba-micro"
 
-    code, out, _ = vzoo(capsys, "compare", "my-nano", "--report", "json")
+    code, out, _ = cli("compare", "my-nano", "--report", "json")
     assert code == 0 and [d["metric"] for d in json.loads(out)] == ["top1", "params_m"]
 
-    code, out, err = vzoo(capsys, "flops", "my-nano", "--input", "64x64", "--no-store")
+    code, out, err = cli("flops", "my-nano", "--input", "64x64", "--no-store")
     assert code == 0, err
     assert "my-nano" in out
-    code, out, err = vzoo(capsys, "bench", "my-nano", "--input", "64x64", "--warmup", "0",
-                          "--iters", "1", "--no-store", "--format", "json")  # fmt: skip
+    code, out, err = cli(
+        "bench",
+        "my-nano",
+        "--input",
+        "64x64",
+        "--warmup",
+        "0",
+        "--iters",
+        "1",
+        "--no-store",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     assert {r["id"] for r in json.loads(out)} == {"my-nano"}
 
     # download / eval / cache find the row (they fail later, for their own reasons)
-    code, _, err = vzoo(capsys, "download", "my-nano", "--offline")
+    code, _, err = cli("download", "my-nano", "--offline")
     assert code == 1 and "my-nano" in err and "unknown row id" not in err
-    code, _, err = vzoo(capsys, "eval", "my-nano", "--data-root", tmp_path / "no-imagenet")
+    code, _, err = cli("eval", "my-nano", "--data-root", tmp_path / "no-imagenet")
     assert code == 2 and "no-imagenet" in err and "unknown row id" not in err
-    code, _, err = vzoo(capsys, "cache", "path", "my-nano")
+    code, _, err = cli("cache", "path", "my-nano")
     assert code == 1 and "vzoo download my-nano" in err
 
 
-def test_without_the_overlay_its_rows_are_unknown(capsys) -> None:
-    code, _, err = vzoo(capsys, "show", "my-nano")
+def test_without_the_overlay_its_rows_are_unknown(cli) -> None:
+    code, _, err = cli("show", "my-nano")
     assert code == 2 and "unknown row id 'my-nano'" in err
 
 
 def test_registry_option_is_repeatable_and_adds_to_the_env(
-    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
     second = _overlay(tmp_path / "second.yaml", _row("my-second"))
     third = _overlay(tmp_path / "third.yaml", _row("my-third"))
     monkeypatch.setenv("VZOO_REGISTRY", f"{overlay}{os.pathsep}{second}")
-    code, out, _ = vzoo(capsys, "list", "--format", "json", "--registry", third)
+    code, out, _ = cli("list", "--format", "json", "--registry", third)
     ids = [r["id"] for r in json.loads(out)]
     assert code == 0 and ids[-4:] == ["my-nano", "my-det", "my-second", "my-third"]
     reg = load_registry(overlays=[third])
     assert reg.source("my-third") == third.resolve() and reg.source("mlla-t") == reg.path
 
     monkeypatch.delenv("VZOO_REGISTRY")
-    code, out, _ = vzoo(capsys, "list", "--format", "json", "--registry", second,
-                        "--registry", third)  # fmt: skip
+    code, out, _ = cli("list", "--format", "json", "--registry", second, "--registry", third)
     assert [r["id"] for r in json.loads(out)][-2:] == ["my-second", "my-third"]
 
 
 def test_a_duplicate_id_across_files_exits_2_naming_both_files(
-    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
     clash = _overlay(tmp_path / "clash.yaml", _row("my-nano", published={"top1": 71.0}))
-    code, out, err = vzoo(capsys, "list", "--registry", overlay, "--registry", clash)
+    code, out, err = cli("list", "--registry", overlay, "--registry", clash)
     assert code == 2 and out == ""
     line = err.strip()
     assert "\n" not in line and str(clash.resolve()) in line and str(overlay.resolve()) in line
@@ -122,26 +120,26 @@ def test_a_duplicate_id_across_files_exits_2_naming_both_files(
 
     packaged = _overlay(tmp_path / "shadow.yaml", _row("mlla-t"))  # never a silent override
     monkeypatch.setenv("VZOO_REGISTRY", str(packaged))
-    code, _, err = vzoo(capsys, "show", "mlla-t")
+    code, _, err = cli("show", "mlla-t")
     assert code == 2 and str(default_registry_path().resolve()) in err and "shadow.yaml" in err
     with pytest.raises(RegistryError, match="already defined in"):
         load_registry()
 
 
-def test_a_missing_or_broken_overlay_is_bad_input(tmp_path: Path, capsys) -> None:
-    code, _, err = vzoo(capsys, "list", "--registry", tmp_path / "nope.yaml")
+def test_a_missing_or_broken_overlay_is_bad_input(tmp_path: Path, cli) -> None:
+    code, _, err = cli("list", "--registry", tmp_path / "nope.yaml")
     assert code == 2 and "nope.yaml" in err and "file not found" in err
     broken = _overlay(tmp_path / "broken.yaml", _row("my-x", task="bogus"))
-    code, _, err = vzoo(capsys, "compare", "--registry", broken)
+    code, _, err = cli("compare", "--registry", broken)
     assert code == 2 and "my-x: task: 'bogus'" in err
 
 
-def test_many_problems_stay_one_readable_line(tmp_path: Path, capsys) -> None:
+def test_many_problems_stay_one_readable_line(tmp_path: Path, cli) -> None:
     """A copy of the packaged registry laid over it: 39+ duplicate ids. The error names the first
     few and how many more, instead of one line of several thousand characters."""
     copy = tmp_path / "copy.yaml"
     copy.write_text(default_registry_path().read_text())
-    code, _, err = vzoo(capsys, "list", "--registry", copy)
+    code, _, err = cli("list", "--registry", copy)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.count("already defined") == 3 and "more of the same kind" in err
     assert len(err) < 1000

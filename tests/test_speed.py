@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from vzoo.cli.main import run
 from vzoo.core.registry import load_registry
 from vzoo.core.report import compare, render
 from vzoo.core.results import EvalResult, ResultStore
@@ -20,15 +19,6 @@ from vzoo.speed import run as speed_run
 from vzoo.speed.memory import CpuPeakRss
 from vzoo.speed.models import TimedModel
 from vzoo.speed.timing import Timing, WallClock, time_loop
-
-
-def vzoo_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(args)
-    out, err = capsys.readouterr()
-    code = e.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 class FakeTime:
@@ -175,8 +165,8 @@ BENCH_NANO = ["bench", "msvmamba-nano", "--input", "64x64", "--batch-size", "2",
               "--iters", "2"]  # fmt: skip
 
 
-def test_bench_json_records_carry_the_protocol(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = vzoo_cli([*BENCH_NANO, "--format", "json", "--no-store"], capsys)
+def test_bench_json_records_carry_the_protocol(cli) -> None:
+    code, out, err = cli(*BENCH_NANO, "--format", "json", "--no-store")
     assert code == 0, err
     recs = json.loads(out)
     assert [(r["id"], r["metric"], r["unit"]) for r in recs] == [
@@ -198,16 +188,16 @@ def test_bench_json_records_carry_the_protocol(capsys: pytest.CaptureFixture[str
 
 
 def test_stored_bench_shows_in_compare_under_its_protocol(
-    capsys: pytest.CaptureFixture[str],
+    cli,
 ) -> None:
-    code, _, err = vzoo_cli([*BENCH_NANO, "--format", "table"], capsys)
+    code, _, err = cli(*BENCH_NANO, "--format", "table")
     assert code == 0, err
     stored = {r.metric: r for r in ResultStore().query("msvmamba-nano")}
     assert set(stored) == {"throughput", "latency_ms", "peak_memory_mb"}
     proto = stored["throughput"].env["bench_protocol"]
     assert proto["batch_size"] == 2 and stored["throughput"].convention.startswith("bench:")
 
-    code, out, _ = vzoo_cli(["compare", "msvmamba-nano", "--report", "json"], capsys)
+    code, out, _ = cli("compare", "msvmamba-nano", "--report", "json")
     assert code == 0
     data = {d["metric"]: d for d in json.loads(out)}
     thr = data["throughput"]
@@ -216,7 +206,7 @@ def test_stored_bench_shows_in_compare_under_its_protocol(
     assert thr["protocol"] == proto
     assert data["top1"]["verdict"] == "not-measured" and "protocol" not in data["top1"]
 
-    code, out, _ = vzoo_cli(["compare", "--task", "classification"], capsys)
+    code, out, _ = cli("compare", "--task", "classification")
     assert "| msvmamba-nano | throughput |" in out and "bs 2, 3x64x64, fp32" in out
     assert "| mlla-t | throughput | — | — | — | not-measured |" in out
 
@@ -274,11 +264,11 @@ def test_compare_never_mixes_two_protocols_in_one_column() -> None:
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_records_nothing(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str],
+    args: list[str], message: str, cli,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, out, err = vzoo_cli(["bench", *args], capsys)
+    code, out, err = cli("bench", *args)
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1 and out == ""
     assert ResultStore().query() == []
@@ -300,9 +290,7 @@ def test_quickstart_picks_the_smallest_classifier_of_each_family() -> None:
                       "msvmamba": "msvmamba-nano", "spatial-mamba": "spatial-mamba-t"}  # fmt: skip
 
 
-def test_quickstart_measures_records_and_reports(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_quickstart_measures_records_and_reports(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     from vzoo.speed import quickstart
 
     # one row and one timed pass keep the test short; the selection itself is tested above
@@ -312,7 +300,7 @@ def test_quickstart_measures_records_and_reports(
     monkeypatch.setattr(
         quickstart, "bench_options", lambda: speed_run.BenchOptions(warmup=0, iters=1)
     )
-    code, out, err = vzoo_cli(["quickstart", "--report", "json"], capsys)
+    code, out, err = cli("quickstart", "--report", "json")
     assert code == 0, err
     recs = {(d["id"], d["metric"]): d for d in json.loads(out)}
     for metric in ("params_m", "flops_g", "throughput", "latency_ms", "peak_memory_mb"):

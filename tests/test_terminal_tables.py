@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from vzoo.cli.main import run
 from vzoo.core.terminal import Column, print_table
 from vzoo.hub.cache import CacheEntry, CheckpointCache
 
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run(list(args))
-    out, err = capsys.readouterr()
-    assert e.value.code in (0, None), err
-    return out
+CliRun = Callable[..., tuple[int, str, str]]  # the `cli` fixture (conftest)
 
 
 def table_part(out: str) -> str:
@@ -39,23 +32,22 @@ def assert_fits(narrow: str, wide: str, width: int) -> None:
     assert not broken, f"words cut across lines: {sorted(broken)}"
 
 
-def run_at(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], width: int, *args: str
-) -> str:
+def run_at(monkeypatch: pytest.MonkeyPatch, cli: CliRun, width: int, *args: str) -> str:
+    """stdout of `vzoo ARGS` in a terminal `width` columns wide (the command must succeed)."""
     monkeypatch.setenv("COLUMNS", str(width))
-    return cli(capsys, *args)
+    code, out, err = cli(*args)
+    assert code == 0, err
+    return out
 
 
 @pytest.mark.parametrize("width", [80, 60])
-def test_list_fits(
-    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    wide = run_at(monkeypatch, capsys, 1000, "list")
-    narrow = run_at(monkeypatch, capsys, width, "list")
+def test_list_fits(width: int, monkeypatch: pytest.MonkeyPatch, cli: CliRun) -> None:
+    wide = run_at(monkeypatch, cli, 1000, "list")
+    narrow = run_at(monkeypatch, cli, width, "list")
     assert_fits(narrow, wide, width)
     assert "spatial-mamba-t-upernet-160k" in narrow  # ids are never cut
     assert "more columns with --wide" in narrow
-    every = run_at(monkeypatch, capsys, width, "list", "--wide")
+    every = run_at(monkeypatch, cli, width, "list", "--wide")
     for header in ("id", "family", "task", "method", "schedule", "published"):
         assert header in every.splitlines()[1].split()
     assert words(table_part(every)) == words(wide)
@@ -68,7 +60,7 @@ def counted() -> dict[tuple[str, Any], Any]:
 
 def test_flops_fits(
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: CliRun,
     counted: dict[tuple[str, Any], Any],
 ) -> None:
     """The issue's `COLUMNS=80 vzoo flops mlla-t --no-store` (counted once, shown four times)."""
@@ -83,21 +75,19 @@ def test_flops_fits(
 
     monkeypatch.setattr(vzoo.flops.run, "count_row", count_once)
     args = ("flops", "mlla-t", "--no-store")
-    wide = run_at(monkeypatch, capsys, 1000, *args)
+    wide = run_at(monkeypatch, cli, 1000, *args)
     assert "fvcore-all" in wide.split()  # what 80 columns used to cut into fvco / re-a / ll
     for width in (80, 60):
-        narrow = run_at(monkeypatch, capsys, width, *args)
+        narrow = run_at(monkeypatch, cli, width, *args)
         assert_fits(narrow, wide, width)
         assert "mlla-t" in narrow.split() and "FLOPs" in narrow
-    every = run_at(monkeypatch, capsys, 60, *args, "--wide")
+    every = run_at(monkeypatch, cli, 60, *args, "--wide")
     assert "--wide" not in every and words(every) == words(wide)
     assert len(counted) == 1
 
 
 @pytest.mark.parametrize("width", [80, 60])
-def test_cache_list_fits(
-    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cache_list_fits(width: int, monkeypatch: pytest.MonkeyPatch, cli: CliRun) -> None:
     cache = CheckpointCache()
     for i, row in enumerate(("spatial-mamba-t-upernet-160k", "mlla-t")):
         sha = f"{i}" * 64
@@ -105,8 +95,8 @@ def test_cache_list_fits(
         cache.blob_path(sha).write_bytes(b"x" * 10)
         name = "upernet_spatialmamba_tiny_160k_ade20k_512x512_checkpoint.pth"
         cache.record(CacheEntry(row, sha, 10, "https://x/y", name, "original", "t", i == 0))
-    wide = run_at(monkeypatch, capsys, 1000, "cache", "list")
-    narrow = run_at(monkeypatch, capsys, width, "cache", "list")
+    wide = run_at(monkeypatch, cli, 1000, "cache", "list")
+    narrow = run_at(monkeypatch, cli, width, "cache", "list")
     assert_fits(narrow, wide, width)
     assert "spatial-mamba-t-upernet-160k" in narrow and "0" * 12 in narrow
 
@@ -127,9 +117,7 @@ def test_columns_go_least_important_first(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.parametrize("width", [80, 60])
-def test_results_list_fits(
-    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_results_list_fits(width: int, monkeypatch: pytest.MonkeyPatch, cli: CliRun) -> None:
     from vzoo.core.results import EvalResult, ResultStore
 
     ResultStore().record(
@@ -138,8 +126,8 @@ def test_results_list_fits(
             EvalResult("msvmamba-micro-1x", "box_ap", 1.25, "AP", "t", convention="random-init"),
         ]
     )
-    wide = run_at(monkeypatch, capsys, 1000, "results", "list")
-    narrow = run_at(monkeypatch, capsys, width, "results", "list")
+    wide = run_at(monkeypatch, cli, 1000, "results", "list")
+    narrow = run_at(monkeypatch, cli, width, "results", "list")
     assert_fits(narrow, wide, width)
     assert "spatial-mamba-t-upernet-160k" in narrow
     assert ("random-init" in narrow) is (width == 80)  # 60 columns: named under the table
@@ -147,10 +135,10 @@ def test_results_list_fits(
 
 @pytest.mark.parametrize("width", [80, 60])
 def test_show_wraps_long_values_at_spaces(
-    width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    width: int, monkeypatch: pytest.MonkeyPatch, cli: CliRun
 ) -> None:
-    wide = run_at(monkeypatch, capsys, 1000, "show", "mlla-t")
-    narrow = run_at(monkeypatch, capsys, width, "show", "mlla-t")
+    wide = run_at(monkeypatch, cli, 1000, "show", "mlla-t")
+    narrow = run_at(monkeypatch, cli, width, "show", "mlla-t")
     assert max(len(x) for x in wide.splitlines()) > 200  # the notes are long lines
     for line in narrow.splitlines():  # over the width only a URL / path alone on its line
         assert len(line) <= width or len(line.split()) <= 2, line
