@@ -74,11 +74,12 @@ class _SegmentorTensorForward(nn.Module):
 
 
 def row_available(row: Row) -> bool:
-    """Is the row's family in this build (classifier arch known, or its config shipped)?"""
+    """Can this installation build the row's model (classifier arch known, or its config found)?
+    An overlay or plugin row may name an arch or config that is not installed here."""
     if row.task == "classification":
         from vzoo.zoo import family_module
 
-        try:  # the zoo names every planned arch; its family module may not be merged yet
+        try:  # an arch no card declares, or a plugin's module that does not import
             family_module(row.arch)
         except (ModuleNotFoundError, VzooError):
             return False
