@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from servers.fresh_interpreter import same_vzoo_env
 from servers.loopback import LoopbackServer
 
-import vzoo
 from vzoo.core import doctor
 from vzoo.core.doctor import Check
 from vzoo.evaluation.synthetic import write_synthetic_coco
@@ -42,7 +41,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_this_machine_is_ready_and_named(tmp_path: Path) -> None:
     """The real probes in a fresh process (offline: no network here): torch, mmcv ops, the
     scan backend are named; nothing from the libraries it imports reaches stderr."""
-    env = {**os.environ, "PYTHONPATH": str(Path(vzoo.__file__).parent.parent), "COLUMNS": "80"}
+    env = same_vzoo_env(COLUMNS="80")
     env.pop("PYTHONWARNINGS", None)
     res = subprocess.run(
         [sys.executable, "-m", "vzoo.cli.main", "doctor", "--offline"],

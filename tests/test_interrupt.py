@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from servers.fresh_interpreter import same_vzoo_env
 
-import vzoo
 from vzoo.core.results import ResultStore
 from vzoo.evaluation.synthetic import write_synthetic_coco
 
@@ -106,12 +106,7 @@ def test_ctrl_c_exits_130_with_one_line(
     stage: str, one_image_coco: Path, tmp_path: Path, vzoo_home: Path
 ) -> None:
     mark, work = tmp_path / "mark.jsonl", tmp_path / "work"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(vzoo.__file__).parent.parent),
-        "HOOK_STAGE": stage,
-        "HOOK_MARK": str(mark),
-    }
+    env = same_vzoo_env(HOOK_STAGE=stage, HOOK_MARK=str(mark))
     args = [
         "eval", ROW, "--random-init", "--data-root", str(one_image_coco), "--workers", "2",
         "--work-dir", str(work),
@@ -204,12 +199,7 @@ main.app = lambda args=None, standalone_mode=False: run_child(
 @pytest.mark.parametrize("stage", ["ctrl-c", "rank-interrupted"])
 def test_child_launcher_stopped_and_one_line(stage: str, tmp_path: Path) -> None:
     mark, err_file = tmp_path / "mark", tmp_path / "stderr"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(vzoo.__file__).parent.parent),
-        "HOOK_STAGE": stage,
-        "HOOK_MARK": str(mark),
-    }
+    env = same_vzoo_env(HOOK_STAGE=stage, HOOK_MARK=str(mark))
     code = PARENT.replace("sys.argv_launcher", repr(LAUNCHER)) + "main.run()\n"
     with err_file.open("wb") as err_sink:
         proc = subprocess.Popen(

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import vzoo
+from servers.fresh_interpreter import same_vzoo_env
 
 NOISY_LIB = """
 import logging
@@ -46,8 +45,8 @@ def _run(
     """The CLI with a `noisy` command in a fresh interpreter (warnings fire on first import)."""
     (tmp_path / "noisy_lib.py").write_text(NOISY_LIB)
     (tmp_path / "script.py").write_text(SCRIPT)
-    path = os.pathsep.join([str(tmp_path), str(Path(vzoo.__file__).parent.parent)])
-    full_env = {**os.environ, "PYTHONPATH": path}
+    full_env = same_vzoo_env()
+    full_env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), full_env["PYTHONPATH"]])  # noisy_lib
     full_env.pop("PYTHONWARNINGS", None)
     full_env.update(env or {})
     return subprocess.run(
