@@ -1,6 +1,6 @@
 """`vzoo bench` on this CPU: every classifier, the four T detectors, mmdet's Swin-T and R-50.
 
-    PYTHONPATH=.. python benchmarks/bench_cpu.py [--out reports/bench_cpu.md] [--rounds 3]
+    python benchmarks/bench_cpu.py [--out reports/bench_cpu.md] [--rounds 3]
         [--sections cls,det-backbone,det-model] [--warmup 1] [--iters 3] [--profile]
 
 Sections (batch 1, float32, `--threads` torch threads, default 2):

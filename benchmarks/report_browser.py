@@ -43,8 +43,8 @@ CHROMIUM_FLAGS = [
 
 
 def vzoo(args: list[str], home: Path) -> str:
-    """Run this checkout's CLI with `home` as the vzoo home; its stdout."""
-    env = {**os.environ, "VZOO_HOME": str(home), "PYTHONPATH": str(ROOT.parent)}
+    """Run the installed vzoo (this checkout, once installed editable) with `home` as its home."""
+    env = {**os.environ, "VZOO_HOME": str(home)}
     done = subprocess.run(
         [sys.executable, "-m", "vzoo.cli.main", *args],
         capture_output=True, text=True, env=env, check=False,

@@ -1,6 +1,6 @@
 """Time the selective-scan backends at the sequence lengths the T models really use.
 
-    PYTHONPATH=.dev python benchmarks/scan.py [--out reports/scan.md] [--quick]
+    python benchmarks/scan.py [--out reports/scan.md] [--quick]
 
 Every measurement runs in a forked child of this (warmed-up) process, so its peak-RSS growth
 (VmHWM after the first call minus VmRSS before it, with the high-water mark reset) is its own.

@@ -1,7 +1,7 @@
 """How much compute per second the T models get on this CPU, next to mmdet's Swin-T and ResNet-50.
 
-    PYTHONPATH=.. python benchmarks/yardstick.py [--out reports/yardstick_cpu.md]
-    PYTHONPATH=.. python benchmarks/yardstick.py --model spatial-mamba-t --input det --no-out
+    python benchmarks/yardstick.py [--out reports/yardstick_cpu.md]
+    python benchmarks/yardstick.py --model spatial-mamba-t --input det --no-out
 
 GMAC: fvcore units (one multiply-add = 1) as `vzoo flops --convention macs` counts them (the
 flops module's trace: selective scans by the papers' formula, Spatial-Mamba's state fusion at its
