@@ -111,15 +111,8 @@ def test_eval_bad_annotation_file_exits_2(
 ) -> None:
     root = _coco_with(tmp_path, coco_images, make_doc(_valid_doc(coco_images)))
     work = tmp_path / "work"
-    code, out, err = cli(
-        "eval",
-        "msvmamba-micro-1x",
-        "--data-root",
-        str(root),
-        "--random-init",
-        "--work-dir",
-        str(work),
-    )
+    code, out, err = cli("eval", "msvmamba-micro-1x", "--data-root", str(root),
+        "--random-init", "--work-dir", str(work))  # fmt: skip
     _assert_one_line(code, out, err, message)
     assert "instances_val2017.json" in err  # names the file
     assert not work.exists()  # failed before any work

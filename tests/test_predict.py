@@ -28,18 +28,9 @@ def test_detection_row_draws_boxes_and_masks(
 
     path, img = picture
     out = tmp_path / "drawn.png"
-    code, stdout, err = cli(
-        "predict",
-        "msvmamba-micro-1x",
-        str(path),
-        "--out",
-        str(out),
-        "--random-init",
-        "--score-thr",
-        "0",
-        "--cfg-options",
-        "test_dataloader.dataset.pipeline.1.scale=(256,256)",
-    )
+    code, stdout, err = cli("predict", "msvmamba-micro-1x", str(path), "--out",
+        str(out), "--random-init", "--score-thr", "0", "--cfg-options",
+        "test_dataloader.dataset.pipeline.1.scale=(256,256)")  # fmt: skip
     assert code == 0, err
     assert f"wrote {out}" in err
     drawn = cv2.imread(str(out))

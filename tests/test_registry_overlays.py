@@ -61,19 +61,8 @@ def test_env_overlay_is_read_by_every_row_command(
     code, out, err = cli("flops", "my-nano", "--input", "64x64", "--no-store")
     assert code == 0, err
     assert "my-nano" in out
-    code, out, err = cli(
-        "bench",
-        "my-nano",
-        "--input",
-        "64x64",
-        "--warmup",
-        "0",
-        "--iters",
-        "1",
-        "--no-store",
-        "--format",
-        "json",
-    )
+    code, out, err = cli("bench", "my-nano", "--input", "64x64", "--warmup", "0",
+        "--iters", "1", "--no-store", "--format", "json")  # fmt: skip
     assert code == 0, err
     assert {r["id"] for r in json.loads(out)} == {"my-nano"}
 
