@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vzoo.core.registry import GENERIC_METHODS
 from vzoo.core.results import RANDOM_INIT
 
 if TYPE_CHECKING:
@@ -29,13 +30,6 @@ Y_LABELS = {
     "miou_ss": "ADE20K mIoU (%, single-scale)",
 }
 DATASET_TITLES = {"classification": "ImageNet-1K", "detection": "COCO", "segmentation": "ADE20K"}
-# mmdet's / mmseg's own methods; family cards label the methods they bring (`method_label`).
-METHOD_LABELS = {
-    "classifier": "",
-    "mask-rcnn": "Mask R-CNN",
-    "upernet": "UperNet",
-    "sparse-rcnn": "Sparse R-CNN",
-}
 # Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
 BACKBONE_LABELS = {"r": "ResNet", "x": "ResNeXt", "swin": "Swin", "convnext": "ConvNeXt"}
 # Plotting order along a family's curve; unknown sizes sort after these, by x.
@@ -170,7 +164,7 @@ def _method_label(method: str) -> str:
     declared = card_methods().get(method)
     if declared is not None and declared.label:
         return declared.label
-    return METHOD_LABELS.get(method, method)
+    return GENERIC_METHODS[method][1] if method in GENERIC_METHODS else method
 
 
 def _framework(method: str) -> str:

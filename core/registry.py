@@ -25,13 +25,14 @@ from vzoo.core.paths import package_root
 
 TASKS = ("classification", "detection", "segmentation")
 DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentation": "ade20k"}
-# mmdet's and mmseg's own methods, and the task each belongs to (a detection row with a top-1 is
-# a typo); a family card adds the methods its family brings. Families are the cards' names.
-GENERIC_METHODS = {
-    "classifier": "classification",
-    "mask-rcnn": "detection",
-    "sparse-rcnn": "detection",
-    "upernet": "segmentation",
+# mmdet's and mmseg's own methods: the task each belongs to (a detection row with a top-1 is a
+# typo) and how reports name it; a family card adds the methods its family brings (their task and
+# label on its `Method`s). Families are the cards' names.
+GENERIC_METHODS: dict[str, tuple[str, str]] = {
+    "classifier": ("classification", ""),
+    "mask-rcnn": ("detection", "Mask R-CNN"),
+    "sparse-rcnn": ("detection", "Sparse R-CNN"),
+    "upernet": ("segmentation", "UperNet"),
 }
 WEIGHT_KINDS = ("file", "drive-folder")
 TASK_METRICS = {
@@ -174,7 +175,8 @@ def methods() -> dict[str, str]:
     """Method name -> task: mmdet's/mmseg's own, then those the family cards bring."""
     from vzoo.zoo.cards import card_methods
 
-    return {**GENERIC_METHODS, **{m.name: m.task for m in card_methods().values()}}
+    generic = {name: task for name, (task, _label) in GENERIC_METHODS.items()}
+    return {**generic, **{m.name: m.task for m in card_methods().values()}}
 
 
 def missing_configs(registry: Registry) -> list[str]:
@@ -359,9 +361,7 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _parse_row(
-    raw: Any, index: int, problems: list[str], beside: Path | None = None
-) -> Row | None:
+def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = None) -> Row | None:
     if not isinstance(raw, dict):
         problems.append(f"rows[{index}]: must be a mapping")
         return None

@@ -805,21 +805,7 @@ def _legacy_key(r: sqlite3.Row) -> tuple[Any, ...]:
 
 
 def _legacy_run(rows: list[sqlite3.Row]) -> Run:
-    records = tuple(
-        EvalResult(
-            row_id=r["row_id"],
-            metric=r["metric"],
-            value=float(r["value"]),
-            unit=r["unit"],
-            command=r["command"],
-            env=json.loads(r["env"]),
-            convention=r["convention"],
-            checkpoint_sha256=r["checkpoint_sha256"],
-            config_hash=r["config_hash"],
-            dataset_fingerprint=r["dataset_fingerprint"],
-        )
-        for r in rows
-    )
+    records = tuple(EvalResult(**_record_fields(r)) for r in rows)
     created = _normalise_time(rows[0]["created_at"])
     content = json.dumps(
         [created, [{k: getattr(r, k) for k in _FIELDS} for r in records]], sort_keys=True
@@ -828,22 +814,17 @@ def _legacy_run(rows: list[sqlite3.Row]) -> Run:
     return Run(f"legacy-{rows[0]['id']:09d}-{digest}", created, records)
 
 
+def _record_fields(r: sqlite3.Row) -> dict[str, Any]:
+    """An `EvalResult`'s fields from a row of the index or of an old-layout database (same
+    column names; env is stored as JSON text)."""
+    fields = {k: r[k] for k in _FIELDS}
+    fields["value"] = float(fields["value"])
+    fields["env"] = json.loads(fields["env"])
+    return fields
+
+
 def _to_stored(r: sqlite3.Row) -> StoredResult:
-    return StoredResult(
-        id=r["id"],
-        created_at=r["created_at"],
-        run=r["run"],
-        row_id=r["row_id"],
-        metric=r["metric"],
-        value=r["value"],
-        unit=r["unit"],
-        command=r["command"],
-        env=json.loads(r["env"]),
-        convention=r["convention"],
-        checkpoint_sha256=r["checkpoint_sha256"],
-        config_hash=r["config_hash"],
-        dataset_fingerprint=r["dataset_fingerprint"],
-    )
+    return StoredResult(id=r["id"], created_at=r["created_at"], run=r["run"], **_record_fields(r))
 
 
 def _plain(r: StoredResult) -> EvalResult:
