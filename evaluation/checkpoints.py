@@ -33,8 +33,11 @@ def unwrap_state_dict(obj: Any, source: str) -> dict[str, Any]:
     )
 
 
-def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint file safely and return its state dict."""
+def read_checkpoint(
+    path: Path, expected_sha256: str | None = None, *, actual_sha256: str | None = None
+) -> dict[str, Any]:
+    """Load a checkpoint file safely and return its state dict (`actual_sha256`: already hashed)."""
     from vzoo.hub import load_checkpoint
 
-    return unwrap_state_dict(load_checkpoint(path, expected_sha256), str(path))
+    ckpt = load_checkpoint(path, expected_sha256, actual_sha256=actual_sha256)
+    return unwrap_state_dict(ckpt, str(path))

@@ -71,18 +71,15 @@ def write_image(out: Path, rgb: Any) -> None:
 def load_state(row: Row, options: PredictOptions) -> dict[str, Any] | None:
     """The row's weights exactly as `vzoo eval` gets them (None with --random-init)."""
     from vzoo.evaluation.checkpoints import read_checkpoint
-    from vzoo.evaluation.runner import EvalOptions, resolve_checkpoint
+    from vzoo.evaluation.runner import EvalOptions, pinned_sha256, resolve_checkpoint
 
-    path, _ = resolve_checkpoint(
-        row,
-        EvalOptions(
-            checkpoint=options.checkpoint, random_init=options.random_init, offline=options.offline
-        ),
+    as_eval = EvalOptions(
+        checkpoint=options.checkpoint, random_init=options.random_init, offline=options.offline
     )
+    path, sha = resolve_checkpoint(row, as_eval)
     if path is None:
         return None
-    expected = row.weights.sha256 if row.weights is not None and not options.checkpoint else None
-    return read_checkpoint(path, expected)
+    return read_checkpoint(path, pinned_sha256(row, as_eval), actual_sha256=sha)
 
 
 def predict(row: Row, image: Path, out: Path, options: PredictOptions) -> Prediction:

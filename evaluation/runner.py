@@ -135,6 +135,13 @@ def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str
     return path, sha256_file(path)
 
 
+def pinned_sha256(row: Row, options: EvalOptions) -> str | None:
+    """The registry's sha256 for the row's weights; a `--checkpoint` file is the user's own."""
+    if options.checkpoint is not None or row.weights is None:
+        return None
+    return row.weights.sha256
+
+
 def row_config_hash(row: Row, options: EvalOptions) -> str:
     if row.config is None:  # classifiers: the arch and the eval preprocessing define the run
         from vzoo.evaluation.classification import preprocess_for
@@ -257,10 +264,7 @@ def _evaluate_one(
     if ckpt_path is not None:
         from vzoo.evaluation.checkpoints import read_checkpoint
 
-        expected = (
-            row.weights.sha256 if row.weights is not None and options.checkpoint is None else None
-        )
-        state_dict = read_checkpoint(ckpt_path, expected)
+        state_dict = read_checkpoint(ckpt_path, pinned_sha256(row, options), actual_sha256=ckpt_sha)
     values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id)
     if is_main:
         from vzoo.evaluation.distributed import world_size

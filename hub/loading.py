@@ -293,12 +293,15 @@ def load_checkpoint(
     *,
     row_id: str | None = None,
     map_location: str = "cpu",
+    actual_sha256: str | None = None,
 ) -> Any:
     """The deserialized checkpoint (usually a dict); raises a one-line `VzooError` otherwise.
 
     `expected_sha256` is the registry's pinned value (None when not pinned yet): a file that does
-    not match is refused. Pinned or not, nothing in the file is ever called: objects of classes
-    other than tensors, numpy arrays and plain containers come back as `InertObject`s.
+    not match is refused. `actual_sha256`: the file's sha256 when the caller has just computed
+    it (`vzoo eval` records it), so a large file is not hashed twice. Pinned or not, nothing in the
+    file is ever called: objects of classes other than tensors, numpy arrays and plain containers
+    come back as `InertObject`s.
     """
     import torch
 
@@ -307,7 +310,9 @@ def load_checkpoint(
         raise UserInputError(f"checkpoint not found: {path}")
     rows = [row_id] if row_id else _rows_holding(path)
     who = f"{', '.join(rows)}: " if rows else ""
-    actual = sha256_file(path) if expected_sha256 is not None else None
+    actual = actual_sha256
+    if actual is None and expected_sha256 is not None:
+        actual = sha256_file(path)
     if expected_sha256 is not None and actual != expected_sha256:
         raise ChecksumMismatchError(
             f"{who}{path}", expected_sha256, str(actual),

@@ -76,6 +76,27 @@ def test_plain_checkpoint_loads(tmp_path: Path) -> None:
     assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.arange(4.0))
 
 
+def test_a_hash_the_caller_computed_is_not_computed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vzoo eval` hashes the checkpoint to record it; loading it pinned must not hash the
+    (hundreds of MB) file a second time, and must still refuse it when that hash is not the pin."""
+    import vzoo.hub.loading
+
+    data = torch_bytes({"state_dict": {"w": torch.arange(4.0)}})
+    path = tmp_path / "pinned.pth"
+    path.write_bytes(data)
+    hashed: list[Path] = []
+    real = vzoo.hub.loading.sha256_file
+    monkeypatch.setattr(vzoo.hub.loading, "sha256_file", lambda p: hashed.append(p) or real(p))
+    ckpt = load_checkpoint(path, sha(data), actual_sha256=sha(data))
+    assert torch.equal(ckpt["state_dict"]["w"], torch.arange(4.0)) and hashed == []
+    with pytest.raises(ChecksumMismatchError):
+        load_checkpoint(path, sha(data), actual_sha256=sha(b"another file"))
+    load_checkpoint(path, sha(data))  # no hash given: the file is hashed, once
+    assert hashed == [path]
+
+
 @pytest.mark.parametrize("pinned", [False, True])
 def test_numpy_meta_is_rebuilt_pinned_or_not(tmp_path: Path, pinned: bool) -> None:
     import numpy as np
