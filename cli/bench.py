@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from vzoo.cli.selection import registry_option, select_rows
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 
 
 class OutputFormat(str, Enum):
@@ -66,36 +66,18 @@ def bench(
         raise UserInputError(f"unknown --part '{part}'; choose one of {', '.join(PARTS)}")
     hw = parse_hw(input_hw) if input_hw else None
 
-    from vzoo.flops.models import row_available
-    from vzoo.speed.run import BenchOptions, BenchResult, bench_row, check_device, record
+    from vzoo.core.results import ResultStore
+    from vzoo.speed.run import BenchOptions, bench_rows
 
-    check_device(device)  # before any model is built: --device cuda without CUDA is bad input
-    missing = [r.id for r in rows if not row_available(r)]
-    if ids and missing:
-        raise UserInputError(f"no model in this build for: {', '.join(missing)}")
-    rows = [r for r in rows if row_available(r)]
     options = BenchOptions(
         device=device, part=part, batch_size=batch_size, input_hw=hw, warmup=warmup, iters=iters,
         amp=amp, channels_last=channels_last, compile=compile_model, threads=threads,
     )  # fmt: skip
-    from vzoo.core.results import ResultStore
-
-    store = None if no_store else ResultStore()
-    results: list[BenchResult] = []
-    failures: list[str] = []
-    for row in rows:
-        typer.echo(f"bench {row.id} ...", err=True)
-        try:
-            res = bench_row(row, options)
-        except Exception as e:  # one row's failure must not lose the others' numbers
-            if len(rows) == 1:
-                raise
-            what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
-            failures.append(f"{row.id}: {what}")
-            continue
-        results.append(res)
-        if store is not None:  # each row as soon as it is measured: --all can be interrupted
-            record([res], store)
+    run = bench_rows(
+        rows, options, named=bool(ids), store=None if no_store else ResultStore(),
+        on_row=lambda row: typer.echo(f"bench {row.id} ...", err=True),
+    )  # fmt: skip
+    results, failures = run.results, run.failures
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([rec for r in results for rec in r.records()], indent=2))
     else:
