@@ -87,6 +87,7 @@ class DetectionRun:
     num_workers: int = 2
     log_level: str = "WARNING"  # mmengine's own progress logs only with --verbose
     seed: int | None = None  # random-init runs: the seed the model is initialised with
+    config: Any = None  # the row's Config with cfg_options merged, if already read (it is changed)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     from mmengine.runner import Runner
 
     register_all_modules(init_default_scope=True)
-    cfg = load_row_config(run.row, run.cfg_options)
+    cfg = run.config if run.config is not None else load_row_config(run.row, run.cfg_options)
     max_dets = max_dets_for(cfg)  # before the evaluator is replaced by the format-only one
     _point_at_data(cfg, run)
     cfg.work_dir = str(run.work_dir)

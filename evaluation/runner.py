@@ -142,21 +142,38 @@ def pinned_sha256(row: Row, options: EvalOptions) -> str | None:
     return row.weights.sha256
 
 
-def row_config_hash(row: Row, options: EvalOptions) -> str:
+def row_config(row: Row, options: EvalOptions) -> Any:
+    """The row's mmengine Config with `--cfg-options` merged; None for classifiers (no config).
+    Read once per row: parsing a detector's config takes ~1.5 s here."""
+    if row.config is None:
+        return None
+    from vzoo.evaluation.detection import load_row_config
+
+    return load_row_config(row, options.cfg_options)
+
+
+def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
+    """What identifies the run's model and pipeline (`cfg`: the row's config, if already read)."""
     if row.config is None:  # classifiers: the arch and the eval preprocessing define the run
         from vzoo.evaluation.classification import preprocess_for
 
         text = f"{row.arch}|{preprocess_for(row)}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-    from vzoo.evaluation.detection import config_hash, load_row_config
+    from vzoo.evaluation.detection import config_hash
 
-    return config_hash(load_row_config(row, options.cfg_options))
+    return config_hash(cfg if cfg is not None else row_config(row, options))
 
 
 def evaluate_row(
-    row: Row, layout: Any, options: EvalOptions, state_dict: dict[str, Any] | None, work_dir: Path
+    row: Row,
+    layout: Any,
+    options: EvalOptions,
+    state_dict: dict[str, Any] | None,
+    work_dir: Path,
+    cfg: Any = None,
 ) -> tuple[dict[str, float], bool]:
-    """Run one row's evaluation; returns (metrics, is_main_process)."""
+    """Run one row's evaluation; returns (metrics, is_main_process). `cfg`: the row's config if
+    already read (the run changes it)."""
     seed = RANDOM_INIT_SEED if options.random_init else None
     if row.task == "detection":
         from vzoo.evaluation.detection import DetectionRun, run_detection
@@ -167,7 +184,7 @@ def evaluate_row(
                 batch_size=options.batch_size or 1, launcher=options.launcher,
                 cfg_options=options.cfg_options, metric_backend=options.metric_backend,
                 num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-                seed=seed,
+                seed=seed, config=cfg,
             )
         )  # fmt: skip
         return out.metrics, out.is_main_process
@@ -186,7 +203,7 @@ def evaluate_row(
             row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
             launcher=options.launcher, cfg_options=options.cfg_options,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=seed,
+            seed=seed, config=cfg,
         )
     )  # fmt: skip
     return out_s.metrics, out_s.is_main_process
@@ -250,7 +267,8 @@ def _evaluate_one(
     work_root: Path,
 ) -> RowReport:
     ckpt_path, ckpt_sha = resolve_checkpoint(row, options)
-    cfg_hash = row_config_hash(row, options)
+    cfg = row_config(row, options)
+    cfg_hash = row_config_hash(row, options, cfg)
     metrics = expected_metrics(row, options.tta)
     if (
         not options.force
@@ -265,7 +283,7 @@ def _evaluate_one(
         from vzoo.evaluation.checkpoints import read_checkpoint
 
         state_dict = read_checkpoint(ckpt_path, pinned_sha256(row, options), actual_sha256=ckpt_sha)
-    values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id)
+    values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id, cfg)
     if is_main:
         from vzoo.evaluation.distributed import world_size
 

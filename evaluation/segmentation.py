@@ -38,6 +38,7 @@ class SegmentationRun:
     num_workers: int = 2
     log_level: str = "WARNING"
     seed: int | None = None  # random-init runs: the seed the model is initialised with
+    config: Any = None  # the row's Config with cfg_options merged, if already read (it is changed)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     from vzoo.zoo.checkpoint import load_state_dict_strict
 
     register_all_modules(init_default_scope=True)
-    cfg = load_row_config(run.row, run.cfg_options)
+    cfg = run.config if run.config is not None else load_row_config(run.row, run.cfg_options)
     ds = cfg.test_dataloader.dataset
     ds.data_root = str(run.data.root.resolve())
     ds.data_prefix = dict(img_path="images/validation", seg_map_path="annotations/validation")
