@@ -14,6 +14,7 @@ from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
+from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.flops.conventions import COMPLETE, Convention, paper_convention
 from vzoo.flops.counting import FlopReport, Handle, count, count_params
 from vzoo.flops.models import build_countable, default_input
@@ -207,12 +208,6 @@ def is_out_of_memory(e: BaseException) -> bool:
     )
 
 
-@dataclass
-class FlopsRun:
-    results: list[RowFlops] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # one line per row that failed
-
-
 def count_rows(
     rows: list[Row],
     input_shape: tuple[int, int, int] | None = None,
@@ -221,41 +216,31 @@ def count_rows(
     allow_uncounted: bool = False,
     store: ResultStore | None = None,
     on_row: Callable[[Row], None] | None = None,
-) -> FlopsRun:
+) -> RowsRun[RowFlops]:
     """Count every row; what `vzoo flops` runs.
 
     - Rows with the same inference model (`model_key`: e.g. a 1x and a 3x detector) are traced
       once and share the count.
-    - One row's failure does not lose the others' counts: it becomes a line in `failures`
-      (a single row's failure is raised as is).
+    - One row's failure does not lose the others' counts (`core.row_runs.measure_rows`).
     - Only counts at the paper's input size are recorded in `store` (comparable with the
       published figure).
     """
     from vzoo.flops.models import model_key
 
-    run = FlopsRun()
     counted: dict[str, RowFlops] = {}
-    for row in rows:
-        if on_row is not None:
-            on_row(row)
-        shape = input_shape or default_input(row)
-        try:
-            key = model_key(row, shape)
-            if key in counted:  # same inference model as a row already counted
-                res = dataclasses.replace(counted[key], row=row)
-            else:
-                res = _count_or_explain(row, input_shape, device, allow_uncounted)
-                counted[key] = res
-        except Exception as e:
-            if len(rows) == 1:
-                raise
-            what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
-            run.failures.append(what if what.startswith(f"{row.id}:") else f"{row.id}: {what}")
-            continue
-        run.results.append(res)
-        if store is not None and res.input_shape == default_input(row):
+
+    def count(row: Row) -> RowFlops:
+        key = model_key(row, input_shape or default_input(row))
+        if key in counted:  # same inference model as a row already counted
+            return dataclasses.replace(counted[key], row=row)
+        counted[key] = _count_or_explain(row, input_shape, device, allow_uncounted)
+        return counted[key]
+
+    def keep(res: RowFlops) -> None:
+        if store is not None and res.input_shape == default_input(res.row):
             record(res, store, device)
-    return run
+
+    return measure_rows(rows, count, on_row=on_row, on_result=keep)
 
 
 def _count_or_explain(

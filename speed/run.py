@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
+from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.speed.memory import CpuPeakRss, CudaPeakAllocated
 from vzoo.speed.models import build_timed_model, make_input, move
 from vzoo.speed.protocol import BenchProtocol, loop_defaults
@@ -194,12 +195,6 @@ def record(results: list[BenchResult], store: ResultStore) -> None:
     store.record([r for res in results for r in to_eval_results(res)])
 
 
-@dataclass
-class BenchRun:
-    results: list[BenchResult] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # one line per row that failed
-
-
 def bench_rows(
     rows: list[Row],
     opts: BenchOptions,
@@ -207,15 +202,14 @@ def bench_rows(
     named: bool = True,
     store: ResultStore | None = None,
     on_row: Callable[[Row], None] | None = None,
-) -> BenchRun:
+) -> RowsRun[BenchResult]:
     """Time every row; what `vzoo bench` runs (as `flops.run.count_rows` is `vzoo flops`).
 
     - Bad input is found before any model is built: `--device cuda` without CUDA, and, among
       rows the user `named`, one whose model this installation cannot build (an overlay or
       plugin row naming an arch or config not installed; from `--all` such rows are skipped).
-    - One row's failure does not lose the others' numbers: it becomes a line in `failures` (a
-      single row's failure is raised as is). Each row is recorded as soon as it is measured, so
-      an interrupted `--all` keeps what it measured.
+    - One row's failure does not lose the others' numbers (`core.row_runs.measure_rows`); each
+      row is recorded as soon as it is measured, so an interrupted `--all` keeps what it measured.
     """
     from vzoo.flops.models import row_available
 
@@ -223,20 +217,9 @@ def bench_rows(
     missing = [r.id for r in rows if not row_available(r)]
     if named and missing:
         raise UserInputError(f"no model in this build for: {', '.join(missing)}")
-    rows = [r for r in rows if r.id not in missing]
-    run = BenchRun()
-    for row in rows:
-        if on_row is not None:
-            on_row(row)
-        try:
-            res = bench_row(row, opts)
-        except Exception as e:
-            if len(rows) == 1:
-                raise
-            what = str(e) if isinstance(e, VzooError) else f"{type(e).__name__}: {e}"
-            run.failures.append(f"{row.id}: {what}")
-            continue
-        run.results.append(res)
-        if store is not None:
-            record([res], store)
-    return run
+    return measure_rows(
+        [r for r in rows if r.id not in missing],
+        lambda row: bench_row(row, opts),
+        on_row=on_row,
+        on_result=None if store is None else lambda res: record([res], store),
+    )

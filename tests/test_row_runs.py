@@ -1,0 +1,32 @@
+"""Measuring many rows (`vzoo flops`, `vzoo bench`): one row's failure does not lose the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from vzoo.core.errors import VzooError
+from vzoo.core.registry import load_registry
+from vzoo.core.row_runs import measure_rows
+
+
+def _measure(row) -> str:
+    if row.id == "mlla-s":
+        raise RuntimeError("out of luck")
+    if row.id == "mlla-b":
+        raise VzooError("mlla-b: no such file")  # already names its row: not named twice
+    return row.id.upper()
+
+
+def test_a_failing_row_is_one_line_and_the_others_are_kept() -> None:
+    reg = load_registry()
+    rows = [reg.get(i) for i in ("mlla-t", "mlla-s", "mlla-b", "msvmamba-nano")]
+    started, kept = [], []
+    run = measure_rows(rows, _measure, on_row=lambda r: started.append(r.id), on_result=kept.append)
+    assert run.results == kept == ["MLLA-T", "MSVMAMBA-NANO"]  # each kept as soon as measured
+    assert run.failures == ["mlla-s: RuntimeError: out of luck", "mlla-b: no such file"]
+    assert started == [r.id for r in rows]
+
+
+def test_a_single_row_fails_as_itself() -> None:
+    with pytest.raises(RuntimeError, match="out of luck"):
+        measure_rows([load_registry().get("mlla-s")], _measure)
