@@ -7,6 +7,10 @@ Layout (`<home>/checkpoints/`):
   partial/<row>.json        the partial's journal: URL, host validator, sha256 of its prefix
   locks/<row>.lock          one writer per row across processes
   extras/<row>/             files kept beside a checkpoint (logs of a Drive folder)
+
+The index is data, never a path: a blob is named only by 64 lowercase hex digits (an entry whose
+sha256 is anything else is malformed, and nothing is opened or deleted for it), and row ids become
+file names through `_safe_name`. Nothing outside the cache root is written or removed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,6 +32,12 @@ from filelock import FileLock
 from vzoo.core.atomic import write_text_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.paths import vzoo_home
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,9 @@ def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
 
 
 def _safe_name(row_id: str) -> str:
-    # Row ids are slugs already; keep the file name safe even for a hand-typed one.
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in row_id)
+    # Row ids are slugs already; keep the file name safe even for a hand-typed one ("..", "").
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in row_id)
+    return "_" + name[1:] if not name or name.startswith(".") else name
 
 
 class CheckpointCache:
@@ -71,6 +83,8 @@ class CheckpointCache:
         return self.root / "index.json"
 
     def blob_path(self, sha256: str) -> Path:
+        if not is_sha256(sha256):  # the last guard: an index entry never names another path
+            raise CacheIndexError(self.index_path, f"a blob name {sha256[:80]!r} is not a sha256")
         return self.root / "blobs" / sha256
 
     def partial_path(self, row_id: str) -> Path:
@@ -109,12 +123,12 @@ class CheckpointCache:
             return {}
         if strict:
             for row_id, raw in rows.items():
-                try:
-                    CacheEntry(row_id=row_id, **raw)
-                except TypeError:
+                if _parse_entry(row_id, raw) is None:
                     raise CacheIndexError(
-                        self.index_path, f"the entry for '{row_id}' is not a cache entry"
-                    ) from None
+                        self.index_path,
+                        f"the entry for {row_id[:80]!r} is not a cache entry (fields, and a "
+                        "sha256 of 64 hex digits)",
+                    )
         return rows
 
     def _write_index(self, rows: dict[str, dict[str, Any]]) -> None:
@@ -126,20 +140,15 @@ class CheckpointCache:
     def entries(self, *, strict: bool = False) -> list[CacheEntry]:
         out = []
         for row_id, raw in sorted(self._read_index(strict=strict).items()):
-            try:
-                out.append(CacheEntry(row_id=row_id, **raw))
-            except TypeError:
-                continue  # written by an incompatible version: ignore the entry
+            entry = _parse_entry(row_id, raw)
+            if entry is not None:  # else written by an incompatible version (or by hand): ignored
+                out.append(entry)
         return out
 
     def get(self, row_id: str) -> CacheEntry | None:
         """The row's entry if its blob is present."""
-        raw = self._read_index().get(row_id)
-        if raw is None:
-            return None
-        try:
-            entry = CacheEntry(row_id=row_id, **raw)
-        except TypeError:
+        entry = _parse_entry(row_id, self._read_index().get(row_id))
+        if entry is None:
             return None
         return entry if self.blob_path(entry.sha256).is_file() else None
 
@@ -153,15 +162,32 @@ class CheckpointCache:
         """Drop the row's entry; delete its blob unless another row still uses it."""
         with self._index_lock():
             rows = self._read_index()
-            raw = rows.pop(row_id, None)
-            if raw is None:
+            if row_id not in rows:
                 return None
+            raw = rows.pop(row_id)
             self._write_index(rows)
-            entry = CacheEntry(row_id=row_id, **raw)
-            if not any(r.get("sha256") == entry.sha256 for r in rows.values()):
-                self.blob_path(entry.sha256).unlink(missing_ok=True)
             shutil.rmtree(self.extras_dir(row_id), ignore_errors=True)
+            entry = _parse_entry(row_id, raw)
+            if entry is None:  # a malformed entry names no file: only the entry goes
+                return None
+            if not any(
+                isinstance(r, dict) and r.get("sha256") == entry.sha256 for r in rows.values()
+            ):
+                self.blob_path(entry.sha256).unlink(missing_ok=True)
             return entry
+
+    def drop_blob(self, sha256: str) -> None:
+        """Delete a blob that is not what its name says, and every entry pointing at it."""
+        with self._index_lock():
+            self.blob_path(sha256).unlink(missing_ok=True)
+            rows = self._read_index()
+            kept = {
+                k: r
+                for k, r in rows.items()
+                if not (isinstance(r, dict) and r.get("sha256") == sha256)
+            }
+            if len(kept) != len(rows):
+                self._write_index(kept)
 
     def remove(self, row_id: str) -> tuple[CacheEntry | None, bool]:
         """Everything cached for the row: its entry (the blob goes once no row uses it) and any
@@ -197,6 +223,17 @@ class CheckpointCache:
         finally:
             tmp.unlink(missing_ok=True)
         return blob
+
+
+def _parse_entry(row_id: str, raw: Any) -> CacheEntry | None:
+    """The entry, or None when it is not one (unknown fields, a sha256 that is not hex)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        entry = CacheEntry(row_id=row_id, **raw)
+    except TypeError:
+        return None
+    return entry if is_sha256(entry.sha256) else None
 
 
 class CacheIndexError(UserInputError):

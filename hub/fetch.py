@@ -2,26 +2,32 @@
 
 A download lands in `partial/<row>.incomplete` (with its journal, `hub/partial.py`); it is renamed
 into `blobs/<sha256>` only after its checks passed: the registry's pinned sha256, or for a row not
-pinned yet what the host publishes (`hub/integrity.py`) and the zip's CRC-32s. A failed check
-deletes the file (and a file joined from several transfers is downloaded whole once more): vzoo
-never leaves a bad checkpoint behind.
+pinned yet what the host publishes (`hub/integrity.py`) and the zip's CRC-32s, and without either
+a content that proves itself a whole checkpoint (`hub/formats.py`). A failed check deletes the
+file (and a file joined from several transfers is downloaded whole once more): vzoo never leaves a
+bad checkpoint behind. A cached pinned file is hashed again before it is called verified.
+A hand-downloaded file (`add_file`) passes the same checks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from filelock import BaseFileLock, Timeout
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.registry import Row
 from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
 from vzoo.hub.errors import ChecksumMismatchError, DownloadError, HostPageError, OfflineError
+from vzoo.hub.formats import content_problem
 from vzoo.hub.hosts import (
     Endpoints,
     drive_confirm_url,
@@ -37,18 +43,15 @@ from vzoo.hub.hosts import (
 )
 from vzoo.hub.integrity import (
     PINNED,
-    ZIP_CRC,
     HostDigest,
     etag_digest,
     github_digest,
-    is_zip,
     openmmlab_digest,
-    zip_crc_problem,
 )
 from vzoo.hub.mirrors import fetch_hf_mirror, parse_hf_url
 from vzoo.hub.partial import PartialDownload
 from vzoo.hub.progress import NullProgress, ProgressReporter, default_progress
-from vzoo.hub.transfer import HttpClient, RetryPolicy, Transfer
+from vzoo.hub.transfer import READ_TIMEOUT, HttpClient, RetryPolicy
 
 PREFER_CHOICES = ("original", "mirror")
 
@@ -66,8 +69,8 @@ class FetchResult:
     row_id: str
     path: Path
     entry: CacheEntry
-    status: str  # "cached" | "downloaded"
-    verified: bool  # checked against a sha256 pinned in the registry
+    status: str  # "cached" | "downloaded" | "added"
+    verified: bool  # hashed in this call and equal to the sha256 pinned in the registry
     extras: list[Path] = field(default_factory=list)
 
 
@@ -75,7 +78,9 @@ class Downloader:
     """Fetches rows' checkpoints into a `CheckpointCache`.
 
     Everything a test needs to vary is a constructor parameter (cache root, host endpoints,
-    retry policy, timeout); the defaults read the vzoo home and `VZOO_*_ENDPOINT`.
+    retry policy, read timeout); the defaults read the vzoo home and `VZOO_*_ENDPOINT`.
+    `verify_cached=False` trusts a cached pinned file's recorded sha256 (for callers whose
+    loader hashes it anyway); a result is then not `verified`.
     """
 
     def __init__(
@@ -84,12 +89,14 @@ class Downloader:
         *,
         endpoints: Endpoints | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float = 60.0,
+        timeout: float = READ_TIMEOUT,
         progress: ProgressReporter | None = None,
         notify: Callable[[str], None] = _stderr,
         lock_timeout: float = -1,
+        verify_cached: bool = True,
     ) -> None:
         self.cache = cache or CheckpointCache()
+        self.verify_cached = verify_cached
         self.endpoints = endpoints or Endpoints.from_env()
         self.http = HttpClient(timeout=timeout, retry=retry)
         self.progress = progress or NullProgress()
@@ -104,6 +111,24 @@ class Downloader:
         prefer: str = "original",
         offline: bool | None = None,
         with_logs: bool = False,
+    ) -> FetchResult:
+        with cache_write_errors(self.cache, row.id):
+            return self._fetch(row, prefer=prefer, offline=offline, with_logs=with_logs)
+
+    def add_file(self, row: Row, source: Path) -> FetchResult:
+        """A hand-downloaded file for `row`, copied into the cache after the checks a download
+        passes (the pin, what the host publishes, a loadable checkpoint)."""
+        if row.weights is None:
+            raise UserInputError(f"{row.id}: the registry lists no weights for this row")
+        if not source.is_file():
+            raise UserInputError(f"{source}: no such file; give the downloaded checkpoint")
+        with cache_write_errors(self.cache, row.id):
+            lock = self.cache.row_lock(row.id, timeout=self.lock_timeout)
+            with lock:
+                return self._add_file(row, source)
+
+    def _fetch(
+        self, row: Row, *, prefer: str, offline: bool | None, with_logs: bool
     ) -> FetchResult:
         if prefer not in PREFER_CHOICES:
             raise UserInputError(
@@ -143,12 +168,17 @@ class Downloader:
         pinned = row.weights.sha256
         entry = self.cache.get(row.id)
         if entry is not None and (pinned is None or entry.sha256 == pinned):
-            return FetchResult(
-                row.id, self.cache.blob_path(entry.sha256), entry, "cached", pinned is not None
-            )
+            blob = self.cache.blob_path(entry.sha256)
+            if pinned is None or not self.verify_cached:
+                return FetchResult(row.id, blob, entry, "cached", False)
+            if self._blob_holds(row.id, blob, pinned):
+                return FetchResult(row.id, blob, entry, "cached", True)
+            return None
         if pinned is not None and self.cache.blob_path(pinned).is_file():
             # Another row (or an index lost to a crash) already holds this exact file.
             blob = self.cache.blob_path(pinned)
+            if not self._blob_holds(row.id, blob, pinned):
+                return None
             entry = CacheEntry(
                 row_id=row.id, sha256=pinned, size=blob.stat().st_size, url=row.weights.urls[0],
                 filename=row.weights.filename or _url_filename(row.weights.urls[0]),
@@ -157,6 +187,18 @@ class Downloader:
             self.cache.record(entry)
             return FetchResult(row.id, blob, entry, "cached", True)
         return None
+
+    def _blob_holds(self, row_id: str, blob: Path, pinned: str) -> bool:
+        """Hash a cached pinned file; one that is not what its name says is removed."""
+        actual = sha256_file(blob)
+        if actual == pinned:
+            return True
+        self.cache.drop_blob(pinned)
+        self.notify(
+            f"{row_id}: the cached file {blob} is not the pinned checkpoint (sha256 {actual}); "
+            "removed, downloading it again"
+        )
+        return False
 
     def _from_local_mirror(self, row: Row) -> FetchResult | None:
         """Offline: a mirror already in the Hugging Face cache counts as local."""
@@ -230,7 +272,9 @@ class Downloader:
             )  # fmt: skip
             filename = filename or transfer.filename or _url_filename(url)
             try:
-                checks, digest = self._verify(row, url, filename, partial.path, transfer)
+                checks, digest = self._verify(
+                    row, url, filename, partial.path, transfer.sha256, transfer.size
+                )
             except (ChecksumMismatchError, DownloadError) as e:
                 partial.discard()  # a file that failed a check never stays, not even as partial
                 if transfer.resumed and not whole:
@@ -256,7 +300,7 @@ class Downloader:
         return FetchResult(row.id, blob, entry, "downloaded", pinned is not None, extras)
 
     def _verify(
-        self, row: Row, url: str, filename: str, path: Path, transfer: Transfer
+        self, row: Row, url: str, filename: str, path: Path, actual: str, size: int
     ) -> tuple[list[str], HostDigest | None]:
         """The checks a finished download passed (raises on the first it fails).
 
@@ -264,21 +308,19 @@ class Downloader:
         name, a GitHub release digest, a Hugging Face ETag) and the zip's CRC-32s.
         """
         assert row.weights is not None
-        actual, pinned = transfer.sha256, row.weights.sha256
+        pinned = row.weights.sha256
         if pinned is not None and actual != pinned:
             raise ChecksumMismatchError(
                 f"{host_label(url)}: {url}", pinned, actual,
                 "the download was deleted; the host may serve a different file now (try "
                 "--prefer mirror, or re-pin with `vzoo registry pin` if the change is intended)",
             )  # fmt: skip
-        if row.weights.size is not None and transfer.size != row.weights.size:
-            raise DownloadError(
-                f"{url}: got {transfer.size} bytes, the registry expects {row.weights.size}"
-            )
+        if row.weights.size is not None and size != row.weights.size:
+            raise DownloadError(f"{url}: got {size} bytes, the registry expects {row.weights.size}")
         if pinned is not None:
             return [PINNED], None
         digest = openmmlab_digest(url, filename)
-        if digest is None and host_kind(url) == "github":
+        if digest is None and host_kind(url) == "github" and not offline_from_env():
             digest, note = github_digest(url, self.endpoints, self.http)
             if note:
                 self.notify(f"{row.id}: {note}")
@@ -288,22 +330,16 @@ class Downloader:
                 f"{digest.where} {digest.shown} for this file; the download was deleted",
             )  # fmt: skip
         checks = [digest.check] if digest is not None else []
-        if is_zip(path):
-            problem = zip_crc_problem(path)
-            if problem is not None:
-                raise DownloadError(
-                    f"{host_label(url)}: {url}: {problem} (corrupted in transit, or bytes of two "
-                    "versions of the file); the download was deleted"
-                )
-            checks.append(ZIP_CRC)
+        problem = content_problem(path, filename, checks)
+        if problem is not None:
+            raise DownloadError(
+                f"{host_label(url)}: {url}: {problem} (an error page, a cut body, or bytes of "
+                "two versions of the file); the download was deleted, nothing was cached"
+            )
         return checks, digest
 
     def _recorded_note(self, row_id: str, sha256: str, size: int, checks: list[str]) -> None:
-        checked = (
-            f"checked: {', '.join(checks)}"
-            if checks
-            else "no host digest or zip CRC to check it against"
-        )
+        checked = f"checked: {', '.join(checks)}"
         self.notify(
             f"{row_id}: the registry has no sha256 for this checkpoint yet; recorded sha256 "
             f"{sha256} and size {size} in the cache ({checked}; run `vzoo registry pin {row_id}` "
@@ -331,11 +367,9 @@ class Downloader:
                     "Face cache",
                 )  # fmt: skip
             checks = [digest.check] if digest is not None else []
-            if is_zip(path):
-                problem = zip_crc_problem(path)
-                if problem is not None:
-                    raise DownloadError(f"mirror {source} ({path}): {problem}")
-                checks.append(ZIP_CRC)
+            problem = content_problem(path, row.weights.filename or path.name, checks)
+            if problem is not None:
+                raise DownloadError(f"mirror {source} ({path}): {problem}")
         blob = self.cache.adopt_copy(path.resolve(), actual)
         entry = CacheEntry(
             row_id=row.id, sha256=actual, size=blob.stat().st_size, url=source,
@@ -347,6 +381,42 @@ class Downloader:
         if pinned is None:
             self._recorded_note(row.id, actual, entry.size, checks)
         return FetchResult(row.id, blob, entry, "downloaded", pinned is not None)
+
+    def _add_file(self, row: Row, source: Path) -> FetchResult:
+        assert row.weights is not None
+        url = row.weights.urls[0]
+        filename = row.weights.filename or _url_filename(url)
+        # The copy is what gets hashed and checked (the source may change meanwhile).
+        copy = self.cache.partial_path(row.id).with_suffix(".adding")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            with source.open("rb") as src, os.fdopen(os.open(copy, flags, 0o644), "wb") as dst:
+                shutil.copyfileobj(src, dst, 4 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            actual, size = sha256_file(copy), copy.stat().st_size
+            if not size:
+                raise UserInputError(f"{source}: the file is empty, not a checkpoint")
+            try:
+                checks, digest = self._verify(row, url, filename, copy, actual, size)
+            except (ChecksumMismatchError, DownloadError) as e:
+                raise VzooError(f"{row.id}: {source} not added: {e}") from None
+            blob = self.cache.adopt(copy, actual)
+        finally:
+            copy.unlink(missing_ok=True)
+        pinned = row.weights.sha256
+        entry = CacheEntry(
+            row_id=row.id, sha256=actual, size=size, url=url, filename=filename, source="added",
+            time=now_iso(), pinned=pinned is not None,
+            host_sha256=digest.sha256 if digest else None,
+            host_check=digest.check if digest else None,
+        )  # fmt: skip
+        self.cache.record(entry)
+        if pinned is None:
+            self._recorded_note(row.id, actual, size, checks)
+        return FetchResult(row.id, blob, entry, "added", pinned is not None)
 
     # -- hosts --
     def _resolve_file(self, url: str) -> str:
@@ -423,6 +493,34 @@ class Downloader:
         return saved
 
 
+# A cache that cannot be written: the disk's fault (exit 1) or where the cache is (exit 2).
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_CACHE_UNUSABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ELOOP}
+
+
+@contextlib.contextmanager
+def cache_write_errors(cache: CheckpointCache, row_id: str) -> Iterator[None]:
+    """One line instead of an internal error when the cache's disk refuses a write."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _DISK_FULL:
+            where = f" ({e.filename})" if e.filename else ""
+            raise VzooError(
+                f"{row_id}: cannot write the checkpoint cache {cache.root}{where}: "
+                f"{os.strerror(e.errno)}; free space (or raise the file size limit, "
+                "`ulimit -f`), or set VZOO_HOME to another disk; nothing was cached"
+            ) from None
+        if e.errno in _CACHE_UNUSABLE:
+            what = e.filename or cache.root
+            raise UserInputError(
+                f"{row_id}: the checkpoint cache cannot be written: {what}: "
+                f"{os.strerror(e.errno)}; make {cache.root} a writable folder (move aside what "
+                "is in the way) or set VZOO_HOME to one"
+            ) from None
+        raise
+
+
 def _try_acquire(lock: BaseFileLock) -> bool:
     try:
         lock.acquire(timeout=0)
@@ -453,12 +551,14 @@ def fetch_checkpoint(
 ) -> Path:
     """The verified local checkpoint of `row`, downloading it if needed (the eval/flops API).
 
-    Shows a progress bar while downloading when stderr is a terminal.
+    Shows a progress bar while downloading when stderr is a terminal. A cached pinned file is not
+    hashed here: `load_checkpoint` hashes it against the pin anyway.
     """
     if downloader is not None:
         return downloader.fetch(row, prefer=prefer, offline=offline).path
     progress = default_progress()
     try:
-        return Downloader(progress=progress).fetch(row, prefer=prefer, offline=offline).path
+        fetcher = Downloader(progress=progress, verify_cached=False)
+        return fetcher.fetch(row, prefer=prefer, offline=offline).path
     finally:
         progress.close()

@@ -242,6 +242,49 @@ def looks_like_html(head: bytes, content_type: str | None) -> bool:
     return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--"))
 
 
+_PAGE_TYPES = {
+    "application/json": "JSON document", "application/problem+json": "JSON document",
+    "application/xml": "XML document", "text/xml": "XML document", "text/plain": "text page",
+}  # fmt: skip
+
+
+def sniff_page(head: bytes, content_type: str | None) -> str | None:
+    """'XML document', 'JSON document' or 'text page' for a body that is a message, not a file.
+
+    A checkpoint is binary (a zip, a pickle, a safetensors length): a body announced as JSON, XML
+    or text, or whose first bytes are text starting with `<?xml`, `{` or `[`, is an error message.
+    """
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in _PAGE_TYPES:
+        return _PAGE_TYPES[kind]
+    if kind.endswith("+json"):
+        return "JSON document"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text or b"\x00" in text:
+        return None
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        if len(head) < 512:
+            return None
+    if text[:5].lower() == b"<?xml":
+        return "XML document"
+    if text[:1] in (b"{", b"["):
+        return "JSON document"
+    return None
+
+
+def explain_page(url: str, kind: str, head: bytes) -> str:
+    """One line: the host sent a message (`kind`) instead of the file, quoting its start."""
+    start = " ".join(head[:200].decode("utf-8", "replace").split())
+    shown = "".join(c if c.isprintable() else "?" for c in start)[:80]
+    return (
+        f"{host_label(url)} returned a {kind} where a checkpoint was expected: {url} "
+        f"(it starts: {shown!r}); the link may be dead or the host refused the request; nothing "
+        "was cached"
+    )
+
+
 def explain_html_page(url: str, page: str) -> str:
     """One line: which host sent an HTML page, what it most likely means, and what to do."""
     kind = host_kind(url)

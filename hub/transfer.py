@@ -4,6 +4,13 @@ stdlib urllib only (no extra dependency). A body shorter than its Content-Length
 connection, a timeout or a 5xx/429 is retried, resuming from the bytes already on disk; a server
 that ignores `Range` (answers 200), a file that changed on the host (`If-Range`, ETag,
 Last-Modified) and a misplaced `Content-Range` make the file start over (`hub/partial.py`).
+
+A body is finished only when its length is proven: the Content-Length of the response that started
+it, matched by every later 206's Content-Range total (or the end of a chunked body). Only 200 and
+206 bodies are files: a redirect that was not followed (a loop, a redirect to file://), a 204, an
+encoded body (vzoo asks for `identity` and decodes nothing), an HTML/XML/JSON page are refused.
+Retries count only attempts that add no new byte; a host that reads no byte for `timeout` seconds
+twice in a row, and a host name that does not resolve, fail at once.
 """
 
 from __future__ import annotations
@@ -19,15 +26,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin, urlsplit
 
 from vzoo.hub.errors import DownloadError, HostPageError
-from vzoo.hub.hosts import explain_html_page, explain_http_status, host_kind, looks_like_html
+from vzoo.hub.hosts import (
+    explain_html_page,
+    explain_http_status,
+    explain_page,
+    host_kind,
+    host_label,
+    looks_like_html,
+    sniff_page,
+)
 from vzoo.hub.partial import PartialDownload
 from vzoo.hub.progress import ProgressReporter
 
 USER_AGENT = "vzoo-download/0.1 (+https://github.com/vzoo)"
 CHUNK = 1 << 20
+READ_TIMEOUT = 20.0  # seconds without a byte before an attempt counts as stalled
+STALLS = 2  # stalled attempts in a row, with no new byte, before giving up
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 # Transient network failures worth another attempt.
@@ -61,14 +78,32 @@ class RetryPolicy:
         return min(self.backoff * (2**attempt), self.max_backoff)
 
 
-class HttpClient:
-    """One cookie jar per client: Drive's legacy confirm flow keys its token on a cookie."""
+class _HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib would follow ftp:// too)."""
 
-    def __init__(self, *, timeout: float = 60.0, retry: RetryPolicy | None = None) -> None:
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> Any:  # fmt: skip
+        scheme = urlsplit(urljoin(req.full_url, newurl)).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(
+                req.full_url, code,
+                f"redirect to {newurl[:80]!r} refused: only http and https are followed",
+                headers, fp,
+            )  # fmt: skip
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class HttpClient:
+    """One cookie jar per client: Drive's legacy confirm flow keys its token on a cookie.
+
+    `timeout` is the read timeout: seconds without a byte before an attempt counts as stalled.
+    """
+
+    def __init__(self, *, timeout: float = READ_TIMEOUT, retry: RetryPolicy | None = None) -> None:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _HttpRedirects()
         )
 
     def open(
@@ -118,7 +153,9 @@ class HttpClient:
                     raise
                 last = e
             except (urllib.error.URLError, *_NETWORK_ERRORS) as e:
-                last = DownloadError(f"{url}: {_describe(e)}", retryable=True)
+                last = _network_error(url, e)
+                if not last.retryable:
+                    raise last from None
         assert last is not None
         raise DownloadError(f"{last} (gave up after {self.retry.attempts} attempts)")
 
@@ -142,12 +179,13 @@ class HttpClient:
         are dropped and the download starts over, so old and new bytes never mix.
         """
         shown = origin or url
-        failures = 0
+        failures = stalls = 0
+        reached = partial.size  # the furthest byte this run has had: only bytes past it count
         use_range = True  # off for the rest of this run once the server sends misplaced ranges
         last: DownloadError | None = None
         try:
             while True:
-                have = partial.size
+                stalled = False
                 try:
                     return self._stream_once(
                         url, shown, partial, progress, label, expected_size, notify, use_range
@@ -160,14 +198,23 @@ class HttpClient:
                         raise
                     last = e
                 except (urllib.error.URLError, *_NETWORK_ERRORS) as e:
-                    last = DownloadError(f"{shown}: {_describe(e)}", retryable=True)
+                    last = _network_error(shown, e)
+                    if not last.retryable:
+                        raise last from None
+                    stalled = _is_timeout(e)
                 now = partial.size
-                failures = 0 if now > have else failures + 1
-                if failures >= self.retry.attempts:
-                    raise DownloadError(
-                        f"{last} (gave up after {self.retry.attempts} attempts without progress; "
-                        f"{now} bytes kept in {partial.path.name}, the next run resumes from there)"
+                if now > reached:  # new bytes: the host is making progress
+                    reached, failures, stalls = now, 0, 0
+                else:
+                    failures += 1
+                    stalls = stalls + 1 if stalled else 0
+                if failures >= self.retry.attempts or stalls >= STALLS:
+                    why = (
+                        f"{stalls} reads stalled {self.timeout:g} s each"
+                        if stalls >= STALLS
+                        else f"gave up after {failures} attempts without new bytes"
                     )
+                    raise DownloadError(f"{last} ({why}; {_kept(partial)})")
                 delay = self.retry.delay(max(failures - 1, 0))
                 notify(f"{label}: {last}; retrying in {delay:.1f} s from byte {now}")
                 time.sleep(delay)
@@ -199,23 +246,38 @@ class HttpClient:
             status = _status(resp)
             etag, last_modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
             if status == 416 and have:
-                total = _content_range_total(resp.headers.get("Content-Range"))
-                if total == have and not partial.changed(etag, last_modified):
-                    # the previous run already had every byte
+                claimed = _content_range_total(resp.headers.get("Content-Range"))
+                if (
+                    partial.total == have
+                    and claimed in (None, have)
+                    and not partial.changed(etag, last_modified)
+                ):  # the previous run already had every byte the first response announced
                     return Transfer(have, _disposition_filename(resp.headers), partial.sha256(),
                                     partial.resumed)  # fmt: skip
                 partial.restart()
                 raise DownloadError(
-                    f"{shown}: range {have}- not satisfiable; restarting", retryable=True
+                    f"{shown}: range {have}- not satisfiable although the file was announced "
+                    f"as {partial_total(partial)} bytes; restarting",
+                    retryable=True,
                 )
-            if status >= 400:
+            if status not in (200, 206) or (status == 206 and not have):
                 raise _status_error(shown, status, resp)
+            encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                raise DownloadError(
+                    f"{shown}: the server sent the file with Content-Encoding {encoding[:40]!r} "
+                    "although vzoo asked for the plain bytes (Accept-Encoding: identity) and "
+                    "decodes none; nothing was cached"
+                )
             first = resp.read(512)
             # Mid-file bytes of a resumed body prove nothing; the content type still does.
             sniffed = first if status != 206 else b""
             if looks_like_html(sniffed, resp.headers.get("Content-Type")):
                 page = (first + resp.read(256 << 10)).decode("utf-8", "replace")
                 raise HostPageError(explain_html_page(shown, page))
+            page_kind = sniff_page(sniffed, resp.headers.get("Content-Type"))
+            if page_kind is not None:
+                raise HostPageError(explain_page(shown, page_kind, first))
             if status == 206:
                 value = resp.headers.get("Content-Range")
                 start, total = _parse_content_range(value, shown)
@@ -227,12 +289,13 @@ class HttpClient:
                         "downloading the whole file",
                         retryable=True,
                     )
-                if partial.changed(etag, last_modified):
+                if partial.changed(etag, last_modified) or total != partial.total:
                     partial.restart()
                     raise DownloadError(
                         f"{shown}: the file on the host changed since this download started "
-                        "(ETag/Last-Modified differ); the partial download was dropped, starting "
-                        "over",
+                        f"(ETag/Last-Modified or its length {total} differ from the first "
+                        f"response's {partial_total(partial)}); the partial download was dropped, "
+                        "starting over",
                         retryable=True,
                     )
                 partial.resumed = partial.resumed or have > 0
@@ -242,14 +305,20 @@ class HttpClient:
                         f"{label}: the server sent the whole file again (the file changed since "
                         "the partial download started, or the server ignores Range); starting over"
                     )
-                partial.restart(etag, last_modified)
-                have = 0
                 length = resp.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
+                partial.restart(etag, last_modified, total)
+                have = 0
             if expected_size is not None and total is not None and total != expected_size:
                 raise DownloadError(
                     f"{shown}: the server sends {total} bytes but the registry expects "
                     f"{expected_size}: a different file (or an error page)"
+                )
+            if total == 0 or (total is None and not first):
+                partial.discard()
+                raise DownloadError(
+                    f"{shown}: the host sent an empty body (0 bytes) where a checkpoint was "
+                    "expected; nothing was cached"
                 )
             progress.start(label, total, have)
             written = have
@@ -262,17 +331,32 @@ class HttpClient:
                     chunk = resp.read(CHUNK)
             finally:
                 partial.checkpoint()  # durable bytes, then their sha256 in the journal
-            if total is not None and written < total:
+            if total is None:
+                if getattr(resp, "chunked", False):  # the last chunk arrived: the end is proven
+                    partial.total = written
+                    partial.checkpoint()
+                else:
+                    partial.discard()
+                    raise DownloadError(
+                        f"{shown}: the connection closed after {written} bytes and the server "
+                        "never said the file's length (no Content-Length): the body cannot be "
+                        "proven whole; nothing was cached"
+                    )
+            elif written < total:
                 raise DownloadError(
                     f"{shown}: connection closed after {written} of {total} bytes", retryable=True
                 )
-            if total is not None and written > total:
+            elif written > total:
                 partial.restart()
                 raise DownloadError(
                     f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
             return Transfer(written, _disposition_filename(resp.headers), partial.sha256(),
                             partial.resumed)  # fmt: skip
+
+
+def partial_total(partial: PartialDownload) -> str:
+    return str(partial.total) if partial.total is not None else "an unknown number of"
 
 
 class _MisplacedRange(DownloadError):
@@ -285,6 +369,16 @@ def _status(resp: Any) -> int:
 
 def _status_error(url: str, status: int, resp: Any) -> DownloadError:
     reason = getattr(resp, "reason", "") or ""
+    if 300 <= status < 400:  # urllib follows good redirects: this one it would not
+        return DownloadError(
+            f"{host_label(url)}: HTTP {status} for {url}: the redirect was not followed "
+            f"({str(reason)[:160] or 'no Location'}); its body is not the file"
+        )
+    if status < 300:
+        return DownloadError(
+            f"{host_label(url)}: HTTP {status} {reason} for {url}: the host sent no file "
+            "(only 200 and 206 responses carry one)"
+        )
     if status in (403, 429) and host_kind(url) == "drive":
         # Drive sends its quota and login pages with 403/429 too: the page says which.
         try:
@@ -323,6 +417,32 @@ def _disposition_filename(headers: Any) -> str | None:
 def _content_range_total(value: str | None) -> int | None:
     m = re.match(r"bytes\s+\*/(\d+)", value or "")
     return int(m.group(1)) if m else None
+
+
+def _kept(partial: PartialDownload) -> str:
+    """What a failed download leaves for the next run, naming only a file that exists."""
+    if partial.size and partial.path.is_file():
+        return f"{partial.size} bytes kept in {partial.path}, the next run resumes from there"
+    return "no bytes kept"
+
+
+def _network_error(url: str, e: BaseException) -> DownloadError:
+    """A host name that does not resolve fails at once; other network errors are retried."""
+    reason = getattr(e, "reason", None)
+    if isinstance(reason, socket.gaierror) or isinstance(e, socket.gaierror):
+        host = urlsplit(url).hostname or url
+        return DownloadError(
+            f"{url}: cannot resolve the host name {host!r} ({reason or e}); check the URL and the "
+            "network or DNS settings (not retried)"
+        )
+    return DownloadError(f"{url}: {_describe(e)}", retryable=True)
+
+
+def _is_timeout(e: BaseException) -> bool:
+    reason = getattr(e, "reason", None)
+    return isinstance(e, (TimeoutError, socket.timeout)) or isinstance(
+        reason, (TimeoutError, socket.timeout)
+    )
 
 
 def _describe(e: BaseException) -> str:

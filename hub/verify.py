@@ -1,7 +1,8 @@
 """`vzoo cache verify`: every check that applies to a cached checkpoint, and which ones were used.
 
 Always the sha256 recorded at download (bit rot); the registry's pin when the row has one; what the
-host published (recorded at download, or an OpenMMLab file name); a zip checkpoint's CRC-32s. A
+host published (recorded at download, or an OpenMMLab file name); a zip checkpoint's CRC-32s; and
+for a file neither pinned nor published, that it is a whole, loadable checkpoint. A
 file that fails is removed (it is not the checkpoint any more); a stale pin is only reported.
 """
 
@@ -10,14 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vzoo.hub.cache import CacheEntry, CheckpointCache, sha256_file
-from vzoo.hub.integrity import (
-    PINNED,
-    ZIP_CRC,
-    HostDigest,
-    is_zip,
-    openmmlab_digest,
-    zip_crc_problem,
-)
+from vzoo.hub.formats import content_problem
+from vzoo.hub.integrity import PINNED, HostDigest, openmmlab_digest
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ def verify_entry(cache: CheckpointCache, entry: CacheEntry, pinned: str | None) 
 
     if actual != entry.sha256:
         return removed(f"expected sha256 {entry.sha256}, actual {actual}")
-    used = []
+    used: list[str] = []
     if pinned is not None:
         if pinned != actual:
             stale = (
@@ -52,8 +47,6 @@ def verify_entry(cache: CheckpointCache, entry: CacheEntry, pinned: str | None) 
             )
             return Verdict(row, False, stale)
         used.append(PINNED)
-    else:
-        used.append("sha256 as recorded, not pinned")
     digest = (
         HostDigest(entry.host_check, entry.host_sha256)
         if entry.host_check and entry.host_sha256
@@ -63,9 +56,9 @@ def verify_entry(cache: CheckpointCache, entry: CacheEntry, pinned: str | None) 
         if not digest.matches(actual):
             return removed(f"{digest.where} {digest.shown}, the file has {actual}")
         used.append(digest.check)
-    if is_zip(blob):
-        problem = zip_crc_problem(blob)
-        if problem is not None:
-            return removed(problem)
-        used.append(ZIP_CRC)
+    problem = content_problem(blob, entry.filename, used)  # appends the content checks passed
+    if problem is not None:
+        return removed(problem)
+    if pinned is None:
+        used.insert(0, "sha256 as recorded, not pinned")
     return Verdict(row, True, f"{row}: ok ({', '.join(used)}) sha256 {actual[:12]}")

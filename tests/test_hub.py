@@ -34,8 +34,22 @@ from vzoo.hub import (
 )
 from vzoo.hub.hosts import drive_confirm_url, drive_file_id, drive_folder_id, host_kind
 
-PAYLOAD = os.urandom(300_000)  # > several 16 KiB server chunks, so "half a body" is meaningful
+
+
+def torch_zip(seed: int, numel: int = 60_000) -> bytes:
+    """A real `torch.save` checkpoint: what an unpinned download must prove itself to be."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.randn(numel, generator=g)}}, buf)
+    return buf.getvalue()
+
+
+# > several 16 KiB server chunks, so "half a body" is meaningful
+PAYLOAD = torch_zip(0, 75_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
+HALF = len(PAYLOAD) // 2  # where FileRoute's "cut" stops
 GH = "https://github.com/owner/proj/releases/download/v1.0/model.pth"
 GH_PATH = "/owner/proj/releases/download/v1.0/model.pth"
 
@@ -107,8 +121,8 @@ def test_github_release_redirect_is_verified_and_cached(tmp_path, server, downlo
     ("script", "ranges", "resume_header", "note"),
     [
         (["reset"], True, "resume", None),  # dropped connection: resume from what arrived
-        (["cut"], True, "bytes=150000-", None),  # body shorter than Content-Length
-        (["cut"], False, "bytes=150000-", "sent the whole file again"),  # 200 again: start over
+        (["cut"], True, f"bytes={HALF}-", None),  # body shorter than Content-Length
+        (["cut"], False, f"bytes={HALF}-", "sent the whole file again"),  # 200 again: start over
         (["500", "500"], True, None, None),  # server errors, then success
     ],
 )
@@ -136,11 +150,11 @@ def test_gives_up_keeps_partial_and_next_run_resumes(tmp_path, server, downloade
     with pytest.raises(DownloadError, match=r"HTTP 500.*gave up after 3 attempts"):
         downloader.fetch(row)
     partial = CheckpointCache().partial_path(row.id)
-    assert partial.read_bytes() == PAYLOAD[:150_000]  # kept: the prefix is good bytes
+    assert partial.read_bytes() == PAYLOAD[:HALF]  # kept: the prefix is good bytes
     assert CheckpointCache().get(row.id) is None
     res = downloader.fetch(row)  # a later run continues from the partial file
     assert res.path.read_bytes() == PAYLOAD
-    assert server.requests(GH_PATH)[-1].headers["range"] == "bytes=150000-"
+    assert server.requests(GH_PATH)[-1].headers["range"] == f"bytes={HALF}-"
     assert not partial.exists()
 
 
@@ -158,7 +172,7 @@ def test_wrong_checksum_leaves_nothing(tmp_path, server, downloader):
 def test_size_mismatch_is_refused_before_downloading(tmp_path, server, downloader):
     server.routes[GH_PATH] = FileRoute(PAYLOAD)
     row = make_row(tmp_path, urls=[GH], size=len(PAYLOAD) + 1)
-    with pytest.raises(DownloadError, match="registry expects 300001"):
+    with pytest.raises(DownloadError, match=f"registry expects {len(PAYLOAD) + 1}"):
         downloader.fetch(row)
     cache_is_empty_of(row.id)
 
@@ -452,15 +466,6 @@ def interrupted(tmp_path, server, downloader, route, **row_fields):
     return row, partial
 
 
-def torch_zip(seed: int) -> bytes:
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    buf = io.BytesIO()
-    torch.save({"state_dict": {"w": torch.randn(60_000, generator=g)}}, buf)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("damage", ["zeros", "no journal", "journal of an older vzoo"])
 def test_garbage_partial_is_dropped_not_resumed(tmp_path, server, downloader, messages, damage):
     row, partial = interrupted(tmp_path, server, downloader, FileRoute(PAYLOAD))
@@ -479,7 +484,7 @@ def test_garbage_partial_is_dropped_not_resumed(tmp_path, server, downloader, me
     assert not partial.exists() and not journal.exists()
 
 
-NEW = os.urandom(len(PAYLOAD))  # the host's file after it changed (same size, as a re-upload)
+NEW = torch_zip(1, 75_000)  # the host's file after it changed (same size, as a re-upload)
 
 
 @pytest.mark.parametrize(
@@ -527,7 +532,7 @@ def test_misplaced_content_range_restarts_instead_of_sticking(
     res = downloader.fetch(row)
     assert res.path.read_bytes() == PAYLOAD
     gets = server.requests(GH_PATH)
-    assert [g.headers.get("range") for g in gets] == [None, "bytes=150000-", None]
+    assert [g.headers.get("range") for g in gets] == [None, f"bytes={HALF}-", None]
     assert any("the server sent bytes from 0" in m for m in messages)
     assert not CheckpointCache().partial_path(row.id).exists()
 

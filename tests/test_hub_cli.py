@@ -15,7 +15,17 @@ from servers.registry_file import write_registry
 from vzoo.core.registry import load_registry
 from vzoo.hub import CheckpointCache
 
-PAYLOAD = os.urandom(50_000)
+def torch_zip(numel: int) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.arange(float(numel))}}, buf)
+    return buf.getvalue()
+
+
+PAYLOAD = torch_zip(12_000)  # unpinned downloads are cached only if they are checkpoints
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 GH = "https://github.com/owner/proj/releases/download/v1.0/{name}"
 GH_PATH = "/owner/proj/releases/download/v1.0/{name}"
@@ -68,7 +78,9 @@ def test_download_then_cache_commands(cli, server, registry):
     code, out, _ = cli("cache", "verify", "--registry", registry)
     assert code == 0 and "row-a: ok" in out
 
-    blob.write_bytes(PAYLOAD[:-1] + b"\0")  # bit rot after the download
+    rotten = bytearray(PAYLOAD)
+    rotten[len(rotten) // 2] ^= 0xFF
+    blob.write_bytes(rotten)  # bit rot after the download
     code, _, err = cli("cache", "verify", "row-a", "--registry", registry)
     assert code == 1 and "CORRUPT" in err and "removed" in err
     assert not blob.exists()
@@ -191,7 +203,7 @@ def test_cache_verify_names_the_checks_it_used(cli, server, tmp_path):
     assert code == 1
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["row-z"].startswith("ok (sha256 pinned, zip crc)")
-    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned)")
+    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned, loadable checkpoint)")
     assert "row-old: CORRUPT" in err and "fails its CRC-32" in err and "removed" in err
     assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None
 
