@@ -114,6 +114,20 @@ def verify(
         raise VzooError(f"{len(bad)} of {len(entries)} cached checkpoints failed verification")
 
 
+@cache_app.command("add")
+def add(
+    row_id: str = typer.Argument(..., help="Row id the file is the checkpoint of."),
+    file: Path = typer.Argument(..., metavar="FILE", help="The hand-downloaded checkpoint."),
+    registry: Optional[list[Path]] = registry_option(),
+) -> None:
+    """Add a hand-downloaded checkpoint: hashed and checked like a download (the row's pin, the
+    host's digest, or that it is a whole loadable checkpoint), then copied into the cache."""
+    from vzoo.hub.fetch import Downloader, result_line
+
+    row = load_rows(registry).get(row_id)  # unknown id: exit 2 with the closest ids
+    typer.echo(result_line(Downloader().add_file(row, file)))
+
+
 @cache_app.command("remove")
 def remove(
     row_id: str = typer.Argument(..., help="Row id."),

@@ -33,11 +33,18 @@ def download(
     with_logs: bool = typer.Option(
         False, "--with-logs", help="Drive folders: keep the training logs beside the checkpoint."
     ),
+    timeout: float = typer.Option(
+        20.0,
+        "--timeout",
+        min=1.0,
+        metavar="SECONDS",
+        help="Read timeout: a host silent this long twice in a row fails the download.",
+    ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
     from vzoo.core.errors import UserInputError, VzooError
-    from vzoo.hub.fetch import Downloader
+    from vzoo.hub.fetch import Downloader, result_line
     from vzoo.hub.progress import default_progress
 
     # unknown ids fail here, before any download
@@ -52,7 +59,7 @@ def download(
             if r.weights is None:
                 raise UserInputError(f"{r.id}: the registry lists no weights for this row")
     progress = default_progress()
-    downloader = Downloader(progress=progress)
+    downloader = Downloader(progress=progress, timeout=timeout)
     failed: list[tuple[str, str]] = []
     try:
         for row in rows:
@@ -61,16 +68,14 @@ def download(
                     row, prefer=prefer.value, offline=offline or None, with_logs=with_logs
                 )
             except VzooError as e:
+                progress.close()  # the line goes below the finished bar, not into it
                 if len(rows) == 1:
                     raise
                 failed.append((row.id, str(e)))
                 typer.echo(f"vzoo: error: {e}", err=True)
                 continue
-            check = "sha256 verified" if res.verified else "sha256 recorded, not pinned"
-            extra = f", {len(res.extras)} extra file(s)" if res.extras else ""
-            typer.echo(
-                f"{row.id}\t{res.path}\t({res.status}, {res.entry.size} bytes, {check}{extra})"
-            )
+            progress.close()
+            typer.echo(result_line(res))
     finally:
         progress.close()
     if failed:

@@ -40,11 +40,15 @@ def check(
 def pin(
     row_id: str = typer.Argument(..., help="Row id whose downloaded checkpoint to pin."),
     registry: Optional[Path] = typer.Option(
-        None, "--registry", help="Registry file to edit (default: the packaged one)."
+        None,
+        "--registry",
+        metavar="FILE",
+        help="Registry overlay to write the pin into (default: $VZOO_HOME/registry.yaml; the "
+        "installed package is never edited).",
     ),
     force: bool = typer.Option(False, "--force", help="Replace a different pinned sha256."),
 ) -> None:
-    """Write the cached checkpoint's sha256 and size into the row's `weights:` block."""
+    """Hash the cached checkpoint again and write its sha256 and size into your overlay."""
     from vzoo.hub.pin import pin_cached
 
     typer.echo(pin_cached(row_id, registry, force=force))

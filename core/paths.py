@@ -6,15 +6,25 @@ import os
 from pathlib import Path
 
 
-def vzoo_home() -> Path:
-    """`VZOO_HOME`, else the user cache dir (e.g. ~/.cache/vzoo). Created on first use."""
+def vzoo_home_path() -> Path:
+    """Where the vzoo home is (`VZOO_HOME`, else the user cache dir), without creating it."""
     env = os.environ.get("VZOO_HOME")
     if env:
-        home = Path(env).expanduser()
-    else:
-        from platformdirs import user_cache_dir
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
 
-        home = Path(user_cache_dir("vzoo", appauthor=False))
+    return Path(user_cache_dir("vzoo", appauthor=False))
+
+
+def user_registry_path() -> Path:
+    """The user's registry overlay, `$VZOO_HOME/registry.yaml`: loaded when it exists; where
+    `vzoo registry pin` writes by default (never into the installed package)."""
+    return vzoo_home_path() / "registry.yaml"
+
+
+def vzoo_home() -> Path:
+    """`VZOO_HOME`, else the user cache dir (e.g. ~/.cache/vzoo). Created on first use."""
+    home = vzoo_home_path()
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as e:

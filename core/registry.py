@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import yaml
 from vzoo.core import mmdet_index
 from vzoo.core.errors import RegistryError, UnknownRowError
 from vzoo.core.metrics import METRICS
-from vzoo.core.paths import package_root
+from vzoo.core.paths import package_root, user_registry_path
 
 TASKS = ("classification", "detection", "segmentation")
 DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentation": "ade20k"}
@@ -41,6 +41,7 @@ TASK_METRICS = {
     "segmentation": ("miou_ss", "miou_ms", "params_m", "flops_g"),
 }
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # A published cell as printed: a plain decimal number, optionally with its unit (44M, 255G, 0.9G).
 _PRINTED_RE = re.compile(r"(\d+(?:\.\d+)?)(M|G|%)?")
 
@@ -205,10 +206,17 @@ REGISTRY_ENV = "VZOO_REGISTRY"
 
 
 def overlay_paths(extra: Sequence[str | Path] = ()) -> list[Path]:
-    """Overlay files: those in `VZOO_REGISTRY`, then `extra` (the CLI's `--registry` options)."""
+    """Overlay files: the user's `$VZOO_HOME/registry.yaml` if it exists, those in
+    `VZOO_REGISTRY`, then `extra` (the CLI's `--registry` options); each file once."""
     env = os.environ.get(REGISTRY_ENV, "")
-    paths = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-    return paths + [Path(p).expanduser() for p in extra]
+    user = user_registry_path()
+    paths = [user] if user.is_file() else []
+    paths += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    paths += [Path(p).expanduser() for p in extra]
+    unique: dict[Path, Path] = {}
+    for p in paths:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def load_registry(
@@ -225,6 +233,7 @@ def load_registry(
         files = [Path(path)]
     else:
         files = [default_registry_path(), *plugin_registry_paths(), *overlay_paths(overlays)]
+    files = list({p.resolve(): p for p in files}.values())  # each file once, first place kept
     for p in files:
         if not p.is_file():
             raise RegistryError(str(p), ["file not found"])
@@ -241,7 +250,9 @@ def plugin_registry_paths() -> list[Path]:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> Registry:
-    docs = [(path, _read_rows(path)) for path, _ in files]
+    read = [(path, _read_rows(path)) for path, _ in files]
+    docs = [(path, (raw_rows, problems)) for path, (raw_rows, problems, _) in read]
+    pins = [(path, pinned) for path, (_, _, pinned) in read]
     # Every id written in any file, valid row or not: a pretrain pointing at a row that has its
     # own problems is reported once (on that row), not twice; an overlay's detector may start
     # from a packaged classifier.
@@ -259,7 +270,35 @@ def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> R
             sources[row.id] = path
         if i == 0 and with_baselines:  # mmdet's baselines right after the packaged rows
             rows += mmdet_index.baseline_rows()
+    rows = _apply_pins(rows, pins)
     return Registry(rows, docs[0][0], sources)
+
+
+def _apply_pins(rows: list[Row], pins: list[tuple[Path, Any]]) -> list[Row]:
+    """Rows with the files' `pins:` (row id -> {sha256, size}, written by `vzoo registry pin`
+    for rows defined in another file) laid over their `weights`."""
+    by_id = {r.id: i for i, r in enumerate(rows)}
+    for path, pinned in pins:
+        problems = []
+        if not isinstance(pinned, dict):
+            raise RegistryError(str(path), ["pins: must map row ids to {sha256, size}"])
+        for rid, pin in pinned.items():
+            i = by_id.get(rid)
+            ok = isinstance(pin, dict) and set(pin) == {"sha256", "size"}
+            if ok and not (_SHA256_RE.fullmatch(str(pin["sha256"])) and _is_int(pin["size"])):
+                ok = False
+            if not ok:
+                problems.append(f"pins: {rid}: must be {{sha256: <64 hex>, size: <bytes>}}")
+            elif i is None:
+                problems.append(f"pins: {rid}: no row with this id is loaded")
+            elif rows[i].weights is None:
+                problems.append(f"pins: {rid}: the row lists no weights")
+            else:
+                weights = replace(rows[i].weights, sha256=pin["sha256"], size=pin["size"])
+                rows[i] = replace(rows[i], weights=weights)
+        if problems:
+            raise RegistryError(str(path), problems)
+    return rows
 
 
 class _DuplicateKeyError(yaml.YAMLError):
@@ -289,8 +328,8 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def _read_rows(path: Path) -> tuple[list[Any], list[str]]:
-    """A file's raw rows, and its top-level problems (reported with the rows')."""
+def _read_rows(path: Path) -> tuple[list[Any], list[str], Any]:
+    """A file's raw rows, its top-level problems (reported with the rows') and its `pins:`."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -305,10 +344,14 @@ def _read_rows(path: Path) -> tuple[list[Any], list[str]]:
         raise RegistryError(str(path), [str(e)]) from None
     except yaml.YAMLError as e:
         raise RegistryError(str(path), [f"not valid YAML: {e}".replace("\n", " ")]) from None
+    if isinstance(doc, dict) and "pins" in doc and doc.get("rows") is None:
+        doc["rows"] = []  # an overlay holding only pins
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise RegistryError(str(path), ["top level must be a mapping with a 'rows' list"])
-    problems = [f"{key}: unknown top-level field" for key in sorted(map(str, set(doc) - {"rows"}))]
-    return doc["rows"], problems
+    problems = [
+        f"{key}: unknown top-level field" for key in sorted(map(str, set(doc) - {"rows", "pins"}))
+    ]
+    return doc["rows"], problems, doc.get("pins") or {}
 
 
 def _parse_rows(

@@ -493,6 +493,16 @@ class Downloader:
         return saved
 
 
+def result_line(res: FetchResult) -> str:
+    """`row<TAB>path<TAB>(status, size, what vouches for it)`: what `download`/`cache add` print."""
+    check = "sha256 verified" if res.verified else (
+        "sha256 pinned, not re-hashed" if res.entry.pinned and res.status == "cached"
+        else "sha256 recorded, not pinned"
+    )  # fmt: skip
+    extra = f", {len(res.extras)} extra file(s)" if res.extras else ""
+    return f"{res.row_id}\t{res.path}\t({res.status}, {res.entry.size} bytes, {check}{extra})"
+
+
 # A cache that cannot be written: the disk's fault (exit 1) or where the cache is (exit 2).
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _CACHE_UNUSABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ELOOP}

@@ -1,7 +1,11 @@
-"""`vzoo registry pin`: write a downloaded checkpoint's sha256 and size into registry.yaml.
+"""`vzoo registry pin`: write a downloaded checkpoint's sha256 and size into the user's overlay.
 
-The row's `weights:` block is edited as text, so comments, key order and quoting everywhere else
-stay as they are; the result is validated by loading it before it replaces the file.
+The pin goes into `$VZOO_HOME/registry.yaml` (or `--registry FILE`), never into the installed
+package: a row defined in that file gets its `weights:` block edited; a row defined elsewhere
+(the packaged registry, a plugin) gets a line in the file's `pins:` mapping, which the loader lays
+over the row. Files are edited as text, so comments, key order and quoting elsewhere stay as they
+are; the result is validated by loading it before it replaces the file. Only a cached file that
+is hashed again and passes every check now gets pinned.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from vzoo.core.atomic import open_sibling_temp
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.atomic import open_sibling_temp, write_text_atomic
+from vzoo.core.errors import RegistryError, UserInputError, VzooError
+from vzoo.core.paths import user_registry_path
 from vzoo.core.registry import load_registry
 
 _ROW_START = re.compile(
@@ -147,18 +152,72 @@ def pin_registry(path: Path, row_id: str, sha256: str, size: int, *, force: bool
     return True
 
 
+_PINS_KEY = re.compile(r"^pins:\s*(#.*)?$")
+
+
+def pins_text(text: str, row_id: str, sha256: str, size: int) -> str:
+    """`text` with `pins: {row_id: {sha256, size}}` set (the line replaced, or added)."""
+    entry = f"  {row_id}: {{sha256: {sha256}, size: {size}}}\n"
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    start = next((i for i, line in enumerate(lines) if _PINS_KEY.match(line.rstrip("\n"))), None)
+    if start is None:
+        return "".join(lines) + "pins:\n" + entry
+    mine = re.compile(rf"^\s+['\"]?{re.escape(row_id)}['\"]?:")
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if line.strip() and not line.startswith((" ", "#")):
+            break  # the next top-level key
+        if mine.match(line):
+            lines[i] = entry
+            return "".join(lines)
+    lines.insert(start + 1, entry)
+    return "".join(lines)
+
+
+def pin_overlay(
+    path: Path, row_id: str, pinned: str | None, sha256: str, size: int, *, force: bool
+) -> bool:
+    """Pin a row defined in another file through `path`'s `pins:`; False if already so pinned."""
+    if pinned is not None and pinned != sha256 and not force:
+        raise VzooError(
+            f"{row_id}: the registry pins sha256 {pinned} but the cached file has {sha256}; "
+            "re-pin with --force only if the upstream file changed on purpose"
+        )
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    header = "# vzoo registry overlay: your rows and pins, laid over the packaged registry\n"
+    new = pins_text(old if old is not None else header, row_id, sha256, size)
+    if new == old:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, new)
+    try:
+        row = load_registry(overlays=[path]).get(row_id)
+        if row.weights is None or (row.weights.sha256, row.weights.size) != (sha256, size):
+            raise VzooError(f"{row_id}: editing {path} did not pin the row (unusual layout?)")
+    except (RegistryError, VzooError):
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_text_atomic(path, old)  # the file as it was: a pin never breaks the registry
+        raise
+    return True
+
+
 def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False) -> str:
-    """Pin the sha256/size recorded when the row was downloaded; returns a one-line summary."""
-    from vzoo.core.registry import default_registry_path
+    """Pin the sha256/size of the row's cached file (hashed and checked again first) in the
+    user's overlay, `$VZOO_HOME/registry.yaml`, or in `registry`; returns a one-line summary."""
     from vzoo.hub.cache import CheckpointCache
     from vzoo.hub.verify import verify_entry
 
-    path = Path(registry) if registry is not None else default_registry_path()
-    row = load_registry(path).get(row_id)  # unknown id: exit 2 with the closest ids
+    path = Path(registry) if registry is not None else user_registry_path()
+    loaded = load_registry(overlays=[path] if path.is_file() else [])
+    row = loaded.get(row_id)  # unknown id: exit 2 with the closest ids
     if row.weights is None:  # the row is the problem, not the cache
         raise UserInputError(
-            f"{row_id}: the row lists no weights in {path} (weights: null), so there is no "
-            "checkpoint to pin; add its `weights:` URLs first"
+            f"{row_id}: the row lists no weights in {loaded.source(row_id)} (weights: null), so "
+            "there is no checkpoint to pin; add its `weights:` URLs first"
         )
     cache = CheckpointCache()
     entry = cache.get(row_id)
@@ -168,11 +227,17 @@ def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False
             f"`vzoo download {row_id}` first"
         )
     # A pin vouches for a file from now on: only one that still passes every check (its
-    # recorded sha256, the host's digest, its zip CRC-32s) gets one.
+    # recorded sha256, the host's digest, its zip CRC-32s or its checkpoint structure) gets one.
     verdict = verify_entry(cache, entry, None)
     if not verdict.ok:
         raise VzooError(f"not pinned: {verdict.line}")
-    changed = pin_registry(path, row_id, entry.sha256, entry.size, force=force)
+    defined_here = path.is_file() and loaded.source(row_id).resolve() == path.resolve()
+    if defined_here:
+        changed = pin_registry(path, row_id, entry.sha256, entry.size, force=force)
+    else:
+        changed = pin_overlay(
+            path, row_id, row.weights.sha256, entry.sha256, entry.size, force=force
+        )
     if not changed:
         return f"{row_id}: already pinned in {path} (sha256 {entry.sha256}, {entry.size} bytes)"
     return f"{row_id}: pinned sha256 {entry.sha256} and size {entry.size} in {path}"

@@ -26,7 +26,10 @@ class NullProgress:
 
 
 class RichProgress:
-    """One rich bar per file; `start` again (a retry, a resume) resets it to `completed`."""
+    """One rich bar per file; `start` again (a retry, a resume) resets it to `completed`.
+
+    Callers `close` it before printing a result line, so no line lands inside a live bar.
+    """
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -67,9 +70,13 @@ class RichProgress:
             self._progress.advance(self._task, n)
 
     def close(self) -> None:
+        """Stop the live display (its bars stay printed); a later `start` begins a new one."""
         if self._started:
             self._progress.stop()
             self._started = False
+        for task in list(self._progress.task_ids):
+            self._progress.remove_task(task)
+        self._task = self._label = None
 
 
 def default_progress() -> ProgressReporter:
