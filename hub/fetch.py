@@ -27,7 +27,7 @@ from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.registry import Row
 from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
 from vzoo.hub.errors import ChecksumMismatchError, DownloadError, HostPageError, OfflineError
-from vzoo.hub.formats import content_problem
+from vzoo.hub.formats import LOADABLE, content_problem
 from vzoo.hub.hosts import (
     Endpoints,
     drive_confirm_url,
@@ -284,6 +284,16 @@ class Downloader:
                     )
                     continue
                 raise
+            if transfer.resumed and not transfer.validated and not whole and _only_loadable(checks):
+                # Joined without an ETag/Last-Modified and vouched for by no digest or CRC: a
+                # legacy or safetensors file spliced from two versions can still load.
+                partial.discard()
+                self.notify(
+                    f"{row.id}: the file joined bytes of several transfers and the host sends no "
+                    "validator (ETag/Last-Modified) to prove they are one version; it is "
+                    "downloaded whole once more"
+                )
+                continue
             break
         blob = self.cache.adopt(partial.path, transfer.sha256)
         partial.journal.unlink(missing_ok=True)
@@ -529,6 +539,11 @@ def cache_write_errors(cache: CheckpointCache, row_id: str) -> Iterator[None]:
                 "is in the way) or set VZOO_HOME to one"
             ) from None
         raise
+
+
+def _only_loadable(checks: list[str]) -> bool:
+    """Whether nothing but the content's structure vouches for a file (no pin, digest, CRC)."""
+    return all(c == LOADABLE for c in checks)
 
 
 def _try_acquire(lock: BaseFileLock) -> bool:

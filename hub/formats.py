@@ -43,7 +43,7 @@ def content_problem(path: Path, filename: str, checks: list[str]) -> str | None:
         return problem
     problem = checkpoint_problem(path, filename)
     if problem is None:
-        checks.append(LOADABLE)
+        checks += [LOADABLE, ZIP_CRC] if is_zip(path) else [LOADABLE]
     return problem
 
 

@@ -64,6 +64,7 @@ class Transfer:
     filename: str | None  # from Content-Disposition, when the server names the file
     sha256: str  # of the finished file, hashed as it was written
     resumed: bool  # the file joins bytes of more than one response
+    validated: bool = True  # every resume sent If-Range with the first response's validator
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class HttpClient:
                     and not partial.changed(etag, last_modified)
                 ):  # the previous run already had every byte the first response announced
                     return Transfer(have, _disposition_filename(resp.headers), partial.sha256(),
-                                    partial.resumed)  # fmt: skip
+                                    partial.resumed, partial.if_range is not None)  # fmt: skip
                 partial.restart()
                 raise DownloadError(
                     f"{shown}: range {have}- not satisfiable although the file was announced "
@@ -352,7 +353,7 @@ class HttpClient:
                     f"{shown}: received more bytes than announced; restarting", retryable=True
                 )
             return Transfer(written, _disposition_filename(resp.headers), partial.sha256(),
-                            partial.resumed)  # fmt: skip
+                            partial.resumed, partial.if_range is not None)  # fmt: skip
 
 
 def partial_total(partial: PartialDownload) -> str:
@@ -372,7 +373,7 @@ def _status_error(url: str, status: int, resp: Any) -> DownloadError:
     if 300 <= status < 400:  # urllib follows good redirects: this one it would not
         return DownloadError(
             f"{host_label(url)}: HTTP {status} for {url}: the redirect was not followed "
-            f"({str(reason)[:160] or 'no Location'}); its body is not the file"
+            f"({' '.join(str(reason).split())[:200] or 'no Location'}); its body is not the file"
         )
     if status < 300:
         return DownloadError(

@@ -203,7 +203,7 @@ def test_cache_verify_names_the_checks_it_used(cli, server, tmp_path):
     assert code == 1
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["row-z"].startswith("ok (sha256 pinned, zip crc)")
-    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned, loadable checkpoint)")
+    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned, loadable checkpoint, zip crc)")
     assert "row-old: CORRUPT" in err and "fails its CRC-32" in err and "removed" in err
     assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None
 

@@ -365,3 +365,30 @@ class FakeHub:
         key = (m.group("repo"), m.group("file")) if m else ("", "")
         etag = self.etags.get(key) or hashlib.sha256(data).hexdigest()
         serve_bytes(req, data, headers={"X-Repo-Commit": self.COMMIT, "ETag": f'"{etag}"'})
+
+
+def send_raw(
+    req: Handler,
+    status: int,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    reset: bool = False,
+    stall: float = 0.0,
+) -> None:
+    """Exactly these headers and body, nothing added (no Content-Length unless given), then the
+    connection closes (or resets). `stall` sleeps after the headers, before any body byte."""
+    req.send_response(status)
+    for k, v in headers.items():
+        req.send_header(k, v)
+    req.end_headers()
+    req.wfile.flush()
+    if stall:
+        time.sleep(stall)
+    if req.command != "HEAD" and body:
+        req.wfile.write(body)
+    if reset:
+        _reset(req)
+    else:
+        req.wfile.flush()
+        req.close_connection = True
