@@ -43,7 +43,6 @@ from vzoo.hub import (
 from vzoo.hub.hosts import drive_confirm_url, drive_file_id, drive_folder_id, host_kind
 
 
-
 def torch_zip(seed: int, numel: int = 60_000) -> bytes:
     """A real `torch.save` checkpoint: what an unpinned download must prove itself to be."""
     import torch
@@ -654,8 +653,10 @@ def fails_and_caches_nothing(downloader, row, match: str, error=DownloadError) -
 
 def test_body_shorter_than_content_length_is_never_complete(tmp_path, server, downloader):
     length = str(len(PAYLOAD))
-    server.routes[GH_PATH] = lambda req, q: send_raw(  # never the whole body, Range ignored
-        req, 200, {"Content-Length": length}, PAYLOAD[:HALF]
+    server.routes[GH_PATH] = (
+        lambda req, q: send_raw(  # never the whole body, Range ignored
+            req, 200, {"Content-Length": length}, PAYLOAD[:HALF]
+        )
     )
     row = make_row(tmp_path, urls=[GH])
     fails_and_caches_nothing(downloader, row, rf"closed after {HALF} of {length} bytes.*gave up")
@@ -879,7 +880,7 @@ def test_add_a_hand_downloaded_file(tmp_path, server, downloader, messages):
     unpinned = make_row(tmp_path, id="row-b", urls=[GH])
     garbage = tmp_path / "page.pth"
     garbage.write_bytes(b"<!DOCTYPE html><html>quota</html>")
-    with pytest.raises(VzooError, match="not added.*not a torch checkpoint"):
+    with pytest.raises(VzooError, match=r"not added.*not a torch checkpoint"):
         downloader.add_file(unpinned, garbage)
     assert CheckpointCache().get("row-b") is None
     assert server.requests(GH_PATH) == []  # the file itself is never fetched

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from servers.registry_file import write_registry
 
 from vzoo.core.registry import load_registry
 from vzoo.hub import CheckpointCache
+
 
 def torch_zip(numel: int) -> bytes:
     import io
