@@ -104,6 +104,11 @@ class CheckpointCache:
         with FileLock(str(self.root / "index.json.lock")):
             yield
 
+    def check_usable(self) -> None:
+        """Before any download: an index that is not a file is bad input, named with the fix."""
+        if self.index_path.exists() and not self.index_path.is_file():
+            raise CacheIndexError(self.index_path, "it is not a file")
+
     # -- index --
     def _read_index(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
         """The index's rows. A damaged index reads as empty (a download then rewrites it and

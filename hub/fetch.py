@@ -113,6 +113,7 @@ class Downloader:
         with_logs: bool = False,
     ) -> FetchResult:
         with cache_write_errors(self.cache, row.id):
+            self.cache.check_usable()
             return self._fetch(row, prefer=prefer, offline=offline, with_logs=with_logs)
 
     def add_file(self, row: Row, source: Path) -> FetchResult:
@@ -123,6 +124,7 @@ class Downloader:
         if not source.is_file():
             raise UserInputError(f"{source}: no such file; give the downloaded checkpoint")
         with cache_write_errors(self.cache, row.id):
+            self.cache.check_usable()
             lock = self.cache.row_lock(row.id, timeout=self.lock_timeout)
             with lock:
                 return self._add_file(row, source)
@@ -532,7 +534,7 @@ def cache_write_errors(cache: CheckpointCache, row_id: str) -> Iterator[None]:
                 "`ulimit -f`), or set VZOO_HOME to another disk; nothing was cached"
             ) from None
         if e.errno in _CACHE_UNUSABLE:
-            what = e.filename or cache.root
+            what = e.filename2 or e.filename or cache.root
             raise UserInputError(
                 f"{row_id}: the checkpoint cache cannot be written: {what}: "
                 f"{os.strerror(e.errno)}; make {cache.root} a writable folder (move aside what "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers.loopback import FileRoute, LoopbackServer
+from servers.loopback import FileRoute, LoopbackServer, send_raw
 from servers.registry_file import write_registry
 
 from vzoo.core.registry import load_registry
@@ -203,7 +204,8 @@ def test_cache_verify_names_the_checks_it_used(cli, server, tmp_path):
     assert code == 1
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["row-z"].startswith("ok (sha256 pinned, zip crc)")
-    assert lines["row-a"].startswith("ok (sha256 as recorded, not pinned, loadable checkpoint, zip crc)")
+    recorded = "ok (sha256 as recorded, not pinned, loadable checkpoint, zip crc)"
+    assert lines["row-a"].startswith(recorded)
     assert "row-old: CORRUPT" in err and "fails its CRC-32" in err and "removed" in err
     assert not cache.blob_path(bad_sha).exists() and cache.get("row-old") is None
 
@@ -217,3 +219,172 @@ def test_pin_refuses_a_cached_file_that_no_longer_passes_its_checks(cli, server,
     line = one_line_error(err)
     assert code == 1 and "not pinned: row-a: CORRUPT" in line and "vzoo download row-a" in line
     assert registry.read_text() == before and CheckpointCache().get("row-a") is None
+
+
+# --- issue #22/#23: the cache is data, never a path; every failure is one line ---
+
+
+def test_index_naming_a_path_outside_the_cache_touches_nothing(cli, registry, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    cache = CheckpointCache()
+    cache.root.mkdir(parents=True)
+    evil = {"sha256": "../../../victim.txt", "size": 7, "url": "x", "filename": "x",
+            "source": "original", "time": "2026-01-01T00:00:00Z", "pinned": False}  # fmt: skip
+    cache.index_path.write_text(json.dumps({"version": 1, "rows": {"row-a": evil}}))
+    assert cache.blob_path  # the index names ../../../victim.txt from blobs/: that is tmp_path
+    code, _, err = cli("cache", "verify", "--registry", registry)
+    assert code == 2 and "not a cache entry" in one_line_error(err)
+    code, _, err = cli("cache", "remove", "row-a", "--registry", registry)
+    assert code == 1 and "not in the cache" in one_line_error(err)
+    assert victim.read_text() == "keep me"
+    assert "row-a" not in json.loads(cache.index_path.read_text())["rows"]
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (lambda req, q: send_raw(req, 200, {"Content-Length": "0"}), "empty body"),
+        (lambda req, q: send_raw(req, 204, {}), "HTTP 204"),
+        (lambda req, q: send_raw(req, 302, {"Location": "file:///etc/passwd"}), "not allowed"),
+    ],
+)
+def test_hostile_answers_are_one_line_exit_1(cli, server, registry, route, message):
+    server.routes[GH_PATH.format(name="a.pth")] = route
+    code, out, err = cli("download", "row-a", "--registry", registry)
+    line = one_line_error(err)
+    assert code == 1 and message in line and "internal error" not in line and out == ""
+
+
+def test_full_disk_is_one_line_exit_1(cli, server, registry, monkeypatch):
+    import errno
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("vzoo.hub.partial.PartialDownload.write", full)
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    code, _, err = cli("download", "row-a", "--registry", registry)
+    line = one_line_error(err)
+    assert code == 1 and "No space left on device" in line and "VZOO_HOME" in line
+    assert CheckpointCache().get("row-a") is None
+
+
+def test_file_size_limit_is_one_line_exit_1(server, registry, tmp_path):
+    """`ulimit -f`: writes past the limit fail with EFBIG (Python ignores SIGXFSZ)."""
+    import resource
+    import subprocess
+    import sys
+
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    limit = len(PAYLOAD) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    args = ["download", "row-a", "--registry", str(registry)]
+    script = f"from vzoo.cli.main import run; run({args!r})"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, preexec_fn=small_files)  # fmt: skip
+    line = one_line_error(proc.stderr)
+    assert proc.returncode == 1 and "File too large" in line and "ulimit -f" in line
+
+
+def test_read_only_cache_is_one_line_exit_2(cli, server, registry, monkeypatch):
+    import errno
+
+    def read_only(path, text):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr("vzoo.hub.partial.write_text_atomic", read_only)
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    code, _, err = cli("download", "row-a", "--registry", registry)
+    line = one_line_error(err)
+    assert code == 2 and "Read-only file system" in line and "writable folder" in line
+
+
+def test_index_that_is_a_directory_is_one_line_exit_2(cli, server, registry):
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    CheckpointCache().index_path.mkdir(parents=True)
+    code, _, err = cli("download", "row-a", "--registry", registry)
+    line = one_line_error(err)
+    assert code == 2 and "index.json" in line and "not a file" in line and "move it aside" in line
+    assert server.log == []  # found before any download
+    code, _, err = cli("cache", "list")
+    assert code == 2 and "malformed" in one_line_error(err)
+
+
+def test_cache_add_cli(cli, server, registry, tmp_path):
+    good = tmp_path / "b.pth"
+    good.write_bytes(PAYLOAD)
+    code, _, err = cli("cache", "add", "row-bb", good, "--registry", registry)
+    assert code == 2 and "did you mean: row-b" in one_line_error(err)
+    code, _, err = cli("cache", "add", "row-b", tmp_path / "nope.pth", "--registry", registry)
+    assert code == 2 and "no such file" in one_line_error(err)
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"x" + PAYLOAD[1:])
+    code, _, err = cli("cache", "add", "row-b", bad, "--registry", registry)
+    assert code == 1 and "sha256 mismatch" in one_line_error(err)
+    code, out, err = cli("cache", "add", "row-b", good, "--registry", registry)
+    assert code == 0 and "(added," in out and "sha256 verified" in out, err
+    assert CheckpointCache().blob_path(SHA).read_bytes() == PAYLOAD
+    code, out, _ = cli("download", "row-b", "--registry", registry)
+    assert code == 0 and "(cached," in out and server.log == []
+
+
+def test_pin_writes_the_user_overlay_never_the_package(cli, server, registry, monkeypatch):
+    """A row of the packaged registry: the pin goes to $VZOO_HOME/registry.yaml's `pins:`."""
+    from vzoo.core.paths import package_root, user_registry_path
+
+    shipped = package_root() / "registry.yaml"
+    shipped_before = shipped.read_bytes()
+    monkeypatch.setattr("vzoo.core.registry.default_registry_path", lambda: registry)
+    monkeypatch.setattr("vzoo.core.mmdet_index.baseline_rows", list)
+    packaged_before = registry.read_text()
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    assert cli("download", "row-a")[0] == 0
+    code, out, err = cli("registry", "pin", "row-a")
+    overlay = user_registry_path()
+    assert code == 0 and f"pinned sha256 {SHA}" in out and str(overlay) in out, err
+    assert registry.read_text() == packaged_before and shipped.read_bytes() == shipped_before
+    assert f"row-a: {{sha256: {SHA}, size: {len(PAYLOAD)}}}" in overlay.read_text()
+    weights = load_registry().get("row-a").weights
+    assert (weights.sha256, weights.size) == (SHA, len(PAYLOAD))
+    code, out, _ = cli("download", "row-a")
+    assert code == 0 and "(cached," in out and "sha256 verified" in out
+    code, out, _ = cli("registry", "pin", "row-a")
+    assert code == 0 and "already pinned" in out
+    assert overlay.read_text().count("row-a:") == 1
+
+
+def test_result_line_is_printed_after_the_live_bar_stops(cli, server, registry, monkeypatch):
+    import typer
+
+    events: list[str] = []
+
+    class Recorder:
+        live = False
+
+        def start(self, label, total, completed):
+            self.live = True
+            events.append("start")
+
+        def advance(self, n):
+            pass
+
+        def close(self):
+            self.live = False
+            events.append("close")
+
+    bar = Recorder()
+    monkeypatch.setattr("vzoo.hub.progress.default_progress", lambda: bar)
+    echo = typer.echo
+
+    def checked_echo(message=None, *args, **kwargs):
+        events.append("echo (bar live)" if bar.live else "echo")
+        echo(message, *args, **kwargs)
+
+    monkeypatch.setattr(typer, "echo", checked_echo)
+    server.routes[GH_PATH.format(name="a.pth")] = FileRoute(PAYLOAD)
+    assert cli("download", "row-a", "--registry", registry)[0] == 0
+    assert "echo (bar live)" not in events and events.index("start") < events.index("echo")
