@@ -258,7 +258,7 @@ class HttpClient:
                 partial.restart()
                 raise DownloadError(
                     f"{shown}: range {have}- not satisfiable although the file was announced "
-                    f"as {partial_total(partial)} bytes; restarting",
+                    f"as {_shown_total(partial.total)} bytes; restarting",
                     retryable=True,
                 )
             if status not in (200, 206) or (status == 206 and not have):
@@ -294,9 +294,9 @@ class HttpClient:
                     partial.restart()
                     raise DownloadError(
                         f"{shown}: the file on the host changed since this download started "
-                        f"(ETag/Last-Modified or its length {total} differ from the first "
-                        f"response's {partial_total(partial)}); the partial download was dropped, "
-                        "starting over",
+                        f"(ETag/Last-Modified, or its length {_shown_total(total)} against "
+                        f"the first response's {_shown_total(partial.total)}); the partial "
+                        "download was dropped, starting over",
                         retryable=True,
                     )
                 partial.resumed = partial.resumed or have > 0
@@ -356,8 +356,8 @@ class HttpClient:
                             partial.resumed, partial.if_range is not None)  # fmt: skip
 
 
-def partial_total(partial: PartialDownload) -> str:
-    return str(partial.total) if partial.total is not None else "an unknown number of"
+def _shown_total(total: int | None) -> str:
+    return str(total) if total is not None else "unknown"
 
 
 class _MisplacedRange(DownloadError):
