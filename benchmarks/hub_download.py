@@ -71,10 +71,19 @@ def main() -> None:
             )
 
             t0 = time.perf_counter()
+            dl.fetch(row)
+            hit = time.perf_counter() - t0
+            rows.append(("cache hit, pinned file re-hashed (`vzoo download`)", f"{hit:.2f} s"))
+
+            trusting = Downloader(endpoints=Endpoints(github=server.base_url),
+                                  notify=lambda _m: None, verify_cached=False)  # fmt: skip
+            t0 = time.perf_counter()
             for _ in range(100):
-                dl.fetch(row)
+                trusting.fetch(row)
             hit = (time.perf_counter() - t0) / 100
-            rows.append(("cache hit (index lookup, no hashing)", f"{hit * 1e3:.2f} ms"))
+            rows.append(
+                ("cache hit, index lookup only (`fetch_checkpoint`)", f"{hit * 1e3:.2f} ms")
+            )
 
             CheckpointCache().forget("a")
             server.routes[PATH] = FileRoute(payload, ["cut"])  # half the body, then resume

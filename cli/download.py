@@ -33,12 +33,12 @@ def download(
     with_logs: bool = typer.Option(
         False, "--with-logs", help="Drive folders: keep the training logs beside the checkpoint."
     ),
-    timeout: float = typer.Option(
-        20.0,
+    timeout: Optional[float] = typer.Option(
+        None,
         "--timeout",
         min=1.0,
         metavar="SECONDS",
-        help="Read timeout: a host silent this long twice in a row fails the download.",
+        help="Read timeout (default 20 s): a host silent this long twice in a row fails.",
     ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
@@ -59,7 +59,11 @@ def download(
             if r.weights is None:
                 raise UserInputError(f"{r.id}: the registry lists no weights for this row")
     progress = default_progress()
-    downloader = Downloader(progress=progress, timeout=timeout)
+    downloader = (
+        Downloader(progress=progress, timeout=timeout)
+        if timeout is not None
+        else Downloader(progress=progress)
+    )
     failed: list[tuple[str, str]] = []
     try:
         for row in rows:

@@ -497,8 +497,9 @@ class Downloader:
             tmp.restart()
             target = self._resolve_drive_id(url, url)
             self.http.download(
-                target, tmp, progress=self.progress, label=f"{row.id}: {safe}", origin=url
-            )
+                target, tmp, progress=self.progress, label=f"{row.id}: {safe}", origin=url,
+                binary=False,
+            )  # fmt: skip
             os.replace(tmp.path, out_dir / safe)
             tmp.journal.unlink(missing_ok=True)
             saved.append(out_dir / safe)

@@ -170,8 +170,11 @@ class HttpClient:
         expected_size: int | None = None,
         notify: Callable[[str], None] = lambda _m: None,
         origin: str | None = None,
+        binary: bool = True,
     ) -> Transfer:
         """Stream `url` into `partial`, resuming the bytes it already vouches for.
+
+        `binary=False` (logs, configs beside a checkpoint) accepts text, JSON and XML bodies.
 
         Attempts are counted only while no new byte arrives, so a long download over a flaky
         link keeps going as long as it makes progress. A resume sends `If-Range` with the
@@ -189,8 +192,9 @@ class HttpClient:
                 stalled = False
                 try:
                     return self._stream_once(
-                        url, shown, partial, progress, label, expected_size, notify, use_range
-                    )
+                        url, shown, partial, progress, label, expected_size, notify, use_range,
+                        binary,
+                    )  # fmt: skip
                 except _MisplacedRange as e:
                     use_range = False
                     last = e
@@ -232,6 +236,7 @@ class HttpClient:
         expected_size: int | None,
         notify: Callable[[str], None],
         use_range: bool,
+        binary: bool,
     ) -> Transfer:
         have = partial.size
         if have and (not use_range or (expected_size is not None and have > expected_size)):
@@ -276,7 +281,7 @@ class HttpClient:
             if looks_like_html(sniffed, resp.headers.get("Content-Type")):
                 page = (first + resp.read(256 << 10)).decode("utf-8", "replace")
                 raise HostPageError(explain_html_page(shown, page))
-            page_kind = sniff_page(sniffed, resp.headers.get("Content-Type"))
+            page_kind = sniff_page(sniffed, resp.headers.get("Content-Type")) if binary else None
             if page_kind is not None:
                 raise HostPageError(explain_page(shown, page_kind, first))
             if status == 206:

@@ -271,7 +271,12 @@ def test_drive_folder_picks_checkpoint_and_keeps_logs(tmp_path, server, download
     drive.files["1LogFile00000000"] = DriveFile("log.txt", b"epoch 1 loss 2.0\n", confirm=False)
     drive.files["1CkptFile0000000"] = DriveFile("mask_rcnn_1x.pth", PAYLOAD)
     drive.files["1CfgFile00000000"] = DriveFile("config.py", b"model = dict()\n", confirm=False)
-    drive.folders["1FolderId0000000"] = ["1LogFile00000000", "1CkptFile0000000", "1CfgFile00000000"]
+    drive.files["1JsonLog00000000"] = DriveFile(  # text is fine beside a checkpoint
+        "log.json", b'{"epoch": 1}\n', confirm=False, content_type="application/json"
+    )
+    drive.folders["1FolderId0000000"] = [
+        "1LogFile00000000", "1CkptFile0000000", "1CfgFile00000000", "1JsonLog00000000",
+    ]  # fmt: skip
     url = "https://drive.google.com/drive/folders/1FolderId0000000?usp=sharing"
     row = make_row(tmp_path, urls=[url], sha256=SHA, kind="drive-folder")
     res = downloader.fetch(row)
@@ -279,7 +284,7 @@ def test_drive_folder_picks_checkpoint_and_keeps_logs(tmp_path, server, download
     assert res.extras == []  # logs only when asked
     res = downloader.fetch(row, with_logs=True)
     assert res.status == "cached"
-    assert sorted(p.name for p in res.extras) == ["config.py", "log.txt"]
+    assert sorted(p.name for p in res.extras) == ["config.py", "log.json", "log.txt"]
     assert (CheckpointCache().extras_dir(row.id) / "log.txt").read_bytes() == b"epoch 1 loss 2.0\n"
     assert len(server.requests("/download")) == 1  # the checkpoint itself was not fetched again
 

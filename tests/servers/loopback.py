@@ -272,6 +272,7 @@ class DriveFile:
     confirm: bool = True  # large files get the "can't scan for viruses" page
     quota: bool = False
     quota_status: int = 200
+    content_type: str = "application/octet-stream"
 
 
 class FakeDrive:
@@ -308,7 +309,7 @@ class FakeDrive:
                 f'<input type="hidden" name="uuid" value="{self.UUID}"></form></body></html>',
             )
         else:
-            serve_bytes(req, file.data)
+            serve_bytes(req, file.data, content_type=file.content_type)
 
     def _download(self, req: Handler, query: dict[str, list[str]]) -> None:
         file = self.files.get(query.get("id", [""])[0])
@@ -316,7 +317,7 @@ class FakeDrive:
         if file is None or not ok:
             send_page(req, "<html><title>Google Drive - Virus scan warning</title></html>")
         else:
-            serve_bytes(req, file.data)
+            serve_bytes(req, file.data, content_type=file.content_type)
 
     def _folder(self, req: Handler, query: dict[str, list[str]]) -> None:
         ids = self.folders.get(query.get("id", [""])[0])
