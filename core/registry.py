@@ -270,11 +270,11 @@ def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> R
             sources[row.id] = path
         if i == 0 and with_baselines:  # mmdet's baselines right after the packaged rows
             rows += mmdet_index.baseline_rows()
-    rows = _apply_pins(rows, pins)
+    rows = _apply_pins(rows, pins, every_row=with_baselines)
     return Registry(rows, docs[0][0], sources)
 
 
-def _apply_pins(rows: list[Row], pins: list[tuple[Path, Any]]) -> list[Row]:
+def _apply_pins(rows: list[Row], pins: list[tuple[Path, Any]], *, every_row: bool) -> list[Row]:
     """Rows with the files' `pins:` (row id -> {sha256, size}, written by `vzoo registry pin`
     for rows defined in another file) laid over their `weights`."""
     by_id = {r.id: i for i, r in enumerate(rows)}
@@ -290,7 +290,8 @@ def _apply_pins(rows: list[Row], pins: list[tuple[Path, Any]]) -> list[Row]:
             if not ok:
                 problems.append(f"pins: {rid}: must be {{sha256: <64 hex>, size: <bytes>}}")
             elif i is None:
-                problems.append(f"pins: {rid}: no row with this id is loaded")
+                if every_row:
+                    problems.append(f"pins: {rid}: no row with this id is loaded")
             elif rows[i].weights is None:
                 problems.append(f"pins: {rid}: the row lists no weights")
             else:

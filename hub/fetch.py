@@ -404,7 +404,13 @@ class Downloader:
         copy.unlink(missing_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         try:
-            with source.open("rb") as src, os.fdopen(os.open(copy, flags, 0o644), "wb") as dst:
+            src_file = source.open("rb")
+        except OSError as e:
+            raise UserInputError(
+                f"{source}: cannot read it ({e.strerror}); give a readable file"
+            ) from None
+        try:
+            with src_file as src, os.fdopen(os.open(copy, flags, 0o644), "wb") as dst:
                 shutil.copyfileobj(src, dst, 4 << 20)
                 dst.flush()
                 os.fsync(dst.fileno())
