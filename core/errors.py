@@ -38,3 +38,35 @@ class RegistryError(UserInputError):
         shown = "; ".join(problems[:3])
         more = f"; and {len(problems) - 3} more of the same kind" if len(problems) > 3 else ""
         super().__init__(f"{path}: {len(problems)} problem(s): {shown}{more}")
+
+
+QUOTE_LIMIT = 80  # characters of a value an error message shows
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A value as an error message shows it: repr-quoted, control characters escaped (a row id
+    holding terminal escape codes must not reach the terminal raw), at most `limit` characters
+    (a YAML alias bomb or a 1 GB string must not be formatted whole)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        text = f"<a {type(value).__name__} of {len(value)} items>"
+        return text
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    text = value if isinstance(value, str) else str(value)
+    shown = text[:limit]
+    escaped = repr(shown) if isinstance(value, str) else printable(shown)
+    return escaped + (f"... ({len(text)} characters)" if len(text) > limit else "")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (ESC, CR, BEL, ...) written as escapes, for a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr: the command goes on."""
+    import sys
+
+    print(f"vzoo: warning: {printable(message)}", file=sys.stderr)

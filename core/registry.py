@@ -42,6 +42,8 @@ TASK_METRICS = {
 }
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+# what follows `mmdet:` in an id: a metafile Name (mask-rcnn_r50_fpn_1x_coco, ...)
+_MMDET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 # A published cell as printed: a plain decimal number, optionally with its unit (44M, 255G, 0.9G).
 _PRINTED_RE = re.compile(r"(\d+(?:\.\d+)?)(M|G|%)?")
 
@@ -163,6 +165,14 @@ class Registry:
         if family is not None:
             rows = [r for r in rows if r.family == family]
         return rows
+
+
+def is_row_id(text: str) -> bool:
+    """Whether `text` is written as a row id: a registry id, or `mmdet:<metafile Name>`. Ids
+    read from elsewhere (an imported record) are held to it: no paths, no control characters."""
+    if text.startswith(mmdet_index.PREFIX):
+        return _MMDET_NAME_RE.fullmatch(text[len(mmdet_index.PREFIX) :]) is not None
+    return len(text) <= 128 and _ID_RE.fullmatch(text) is not None
 
 
 def families() -> tuple[str, ...]:

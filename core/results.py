@@ -51,13 +51,20 @@ from typing import Any, TypeVar
 
 from vzoo import __version__
 from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
-from vzoo.core.errors import StoreError
+from vzoo.core.errors import StoreError, quote, warn
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, vzoo_home
+from vzoo.core.registry import is_row_id
 
 RECORD_FORMAT = "vzoo-results/1"  # the "format" field of every record file and export line
 LEGACY_DB_NAME = "results.sqlite"  # the single-file store of vzoo before record files
-INDEX_SCHEMA = "2"
+INDEX_SCHEMA = "3"
+# an imported run may be this far ahead of this machine's clock (clocks of a cluster's nodes
+# differ by seconds); later than that it is a wrong clock or a forged date
+FUTURE_TOLERANCE_S = 3600
+# a temporary file older than this in the records directory was left by a killed writer (a
+# writer takes milliseconds): the next write removes it
+STALE_TEMP_S = 3600
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a safe file name, never a path
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FIELDS = (
@@ -70,6 +77,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run TEXT PRIMARY KEY,
     file TEXT NOT NULL UNIQUE,
+    stamp TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -147,20 +155,28 @@ class Run:
 
     @classmethod
     def from_json(cls, doc: Any) -> Run:
-        """Validate a parsed record; ValueError says what is wrong."""
+        """Validate a parsed record; ValueError says what is wrong (values quoted short, with
+        control characters escaped: a record is anyone's file)."""
+        try:
+            return cls._from_json(doc)
+        except OverflowError as e:  # an integer of 400 digits is not a measured number
+            raise ValueError(f"a number out of range ({e})") from None
+
+    @classmethod
+    def _from_json(cls, doc: Any) -> Run:
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
         if doc.get("format") != RECORD_FORMAT:
-            raise ValueError(f"format is {doc.get('format')!r}, expected {RECORD_FORMAT!r}")
+            raise ValueError(f"format is {quote(doc.get('format'))}, expected {RECORD_FORMAT!r}")
         run, created, records = doc.get("run"), doc.get("created_at"), doc.get("records")
         if not isinstance(run, str) or not _RUN_ID.fullmatch(run):
-            raise ValueError(f"bad run id {run!r}")
+            raise ValueError(f"bad run id {quote(run)}")
         if not isinstance(created, str):
             raise ValueError("created_at missing")
         try:
             created = _normalise_time(created)
-        except ValueError as e:
-            raise ValueError(f"bad created_at {created!r}") from e
+        except (ValueError, OverflowError) as e:
+            raise ValueError(f"bad created_at {quote(created)}") from e
         if not isinstance(records, list) or not records:
             raise ValueError("no records")
         out = []
@@ -170,11 +186,13 @@ class Run:
             for key in ("row_id", "metric", "unit", "command"):
                 if not isinstance(rec.get(key), str):
                     raise ValueError(f"record {i}: {key} missing")
+            if not is_row_id(rec["row_id"]):
+                raise ValueError(f"record {i}: row id {quote(rec['row_id'])} is not a registry id")
             value = rec.get("value")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"record {i}: value {value!r} is not a number")
+                raise ValueError(f"record {i}: value {quote(value)} is not a number")
             if not math.isfinite(value):
-                raise ValueError(f"record {i}: value {value!r} is not finite")
+                raise ValueError(f"record {i}: value {quote(value)} is not finite")
             if not isinstance(rec.get("env", {}), dict):
                 raise ValueError(f"record {i}: env is not an object")
             optional = {}
@@ -291,6 +309,8 @@ def _shard(run_id: str) -> str:
 
 
 def _check_record(r: EvalResult) -> None:
+    if not is_row_id(r.row_id):
+        raise ValueError(f"row id {quote(r.row_id)} is not a registry id")
     if r.metric not in METRICS:
         raise ValueError(f"{r.row_id}: unknown metric {r.metric!r}")
     if not math.isfinite(float(r.value)):
@@ -332,6 +352,10 @@ class ResultStore:
         key = hashlib.sha256(str(self.records_dir.resolve()).encode()).hexdigest()[:20]
         self.index_path = Path(index_dir or default_index_dir()) / f"results-{key}.sqlite"
         self._memory: sqlite3.Connection | None = None  # the fallback when no index file works
+        # record files found damaged in this process: file -> (stamp, reason); read again only
+        # when they change, and warned about once
+        self._skipped: dict[str, tuple[str, str]] = {}
+        self._temps_cleaned = False
         if path is None:
             legacy = self.path.parent / LEGACY_DB_NAME
             if legacy.is_file():
@@ -359,6 +383,9 @@ class ResultStore:
         try:
             write_bytes_atomic(target, data)
             _fsync_dir(target.parent)
+            if not self._temps_cleaned:
+                self._temps_cleaned = True
+                _remove_stale_temps(self.records_dir)
         except OSError as e:
             values = ", ".join(f"{r.row_id} {r.metric}={r.value:g}" for r in run.records)
             raise StoreError(
@@ -599,22 +626,52 @@ class ResultStore:
             self._memory = self._new_memory_index()
 
     def _sync(self, con: sqlite3.Connection) -> None:
-        """Bring the index up to the record files: read new files, forget removed ones."""
+        """Bring the index up to the record files: read new files, forget removed ones, read
+        again the ones changed since indexed (size or mtime: a hand edit is seen by every node).
+        A file that cannot be read as a record is left out and named in one warning."""
         # The index is read before the directory is listed: a file the index knows was on disk
         # when it was indexed, so missing from a later listing means removed. (Listing first
         # raced with other processes indexing files written after the listing: "gone".)
-        known = {f for (f,) in con.execute("SELECT file FROM runs")}
+        known = dict(con.execute("SELECT file, stamp FROM runs").fetchall())
         on_disk = self._list_record_files()
-        new = sorted(on_disk - known)
-        gone = sorted(known - on_disk)
+        changed = {f for f, stamp in on_disk.items() if f in known and known[f] != stamp}
+        new = sorted(
+            f
+            for f in on_disk
+            if (f not in known or f in changed) and self._skipped.get(f, (None,))[0] != on_disk[f]
+        )
+        gone = sorted((set(known) - set(on_disk)) | changed)
         if not new and not gone:
             return
-        runs = [(rel, self._read_run_file(self.records_dir / rel)) for rel in new]
+        runs: list[tuple[str, Run]] = []
+        damaged: list[str] = []
+        for rel in new:
+            try:
+                runs.append((rel, self._load_run_file(self.records_dir / rel)))
+            except DamagedRecordError as e:
+                self._skipped[rel] = (on_disk[rel], str(e))
+                damaged.append(rel)
         runs.sort(key=lambda x: (x[1].created_at, x[1].run))
-        self._insert_runs(con, runs, gone)
+        self._insert_runs(con, runs, gone, stamps=on_disk)
+        if damaged:
+            self._warn_skipped(damaged)
+
+    def _warn_skipped(self, files: list[str]) -> None:
+        """One line for every unreadable record file this query met (the rest is intact)."""
+        shown = "; ".join(f"{self.records_dir / f} ({self._skipped[f][1]})" for f in files[:3])
+        more = f"; and {len(files) - 3} more" if len(files) > 3 else ""
+        warn(
+            f"skipped {len(files)} damaged result record file(s): {shown}{more}. Every other "
+            f"result is intact; move the file(s) out of {self.records_dir} (or restore them, "
+            f"or re-import with `vzoo results import`)"
+        )
 
     def _insert_runs(
-        self, con: sqlite3.Connection, runs: list[tuple[str, Run]], gone: Iterable[str] = ()
+        self,
+        con: sqlite3.Connection,
+        runs: list[tuple[str, Run]],
+        gone: Iterable[str] = (),
+        stamps: dict[str, str] | None = None,
     ) -> list[int]:
         """One transaction: each run's records get adjacent ids. Returns the ids of `runs`."""
         ids: list[int] = []
@@ -628,9 +685,10 @@ class ResultStore:
                 con.execute("DELETE FROM results WHERE run = ?", (run,))
                 con.execute("DELETE FROM runs WHERE run = ?", (run,))
             for rel, run in runs:
+                stamp = (stamps or {}).get(rel) or self._stamp(rel)
                 cur = con.execute(
-                    "INSERT OR IGNORE INTO runs (run, file, created_at) VALUES (?, ?, ?)",
-                    (run.run, rel, run.created_at),
+                    "INSERT OR IGNORE INTO runs (run, file, stamp, created_at) VALUES (?, ?, ?, ?)",
+                    (run.run, rel, stamp, run.created_at),
                 )
                 if cur.rowcount:  # another process may have indexed it a moment ago
                     con.executemany(
@@ -668,10 +726,19 @@ class ResultStore:
             raise
         return ids
 
-    def _list_record_files(self) -> set[str]:
-        """`shard/run.json` of every record file (temporary `.` files are not records). Names, not
-        Paths: every query lists the whole store, and 5,000 Path objects took 0.2 s."""
-        out: set[str] = set()
+    def _stamp(self, rel: str) -> str:
+        """What says a record file changed: its size and modification time."""
+        try:
+            st = os.stat(self.records_dir / rel)
+        except OSError:
+            return ""
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+    def _list_record_files(self) -> dict[str, str]:
+        """`shard/run.json` -> stamp (size:mtime) of every record file (temporary `.` files are
+        not records). Names, not Paths: every query lists the whole store, and 5,000 Path objects
+        took 0.2 s."""
+        out: dict[str, str] = {}
         try:
             shards = [e for e in os.scandir(self.records_dir) if e.is_dir()]
         except FileNotFoundError:
@@ -682,33 +749,52 @@ class ResultStore:
             ) from e
         for shard in shards:
             try:
-                names = os.listdir(shard.path)
+                entries = list(os.scandir(shard.path))
             except OSError as e:
                 raise StoreError(f"cannot read {shard.path}: {_os_reason(e)}") from e
-            for name in names:
+            for entry in entries:
+                name = entry.name
                 if name.endswith(".json") and not name.startswith("."):
-                    out.add(f"{shard.name}/{name}")
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:  # removed since listed
+                        continue
+                    out[f"{shard.name}/{name}"] = f"{st.st_size}:{st.st_mtime_ns}"
         return out
 
-    def _read_run_file(self, path: Path) -> Run:
+    def _load_run_file(self, path: Path) -> Run:
+        """The run in a record file; DamagedRecordError says why it is not one."""
         try:
             data = path.read_bytes()
         except OSError as e:
+            if e.errno in (errno.EISDIR, errno.ENOENT):
+                raise DamagedRecordError(_os_reason(e)) from e
             raise StoreError(f"cannot read the result record {path}: {_os_reason(e)}") from e
         try:
             if not data:
                 raise ValueError("the file is empty (0 bytes)")
             run = Run.from_json(json.loads(data))
             if path.name != f"{run.run}.json":
-                raise ValueError(f"it holds run {run.run!r}, not {path.stem!r}")
-        except (ValueError, UnicodeDecodeError) as e:  # json errors are ValueErrors
+                raise ValueError(f"it holds run {quote(run.run)}, not {quote(path.stem)}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # json errors: ValueError
+            reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise DamagedRecordError(reason) from None
+        return run
+
+    def _read_run_file(self, path: Path) -> Run:
+        try:
+            return self._load_run_file(path)
+        except DamagedRecordError as e:
             raise StoreError(
                 f"the result record {path} is damaged ({e}): vzoo writes records whole, so it "
                 f"was changed or copied in part; move it out of {self.records_dir} (restore it "
                 f"from its source, or re-import with `vzoo results import`). Every other result "
                 f"is intact."
             ) from e
-        return run
+
+
+class DamagedRecordError(ValueError):
+    """A file in the records directory that is not a readable record (the reason, briefly)."""
 
 
 def _is_sqlite_file(path: Path) -> bool:
@@ -722,9 +808,12 @@ def _is_sqlite_file(path: Path) -> bool:
 def _read_source(src: Path) -> Iterator[Run]:
     """Runs from an export file, record file, directory of record files or old results.sqlite."""
     if src.is_dir():
-        files = sorted(p for p in src.rglob("*.json") if not p.name.startswith("."))
+        files = _record_files_in(src)
         if not files:
-            raise StoreError(f"{src} holds no result records (*.json)")
+            raise StoreError(
+                f"{src} holds no result records (a vzoo home, its results/ directory, or "
+                f"records/<shard>/<run>.json files)"
+            )
         for p in files:
             yield from _read_export(p)
         return
@@ -736,6 +825,22 @@ def _read_source(src: Path) -> Iterator[Run]:
     yield from _read_export(src)
 
 
+_SHARD_RE = re.compile(r"[0-9a-f]{2}")
+
+
+def _record_files_in(src: Path) -> list[Path]:
+    """The record files of a vzoo home, a results store or a records directory, and nothing
+    else there (a home also holds checkpoints/index.json and the like: not records)."""
+    records = next((d for d in (src / "results" / "records", src / "records") if d.is_dir()), src)
+    return sorted(
+        p
+        for shard in records.iterdir()
+        if shard.is_dir() and _SHARD_RE.fullmatch(shard.name)
+        for p in shard.glob("*.json")
+        if not p.name.startswith(".") and _RUN_ID.fullmatch(p.stem) and p.is_file()
+    )
+
+
 def _read_export(path: Path) -> Iterator[Run]:
     try:
         data = path.read_bytes()
@@ -744,16 +849,26 @@ def _read_export(path: Path) -> Iterator[Run]:
     if not data.strip():
         raise StoreError(f"{path} is empty ({len(data)} bytes): it holds no results; nothing "
                          f"was imported")  # fmt: skip
+    latest = _format_us(time.time_ns() // 1000 + FUTURE_TOLERANCE_S * 1_000_000)
     for n, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            yield Run.from_json(json.loads(line))
-        except (ValueError, UnicodeDecodeError) as e:
+            run = Run.from_json(json.loads(line))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
             raise StoreError(
-                f"{path}, line {n}: not a vzoo result record ({e}); nothing was imported from "
-                f"this file (expected the JSON lines `vzoo results export` writes)"
-            ) from e
+                f"{path}, line {n}: not a vzoo result record ({reason}); nothing was imported "
+                f"from it (expected the JSON lines `vzoo results export` writes)"
+            ) from None
+        if run.created_at > latest:
+            # it would be the "latest" measurement of its rows until that date
+            raise StoreError(
+                f"{path}, line {n}: run {run.run} is dated {run.created_at}, in the future (now "
+                f"{_now_iso()}): the clock where it was measured was wrong; nothing was "
+                f"imported from it"
+            )
+        yield run
 
 
 def _read_legacy(path: Path) -> Iterator[Run]:
@@ -829,6 +944,32 @@ def _to_stored(r: sqlite3.Row) -> StoredResult:
 
 def _plain(r: StoredResult) -> EvalResult:
     return EvalResult(**{k: getattr(r, k) for k in _FIELDS})
+
+
+def _remove_stale_temps(records_dir: Path) -> None:
+    """Remove the temporary files killed writers left (`.<name>.<hex>.tmp`, see core/atomic.py)
+    once they are older than STALE_TEMP_S: a writer at work now is never touched. Best effort."""
+    cutoff = time.time() - STALE_TEMP_S
+    try:
+        shards = [e.path for e in os.scandir(records_dir) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for directory in (str(records_dir), *shards):
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                continue
+            try:
+                if (
+                    entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _fsync_dir(path: Path) -> None:

@@ -10,12 +10,14 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from vzoo.core.errors import StoreError
 from vzoo.core.results import (
+    STALE_TEMP_S,
     EvalResult,
     ResultStore,
     default_store_path,
@@ -267,23 +269,152 @@ def test_damaged_old_database_is_named_and_nothing_is_lost(vzoo_home: Path) -> N
     assert str(old) in line and "Traceback" not in r.stderr
 
 
-def test_damaged_record_files_are_named_temp_files_ignored(tmp_path: Path, vzoo_home: Path) -> None:
+def _valid_record(store: ResultStore) -> dict:
+    return json.loads(_record_files(store)[0].read_text())
+
+
+DAMAGED_RECORDS = {  # name -> content of a record file that is not a readable record
+    "empty": lambda doc: b"",
+    "cut": lambda doc: json.dumps(doc).encode()[:40],
+    "created-at-out-of-range": lambda doc: json.dumps(
+        {**doc, "created_at": "0001-01-01T00:00:00+01:00"}
+    ).encode(),
+    "integer-of-400-digits": lambda doc: json.dumps(
+        {**doc, "records": [{**doc["records"][0], "value": 10**400}]}
+    ).encode(),
+    "nested-100000-deep": lambda doc: b'{"format": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "row-id-with-escape-codes": lambda doc: json.dumps(
+        {**doc, "records": [{**doc["records"][0], "row_id": "x\x1b[2J\x1b[31m"}]}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_RECORDS))
+def test_a_damaged_record_is_skipped_and_named_in_one_warning(
+    damage: str, tmp_path: Path, vzoo_home: Path, capsys: pytest.CaptureFixture[str], cli
+) -> None:
+    """One unreadable record file never makes the whole store unusable: every query answers with
+    the other records and one warning line names the file (on a fresh index and on a built one)."""
+    store = ResultStore()
+    store.record([_res(value=1.0)])
+    doc = _valid_record(store)
+    doc["run"] = "0123456789abcdef"
+    shard = store.records_dir / "03"
+    shard.mkdir(exist_ok=True)
+    bad = shard / "0123456789abcdef.json"
+    bad.write_bytes(DAMAGED_RECORDS[damage](doc))
+    capsys.readouterr()
+    for index_dir in (tmp_path / "fresh-index", None):  # a fresh index, and the built one
+        s = ResultStore(index_dir=index_dir)
+        assert [r.value for r in s.query()] == [1.0]
+        assert [r.value for r in s.query()] == [1.0]  # once per process, not per query
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("vzoo: warning: skipped 1 damaged result record")
+        assert str(bad) in line
+        assert "\x1b" not in line.replace("\\x1b", "")  # escapes never reach the terminal raw
+    code, out, err = cli("results", "list", "--format", "json")
+    assert code == 0 and [r["value"] for r in json.loads(out)] == [1.0]
+    (line,) = err.strip().splitlines()
+    assert str(bad) in line and "internal error" not in err
+
+
+def test_temp_files_are_not_records(vzoo_home: Path) -> None:
     store = ResultStore()
     store.record([_res(value=1.0)])
     shard = _record_files(store)[0].parent
     (shard / ".abc.json.1234.tmp").write_bytes(b'{"half a')  # a writer killed mid-write
     assert [r.value for r in ResultStore().query()] == [1.0]
-    for content in (b"", b'{"format": "vzoo-results/1", "run": "x"'):
-        bad = shard / "0123456789abcdef.json"
-        bad.write_bytes(content)
-        with pytest.raises(StoreError, match=str(bad)):
-            ResultStore().query()
-        r = _vzoo("results", "list")
-        assert r.returncode == 2
-        (line,) = r.stderr.strip().splitlines()
-        assert str(bad) in line and "intact" in line
-        bad.unlink()
-    assert [r.value for r in ResultStore().query()] == [1.0]
+
+
+def test_a_hand_edited_record_is_seen_by_a_built_index(tmp_path: Path) -> None:
+    """The index remembers each file's size and mtime: a record changed by hand after this node
+    indexed it is read again (a damaged one is then left out, with the warning)."""
+    store = ResultStore(tmp_path / "r", index_dir=tmp_path / "idx")
+    store.record([_res(value=1.0)])
+    store.record([_res(metric="mask_ap", value=2.0)])
+    assert sorted(r.value for r in store.query()) == [1.0, 2.0]  # the index is built
+    value_of = lambda p: json.loads(p.read_text())["records"][0]["value"]  # noqa: E731
+    first = min(_record_files(store), key=value_of)
+    doc = json.loads(first.read_text())
+    doc["records"][0]["value"] = 7.5
+    first.write_text(json.dumps(doc))
+    assert sorted(r.value for r in store.query()) == [2.0, 7.5]
+    first.write_bytes(b'{"format": "vzoo-')  # damaged by hand
+    assert [r.value for r in ResultStore(tmp_path / "r", index_dir=tmp_path / "idx").query()] == [
+        2.0
+    ]
+
+
+def test_stale_temp_files_of_killed_writers_are_cleaned_on_the_next_write(tmp_path: Path) -> None:
+    """kill -9 mid-write leaves `.<name>.<hex>.tmp`; the next write removes those old enough to
+    belong to no live writer, and leaves a fresh one (a writer at work right now) alone."""
+    store = ResultStore(tmp_path / "r", index_dir=tmp_path / "idx")
+    store.record([_res(value=1.0)])
+    shard = _record_files(store)[0].parent
+    stale = shard / ".0a1b.json.deadbeef.tmp"
+    stale.write_bytes(b'{"half')
+    old = time.time() - STALE_TEMP_S - 60
+    os.utime(stale, (old, old))
+    other_shard = store.records_dir / "ff"
+    other_shard.mkdir(exist_ok=True)
+    stale_elsewhere = other_shard / ".ffee.json.00000000.tmp"
+    stale_elsewhere.write_bytes(b"")
+    os.utime(stale_elsewhere, (old, old))
+    live = shard / ".0c0d.json.cafebabe.tmp"
+    live.write_bytes(b'{"being written')
+    ResultStore(tmp_path / "r", index_dir=tmp_path / "idx").record([_res(value=2.0)])
+    assert not stale.exists() and not stale_elsewhere.exists()
+    assert live.exists()
+    assert sorted(r.value for r in store.query()) == [1.0, 2.0]
+
+
+def test_an_imported_run_dated_in_the_future_is_refused(tmp_path: Path) -> None:
+    a = ResultStore(tmp_path / "a")
+    a.record([_res(value=1.0)])
+    out = tmp_path / "a.jsonl"
+    a.export(out)
+    run = json.loads(out.read_text())
+    run["created_at"] = "9999-12-31T00:00:00+00:00"
+    out.write_text(json.dumps(run) + "\n")
+    b = ResultStore(tmp_path / "b")
+    with pytest.raises(StoreError, match=r"dated 9999-12-31.*in the future.*nothing was imported"):
+        b.import_from(out)
+    assert b.query() == []
+    run["created_at"] = "2026-01-01T00:00:00+00:00"  # a past date imports
+    out.write_text(json.dumps(run) + "\n")
+    assert b.import_from(out).added_runs == 1
+
+
+def test_an_imported_row_id_must_be_a_registry_id(tmp_path: Path, cli) -> None:
+    a = ResultStore(tmp_path / "a")
+    a.record([_res(value=1.0)])
+    out = tmp_path / "a.jsonl"
+    a.export(out)
+    run = json.loads(out.read_text())
+    run["records"][0]["row_id"] = "mlla-t\x1b]0;pwned\x07\x1b[2J"
+    out.write_text(json.dumps(run) + "\n")
+    code, _, err = cli("results", "import", str(out))
+    assert code == 2 and "is not a registry id" in err
+    (line,) = err.strip().splitlines()
+    assert "\x1b" not in line and "\x07" not in line  # the id is shown escaped
+    assert "\\x1b" in line
+    assert ResultStore().query() == []
+    with pytest.raises(ValueError, match="not a registry id"):
+        a.record([_res(row="../../etc")])
+
+
+def test_importing_a_vzoo_home_reads_only_its_record_files(tmp_path: Path, cli) -> None:
+    """Another machine's whole vzoo home holds checkpoints/index.json and other JSON: only
+    results/records/<shard>/<run>.json are records."""
+    other = tmp_path / "other-home"
+    ResultStore(other / "results", index_dir=tmp_path / "oi").record([_res(value=3.0)])
+    (other / "checkpoints").mkdir()
+    (other / "checkpoints" / "index.json").write_text('{"mlla-t-1x": {"sha256": "ab"}}')
+    (other / "results" / "notes.json").write_text("[1, 2]")
+    code, _, err = cli("results", "import", str(other))
+    assert code == 0, err
+    assert "imported 1 run (1 records)" in err
+    assert [r.value for r in ResultStore().query()] == [3.0]
 
 
 def test_a_corrupt_or_unwritable_index_is_rebuilt(tmp_path: Path) -> None:
