@@ -14,7 +14,11 @@ Why a handler rather than Python's default KeyboardInterrupt:
 - a child command run with `run_child` (torchrun) gets its own session, so Ctrl-C reaches only
   vzoo, which stops the child's process group; the child's stderr is forwarded line by line
   until then and dropped after, so its shutdown noise never shows. A child that was itself
-  interrupted (prints `vzoo: interrupted`) ends the parent the same way.
+  interrupted (prints `vzoo: interrupted`) ends the parent the same way;
+- once the command has finished (its record written, its report printed: `command_done()`),
+  Ctrl-C is ignored for the rest of the process: nothing is left to lose, and a script must see
+  the command's own exit code, not 130 for a completed run (a SIGINT in the interpreter's
+  shutdown used to kill it with 130 and no line).
 
 Unwinding is normal Python unwinding (the KeyboardInterrupt runs every `finally` and `except
 BaseException` cleanup: atomic writes remove their temporary file, SQLite rolls back), so the
@@ -46,6 +50,7 @@ class _State:
         self.pid: int | None = None  # the process that installed the handler (not its forks)
         self.interrupted_at: float | None = None
         self.finishing = False
+        self.done = False  # the command finished: a later SIGINT is ignored
         self.line_printed = False
         self.children: list[subprocess.Popen[bytes]] = []
         self.child_interrupted = threading.Event()
@@ -91,13 +96,16 @@ def handling(*, whole_process: bool) -> Iterator[None]:
     _state.pid = os.getpid()
     _state.interrupted_at = None
     _state.finishing = False
+    _state.done = False
     _state.line_printed = False
     _state.hard_exit = whole_process
     _state.child_interrupted.clear()
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # the console script that finished its command ignores Ctrl-C through its exit
+        finished = whole_process and _state.done and not interrupted()
+        signal.signal(signal.SIGINT, signal.SIG_IGN if finished else previous)
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
         _state.pid = None
@@ -106,9 +114,15 @@ def handling(*, whole_process: bool) -> Iterator[None]:
             sys.unraisablehook = previous_hook
 
 
+def command_done() -> None:
+    """The command has finished (record written, report printed): from now on Ctrl-C changes
+    nothing, so it is ignored and the command's exit code stands."""
+    _state.done = True
+
+
 def _on_sigint(signum: int, frame: object) -> None:
-    if os.getpid() != _state.pid:
-        return  # a forked worker: its parent stops it
+    if os.getpid() != _state.pid or _state.done:
+        return  # a forked worker (its parent stops it), or a command already finished
     first = _state.interrupted_at is None
     if first:
         _record()

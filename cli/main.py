@@ -104,6 +104,7 @@ def _run(argv: list[str] | None) -> int:
             e, (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
         ):
             interrupt.exit_interrupted()  # also what a library made of the interrupt
+        interrupt.command_done()  # it ended on its own: its exit code stands
         if isinstance(e, VzooError):
             _fail(str(e), e.exit_code)
         if isinstance(e, (click.exceptions.Exit, typer.Exit)):
@@ -115,6 +116,7 @@ def _run(argv: list[str] | None) -> int:
             raise  # SystemExit; or the traceback was asked for
         # a bug: still one line unless asked for the traceback
         _fail(f"internal error: {type(e).__name__}: {e} (run with VZOO_DEBUG=1 for a traceback)", 1)
+    interrupt.command_done()
     return code if isinstance(code, int) else 0
 
 

@@ -233,3 +233,40 @@ def test_child_launcher_stopped_and_one_line(stage: str, tmp_path: Path) -> None
     while (_alive(launcher) or _alive(rank)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(launcher) and not _alive(rank)
+
+
+# The console script, with a Ctrl-C that arrives once the command has finished: its record
+# written and its report printed, in the interpreter's shutdown (as atexit runs).
+AFTER_THE_COMMAND = r"""
+import atexit, os, signal, sys, time
+sys.argv = ["vzoo", *sys.argv[1:]]
+import vzoo.cli.main as main
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # the handler runs at the next bytecode: give it the chance
+
+atexit.register(ctrl_c)
+main.run()
+"""
+
+
+def test_ctrl_c_after_the_record_is_stored_leaves_exit_0(tmp_path: Path) -> None:
+    """A run whose record is written and whose report is printed has succeeded: a Ctrl-C after
+    that (a script's timeout, an impatient user) must not turn it into 130."""
+    from vzoo.core.results import EvalResult
+
+    source = ResultStore(tmp_path / "other", index_dir=tmp_path / "oi")
+    source.record(
+        [EvalResult(row_id=ROW, metric="box_ap", value=1.5, unit="AP", command="vzoo eval")]
+    )
+    home, idx = tmp_path / "home", tmp_path / "idx"
+    env = same_vzoo_env(VZOO_HOME=str(home), VZOO_INDEX_DIR=str(idx))
+    proc = subprocess.run(
+        [sys.executable, "-c", AFTER_THE_COMMAND, "results", "import", str(source.path)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "imported 1 run (1 records)" in proc.stderr
+    assert "interrupted" not in proc.stderr
+    assert [r.value for r in ResultStore(home / "results", index_dir=idx).query()] == [1.5]
