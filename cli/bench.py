@@ -53,7 +53,8 @@ def bench(
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Time rows' models (Swin's throughput() protocol); record images/s, latency, peak memory."""
-    from vzoo.speed.protocol import PARTS, parse_hw
+    from vzoo.core.bounds import check_batch, check_threads, parse_hw
+    from vzoo.speed.protocol import PARTS
 
     rows = select_rows(ids, all_rows, task=task, registry=registry)
     for name, value, least in (("--batch-size", batch_size, 1), ("--iters", iters, 1),
@@ -65,6 +66,10 @@ def bench(
     if part not in PARTS:
         raise UserInputError(f"unknown --part '{part}'; choose one of {', '.join(PARTS)}")
     hw = parse_hw(input_hw) if input_hw else None
+    if threads is not None:
+        check_threads("--threads", threads)
+    if batch_size is not None:  # at the given input, else the smallest any row is timed at
+        check_batch("--batch-size", batch_size, hw or (224, 224))
 
     from vzoo.core.results import ResultStore
     from vzoo.speed.run import BenchOptions, bench_rows

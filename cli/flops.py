@@ -11,7 +11,6 @@ from typing import Any, Optional
 import typer
 
 from vzoo.cli.selection import registry_option, select_rows
-from vzoo.core.errors import UserInputError
 
 
 class Convention(str, Enum):
@@ -24,22 +23,10 @@ def register(app: typer.Typer) -> None:
     app.command("flops")(flops)
 
 
-# Every backbone downsamples 32x (the last stage needs one pixel); 4096 is twice the largest
-# input a paper counts at (512x2048) and keeps a trace within a workstation's memory.
-MIN_SIDE, MAX_SIDE = 32, 4096
-
-
 def parse_input(text: str) -> tuple[int, int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserInputError(f"bad --input '{text}': expected HxW, e.g. 1280x800") from None
-    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
-        raise UserInputError(
-            f"bad --input '{text}': each side must be {MIN_SIDE}..{MAX_SIDE} pixels "
-            f"(smallest {MIN_SIDE}x{MIN_SIDE}, largest {MAX_SIDE}x{MAX_SIDE})"
-        )
-    return (3, h, w)
+    from vzoo.core.bounds import parse_hw
+
+    return (3, *parse_hw(text))
 
 
 def flops(
@@ -63,17 +50,12 @@ def flops(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vzoo.core.atomic import check_writable_file, write_text_atomic
+    from vzoo.core.bounds import check_device
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 
     rows = select_rows(ids, all_rows, task=task, registry=registry)
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserInputError("--device cuda was given but CUDA is not available here")
+    check_device(device)
     shape = parse_input(input_hw) if input_hw else None
     if out is not None:
         check_writable_file(out, "--out")

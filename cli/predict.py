@@ -37,13 +37,12 @@ def predict(
 ) -> None:
     """Run a row's model on IMAGE and write it with boxes, masks or the segmentation drawn."""
     from vzoo.cli.evaluate import parse_cfg_options
+    from vzoo.core.bounds import check_device
     from vzoo.core.errors import UserInputError
 
     row = load_rows(registry).get(row_id)
     if not 0.0 <= score_thr <= 1.0:
         raise UserInputError(f"--score-thr {score_thr}: give a score between 0 and 1")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
     if checkpoint is not None and random_init:
         raise UserInputError("give --checkpoint or --random-init, not both")
     if not image.is_file():  # before any heavy import: the answer is immediate
@@ -52,6 +51,7 @@ def predict(
     from vzoo.evaluation.predict import predict as run_predict
 
     check_out(out)
+    check_device(device)
     options = PredictOptions(
         checkpoint=checkpoint, random_init=random_init, score_thr=score_thr, device=device,
         offline=offline or os.environ.get("VZOO_OFFLINE") == "1",

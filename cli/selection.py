@@ -28,8 +28,12 @@ def registry_option() -> Any:
 
 
 def load_rows(registry: list[Path] | None = None) -> Registry:
-    """The packaged rows, plugins' rows and the overlays (`VZOO_REGISTRY`, then `--registry`)."""
+    """The packaged rows, plugins' rows and the overlays (`VZOO_REGISTRY`, then `--registry`);
+    the `VZOO_*` settings the rows' commands read are checked first."""
+    from vzoo.core.environment import check_environment
     from vzoo.core.registry import load_registry
+
+    check_environment()
 
     return load_registry(overlays=registry or ())
 

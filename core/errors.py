@@ -58,6 +58,11 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return escaped + (f"... ({len(text)} characters)" if len(text) > limit else "")
 
 
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` (a name, a key) for a message: control characters escaped, at most `limit`."""
+    return printable(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 def printable(text: str) -> str:
     """`text` with control characters (ESC, CR, BEL, ...) written as escapes, for a terminal."""
     if text.isprintable():

@@ -19,9 +19,11 @@ from typing import Any
 import yaml
 
 from vzoo.core import mmdet_index
-from vzoo.core.errors import RegistryError, UnknownRowError
+from vzoo.core.bounds import side_problem
+from vzoo.core.errors import RegistryError, UnknownRowError, quote, shorten
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, user_registry_path
+from vzoo.core.urls import MIRROR_SCHEMES, url_problem
 
 TASKS = ("classification", "detection", "segmentation")
 DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentation": "ade20k"}
@@ -339,9 +341,43 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+# A registry file is a few hundred rows (the packaged one: ~100 KB, ~20,000 YAML nodes). Aliases
+# (`*name`) repeat what an anchor (`&name`) holds, so a few lines of nested aliases expand to 1e9
+# values ("billion laughs"); both the file and its expansion are bounded, before anything is built.
+MAX_REGISTRY_BYTES = 16 * 2**20
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _expanded_nodes(text: str) -> int:
+    """How many YAML nodes `text` stands for with every alias written out (without writing them:
+    each distinct node is counted once, times the number of places it appears)."""
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a recursive alias: counted once
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            else:
+                children = []
+            sizes[id(node)] = min(1 + sum(size(c) for c in children), MAX_EXPANDED_NODES + 1)
+        return sizes[id(node)]
+
+    return 0 if root is None else size(root)
+
+
 def _read_rows(path: Path) -> tuple[list[Any], list[str], Any]:
     """A file's raw rows, its top-level problems (reported with the rows') and its `pins:`."""
     try:
+        if path.stat().st_size > MAX_REGISTRY_BYTES:
+            raise RegistryError(
+                str(path),
+                [f"{path.stat().st_size} bytes: a registry file is at most "
+                 f"{MAX_REGISTRY_BYTES // 2**20} MiB; give the registry YAML file"],
+            )  # fmt: skip
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise RegistryError(
@@ -350,11 +386,19 @@ def _read_rows(path: Path) -> tuple[list[Any], list[str], Any]:
     except OSError as e:
         raise RegistryError(str(path), [f"cannot read: {e.strerror}"]) from None
     try:
+        if "&" in text and _expanded_nodes(text) > MAX_EXPANDED_NODES:
+            raise RegistryError(
+                str(path),
+                [f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} values: write "
+                 "the rows out, or use an anchor once per row"],
+            )  # fmt: skip
         doc = yaml.load(text, Loader=_UniqueKeyLoader)
     except _DuplicateKeyError as e:
         raise RegistryError(str(path), [str(e)]) from None
     except yaml.YAMLError as e:
         raise RegistryError(str(path), [f"not valid YAML: {e}".replace("\n", " ")]) from None
+    except RecursionError:
+        raise RegistryError(str(path), ["nested too deeply to be a registry file"]) from None
     if isinstance(doc, dict) and "pins" in doc and doc.get("rows") is None:
         doc["rows"] = []  # an overlay holding only pins
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
@@ -380,10 +424,10 @@ def _parse_rows(
     for i, raw in enumerate(raw_rows):
         rid = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(rid, str) and rid in earlier:
-            problems.append(f"{rid}: id: already defined in {earlier[rid]} (rows[{i}])")
+            problems.append(f"{shorten(rid)}: id: already defined in {earlier[rid]} (rows[{i}])")
             continue
         if isinstance(rid, str) and rid in seen:
-            problems.append(f"{rid}: id: duplicate row id (rows[{i}])")
+            problems.append(f"{shorten(rid)}: id: duplicate row id (rows[{i}])")
             continue
         if isinstance(rid, str):
             seen.add(rid)
@@ -392,7 +436,7 @@ def _parse_rows(
             continue
         if row.pretrain is not None:
             if row.pretrain not in raw_tasks:
-                problems.append(f"{row.id}: pretrain: unknown row id '{row.pretrain}'")
+                problems.append(f"{row.id}: pretrain: unknown row id {quote(row.pretrain)}")
             elif raw_tasks[row.pretrain] != "classification":
                 problems.append(
                     f"{row.id}: pretrain: '{row.pretrain}' is not an ImageNet classification row"
@@ -424,7 +468,7 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
     before = len(problems)
 
     def bad(fld: str, msg: str) -> None:
-        problems.append(f"{where}: {fld}: {msg}")
+        problems.append(f"{shorten(where)}: {shorten(fld)}: {msg}")
 
     for fld in sorted(map(str, set(raw) - _ROW_FIELDS)):
         bad(fld, "unknown field")
@@ -439,22 +483,25 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
     task = raw.get("task")
     if isinstance(task, str):
         if task not in TASKS:
-            bad("task", f"'{task}' is not one of {', '.join(TASKS)}")
+            bad("task", f"{quote(task)} is not one of {', '.join(TASKS)}")
             task = None
         elif raw.get("dataset") not in (None, DATASETS[task]):
-            bad("dataset", f"'{raw.get('dataset')}' does not fit task {task} ({DATASETS[task]})")
+            bad(
+                "dataset",
+                f"{quote(raw.get('dataset'))} does not fit task {task} ({DATASETS[task]})",
+            )
     else:
         task = None
     method = raw.get("method")
     if isinstance(method, str):
         known = methods()
         if method not in known:
-            bad("method", f"'{method}' is not one of {', '.join(known)}")
+            bad("method", f"{quote(method)} is not one of {', '.join(known)}")
         elif task is not None and known[method] != task:
             fits = ", ".join(m for m, t in known.items() if t == task)
-            bad("method", f"'{method}' does not fit task {task} ({fits})")
+            bad("method", f"{quote(method)} does not fit task {task} ({fits})")
     if isinstance(raw.get("family"), str) and raw["family"] not in families():
-        bad("family", f"'{raw['family']}' is not one of {', '.join(families())}")
+        bad("family", f"{quote(raw['family'])} is not one of {', '.join(families())}")
     for fld in ("schedule", "config", "pretrain"):
         if raw.get(fld) is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string or null")
@@ -467,7 +514,7 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
             where_else = " (or a .py path relative to this file)" if beside is not None else ""
             bad(
                 "config",
-                f"'{config}' must be a path zoo/configs/<family>/<name>.py in the package"
+                f"{quote(config)} must be a path zoo/configs/<family>/<name>.py in the package"
                 + where_else,
             )
     if not isinstance(raw.get("baseline", False), bool):
@@ -482,12 +529,8 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
 
     flops_input = raw.get("flops_input")
     if flops_input is not None:
-        if not (
-            isinstance(flops_input, list)
-            and len(flops_input) == 3
-            and all(_is_int(x) and x > 0 for x in flops_input)
-        ):
-            bad("flops_input", "must be [C, H, W] positive integers")
+        if problem := side_problem(flops_input):
+            bad("flops_input", problem)
             flops_input = None
         else:
             flops_input = tuple(flops_input)
@@ -548,9 +591,9 @@ def _parse_published(pub: Any, task: str | None, bad: Any) -> dict[str, float]:
         elif task is not None and k not in TASK_METRICS[task]:
             bad(f"published.{k}", f"not a {task} metric ({', '.join(TASK_METRICS[task])})")
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            bad(f"published.{k}", f"must be a number, got {v!r}")
+            bad(f"published.{k}", f"must be a number, got {quote(v)}")
         elif not math.isfinite(v) or v <= 0:
-            bad(f"published.{k}", f"must be a positive finite number, got {v!r}")
+            bad(f"published.{k}", f"must be a positive finite number, got {quote(v)}")
         else:
             published[k] = float(v)
     return published
@@ -575,14 +618,20 @@ def _parse_printed(
         elif k not in published:
             continue
         elif not isinstance(v, str) or not (m := _PRINTED_RE.fullmatch(v)):
-            bad(f"published_printed.{k}", f"must be the cell as printed (44M, 46.8), got {v!r}")
+            bad(
+                f"published_printed.{k}", f"must be the cell as printed (44M, 46.8), got {quote(v)}"
+            )
         elif m.group(2) is not None and m.group(2) != METRICS[k].unit:
-            bad(f"published_printed.{k}", f"'{v}': unit {m.group(2)} is not {METRICS[k].unit}")
+            bad(f"published_printed.{k}", f"{quote(v)}: unit {m.group(2)} is not {METRICS[k].unit}")
         elif float(m.group(1)) != published[k]:
-            bad(f"published_printed.{k}", f"'{v}' does not say published {published[k]:g}")
+            bad(f"published_printed.{k}", f"{quote(v)} does not say published {published[k]:g}")
         else:
             printed[k] = v
     return printed
+
+
+def _listed(bad_urls: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{quote(u)} ({problem})" for u, problem in bad_urls[:3])
 
 
 def _parse_weights(raw: Any, bad: Any) -> Weights | None:
@@ -599,12 +648,15 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
     if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
         bad("weights.urls", "must be a non-empty list of URLs")
         ok = False
-    elif bad_urls := [u for u in urls if not u.startswith(("https://", "http://"))]:
-        bad("weights.urls", f"not an http(s) URL: {', '.join(bad_urls)}")
+    elif bad_urls := [(u, p) for u in urls if (p := url_problem(u))]:
+        bad("weights.urls", "not an http(s) URL: " + _listed(bad_urls))
         ok = False
     mirrors = raw.get("mirrors") or []
     if not isinstance(mirrors, list) or not all(isinstance(u, str) for u in mirrors):
         bad("weights.mirrors", "must be a list of URLs")
+        ok = False
+    elif bad_mirrors := [(u, p) for u in mirrors if (p := url_problem(u, MIRROR_SCHEMES))]:
+        bad("weights.mirrors", "not an http(s) or hf:// URL: " + _listed(bad_mirrors))
         ok = False
     sha = raw.get("sha256")
     if sha is not None and not (
@@ -624,7 +676,7 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
         ok = False
     kind = raw.get("kind", "file")
     if not isinstance(kind, str) or kind not in WEIGHT_KINDS:
-        bad("weights.kind", f"'{kind}' is not one of {', '.join(WEIGHT_KINDS)}")
+        bad("weights.kind", f"{quote(kind)} is not one of {', '.join(WEIGHT_KINDS)}")
         ok = False
     if not ok:
         return None

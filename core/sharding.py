@@ -55,6 +55,11 @@ def _slurm_shard(env: Mapping[str, str]) -> Shard:
             "--shard slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT: run it in a job "
             "array (sbatch --array=0-3 ...), or give --shard I/N"
         ) from None
+    if step < 1:
+        raise UserInputError(
+            f"--shard slurm: SLURM_ARRAY_TASK_STEP is {step}, not a step of a job array (1 or "
+            "more): run it in a job array (sbatch --array=0-3 ...), or give --shard I/N"
+        )
     offset, rest = divmod(task - first, step)
     if rest or not 0 <= offset < count:
         raise UserInputError(

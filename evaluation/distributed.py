@@ -13,6 +13,22 @@ from typing import Any
 
 from vzoo.core.errors import UserInputError
 
+# What torchrun sets for each process; without it the process group cannot start.
+_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def check_launcher_environment(launcher: str) -> None:
+    """`--launcher pytorch` outside torchrun would fail deep in torch (or wait for a process
+    group that never forms): refused before any work."""
+    import os
+
+    missing = [n for n in _TORCHRUN_ENV if n not in os.environ]
+    if launcher == "pytorch" and missing:
+        raise UserInputError(
+            f"--launcher pytorch: not running under torchrun ({', '.join(missing)} unset): "
+            "use --gpus N or --nproc N, and vzoo starts torchrun itself"
+        )
+
 
 def init_distributed(launcher: str) -> None:
     """Start the process group from the launcher's environment (no-op for `none` or if started)."""

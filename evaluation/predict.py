@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vzoo.core.atomic import write_bytes_atomic
+from vzoo.core.atomic import check_writable_file, write_bytes_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 
@@ -55,8 +55,11 @@ def read_image(path: Path) -> Any:
 
 
 def check_out(out: Path) -> None:
+    """`--out` must be an image file name that can be written (not a directory): before any
+    inference."""
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserInputError(f"--out {out}: give an image file name ({', '.join(IMAGE_SUFFIXES)})")
+    check_writable_file(out, "--out")
 
 
 def write_image(out: Path, rgb: Any) -> None:

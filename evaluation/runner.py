@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vzoo.core.atomic import check_writable_dir
+from vzoo.core.bounds import check_batch, check_workers
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
@@ -27,6 +29,7 @@ from vzoo.core.results import (
     environment_key,
 )
 from vzoo.evaluation import datasets
+from vzoo.evaluation.distributed import check_launcher_environment
 from vzoo.hub.cache import sha256_file
 
 LAUNCHERS = ("none", "pytorch", "slurm")
@@ -81,10 +84,20 @@ def check_options(options: EvalOptions) -> None:
         raise UserInputError(
             f"--workers {options.num_workers}: must be 0 (load in the main process) or more"
         )
+    check_workers("--workers", options.num_workers)
+    if options.batch_size is not None:  # the smallest input any row is evaluated at
+        check_batch("--batch-size", options.batch_size, (224, 224))
     if options.metric_backend is not None:
         from vzoo.evaluation.coco_scoring import check_backend
 
         check_backend(options.metric_backend)
+    check_launcher_environment(options.launcher)
+    check_writable_dir(work_root(options), "--work-dir")
+
+
+def work_root(options: EvalOptions) -> Path:
+    """Where the rows' logs and detections go: --work-dir, $VZOO_WORK_DIR, or work_dirs/."""
+    return options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))
 
 
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
@@ -235,13 +248,13 @@ def evaluate(
     store.check_writable()  # a read-only or missing home is found now, not after the run
     env = environment_fingerprint(device_name())
     env_key = environment_key(env)
-    work_root = options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))
+    work_dir = work_root(options)
     reports: list[RowReport] = []
     for row in rows:
         t0 = time.perf_counter()
         try:
             report = _evaluate_one(
-                row, layouts[row.dataset], options, store, env, env_key, work_root
+                row, layouts[row.dataset], options, store, env, env_key, work_dir
             )
         except UserInputError:
             raise

@@ -12,8 +12,6 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vzoo.core.errors import UserInputError
-
 PARTS = ("model", "backbone")
 DEVICES = ("cpu", "cuda")
 
@@ -41,17 +39,6 @@ _DEFAULTS: dict[tuple[str, str], LoopDefaults] = {
 def loop_defaults(device: str, task: str) -> LoopDefaults:
     kind = "cuda" if device.startswith("cuda") else "cpu"
     return _DEFAULTS[(kind, "classification" if task == "classification" else "dense")]
-
-
-def parse_hw(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserInputError(f"bad --input '{text}': expected HxW, e.g. 224x224") from None
-    if h < 32 or w < 32:
-        raise UserInputError(f"bad --input '{text}': H and W must be at least 32")
-    return h, w
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,9 @@ def device_name(device: torch.device) -> str:
 
 
 def check_device(device: str) -> torch.device:
-    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
-        raise UserInputError(f"unknown --device '{device}': use cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserInputError("--device cuda was given but CUDA is not available here; use cpu")
+    from vzoo.core.bounds import check_device as check_available
+
+    check_available(device)
     dev = torch.device(device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())

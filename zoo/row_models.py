@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vzoo.core.errors import VzooError
+from vzoo.core.errors import UserInputError, VzooError, quote
 from vzoo.core.registry import Row, config_path
 
 if TYPE_CHECKING:
@@ -29,8 +29,37 @@ def row_config(row: Row, cfg_options: dict[str, Any] | None = None) -> Any:
         raise VzooError(f"{row.id}: config {row.config} is missing from the installed package")
     cfg = Config.fromfile(str(path))
     if cfg_options:
+        for key, value in cfg_options.items():
+            check_cfg_option(cfg, key, value)
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+def check_cfg_option(cfg: Any, key: str, value: Any) -> None:
+    """`--cfg-options KEY=VALUE` may set a value or replace a section by a section, never put a
+    plain value where the config has a section (`model=1`: the model could not be built) or
+    below a plain value (`model.type.x=1`)."""
+    node: Any = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                return  # a new key: mmengine adds it
+            node = node[part]
+        else:
+            where = ".".join(parts[:depth])
+            raise UserInputError(
+                f"--cfg-options {key}={quote(value)}: '{where}' is a value ({quote(node)}), not "
+                f"a section with keys: set {where}=VALUE instead"
+            )
+    if isinstance(node, dict) and not isinstance(value, dict):
+        keys = ", ".join(list(map(str, node))[:4])
+        raise UserInputError(
+            f"--cfg-options {key}={quote(value)}: '{key}' is a section of the config (keys "
+            f"{keys}, ...), not a value: set one of its keys, e.g. {key}.KEY=VALUE"
+        )
 
 
 def build_row_model(row: Row, cfg: Any | None = None) -> nn.Module:
