@@ -32,16 +32,25 @@ def list_results(
     wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
 ) -> None:
     """Every stored record, oldest first (all runs, not only the latest)."""
-    from vzoo.core.results import ResultStore
+    from vzoo.cli.selection import load_rows
+    from vzoo.core.errors import printable
+    from vzoo.core.results import ResultStore, check_query_filters
 
     store = ResultStore()
+    if metric is not None or row:
+        check_query_filters(metric, row or [], load_rows(), store.row_ids())
     records = [r for r in store.query(metric=metric) if not row or r.row_id in row]
+    if not records:  # a valid question with an empty answer: said so, exit 0
+        asked = " and ".join(
+            ([f"row {', '.join(map(printable, row))}"] if row else [])
+            + ([f"metric {metric}"] if metric else [])
+        )
+        typer.echo(f"no records{' for ' + asked if asked else ''} in {store.records_dir}", err=True)
     if fmt is ListFormat.json:
         typer.echo(json.dumps([{k: v for k, v in asdict(r).items() if k != "id"}
                                for r in records], indent=2))  # fmt: skip
         return
     if not records:
-        typer.echo(f"no results in {store.records_dir}", err=True)
         return
     from vzoo.core.terminal import Column, print_table
 

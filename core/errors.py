@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 
 class VzooError(Exception):
     """A failure with a message meant for the user (exit code 1)."""
@@ -47,15 +49,22 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     """A value as an error message shows it: repr-quoted, control characters escaped (a row id
     holding terminal escape codes must not reach the terminal raw), at most `limit` characters
     (a YAML alias bomb or a 1 GB string must not be formatted whole)."""
-    if isinstance(value, (dict, list, tuple, set)):
-        text = f"<a {type(value).__name__} of {len(value)} items>"
-        return text
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        # reprlib stops at a few items per level and a few levels: bounded work for any size
+        shown = printable(_SHORT_REPR.repr(value))
+        return shown[:limit] + ("..." if len(shown) > limit else "")
     text = value if isinstance(value, str) else str(value)
     shown = text[:limit]
     escaped = repr(shown) if isinstance(value, str) else printable(shown)
     return escaped + (f"... ({len(text)} characters)" if len(text) > limit else "")
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = QUOTE_LIMIT
 
 
 def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:

@@ -27,6 +27,7 @@ content) and then renamed `results.sqlite.imported`, never deleted.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import hashlib
 import json
@@ -51,10 +52,17 @@ from typing import Any, TypeVar
 
 from vzoo import __version__
 from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
-from vzoo.core.errors import StoreError, quote, warn
+from vzoo.core.errors import (
+    StoreError,
+    UnknownRowError,
+    UserInputError,
+    printable,
+    quote,
+    warn,
+)
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, vzoo_home
-from vzoo.core.registry import is_row_id
+from vzoo.core.registry import Registry, is_row_id
 
 RECORD_FORMAT = "vzoo-results/1"  # the "format" field of every record file and export line
 LEGACY_DB_NAME = "results.sqlite"  # the single-file store of vzoo before record files
@@ -486,6 +494,12 @@ class ResultStore:
         sql += f" ORDER BY {_ORDER}"
         return self._with_index(lambda con: [_to_stored(r) for r in con.execute(sql, args)])
 
+    def row_ids(self) -> set[str]:
+        """Every row id with a record in the store."""
+        return self._with_index(
+            lambda con: {r for (r,) in con.execute("SELECT DISTINCT row_id FROM results")}
+        )
+
     def latest(self) -> dict[tuple[str, str], StoredResult]:
         """The newest record for every (row id, metric)."""
         sql = (
@@ -795,6 +809,22 @@ class ResultStore:
 
 class DamagedRecordError(ValueError):
     """A file in the records directory that is not a readable record (the reason, briefly)."""
+
+
+def check_query_filters(
+    metric: str | None, rows: Iterable[str], registry: Registry, stored_rows: Iterable[str]
+) -> None:
+    """`results list --metric M --row R`: an unknown metric, or a row id neither in the registry
+    nor in the store, is a typo (exit 2 with the closest names), not an empty answer."""
+    if metric is not None and metric not in METRICS:
+        close = difflib.get_close_matches(metric, list(METRICS), n=3, cutoff=0.5)
+        hint = f"did you mean: {', '.join(close)}? " if close else ""
+        raise UserInputError(f"unknown metric {quote(metric)}; {hint}(known: {', '.join(METRICS)})")
+    stored = set(stored_rows)
+    for row_id in rows:
+        if row_id not in registry and row_id not in stored:
+            close = difflib.get_close_matches(row_id, sorted(stored | set(registry.ids)), n=3)
+            raise UnknownRowError(printable(row_id), close)
 
 
 def _is_sqlite_file(path: Path) -> bool:

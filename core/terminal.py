@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vzoo.core.errors import printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -136,7 +138,7 @@ def print_table(
 ) -> None:
     """Print a table that fits the terminal (or, with `wide`, every column at full width)."""
     con = console(stderr)
-    cells = [[str(c) for c in r] for r in rows]
+    cells = [[printable(str(c)) for c in r] for r in rows]  # no raw escape codes from data
     if wide:
         keep = list(range(len(columns)))
         widths = column_widths(columns, cells, None)

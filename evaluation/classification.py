@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.registry import Row
-from vzoo.evaluation.datasets import ImageNetLayout
+from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
 from vzoo.zoo.cards import Preprocess, find_card
 
 
@@ -27,12 +27,11 @@ class ImageFolderVal:
 
     def __init__(self, root: Path, pre: Preprocess) -> None:
         self.classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-        exts = {".jpeg", ".jpg", ".png"}
         self.samples = [
             (p, i)
             for i, c in enumerate(self.classes)
             for p in sorted((root / c).iterdir())
-            if p.suffix.lower() in exts
+            if p.suffix.lower() in IMAGE_SUFFIXES
         ]
         self.pre = pre
 

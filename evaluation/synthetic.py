@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vzoo.core.atomic import write_bytes_atomic, write_text_atomic
+from vzoo.core.errors import UserInputError
 
 # The 80 COCO categories with their official (non-contiguous) ids, as in instances_val2017.json.
 COCO_CATEGORY_IDS = [
@@ -22,6 +23,22 @@ COCO_CATEGORY_IDS = [
     56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84,
     85, 86, 87, 88, 89, 90,
 ]  # fmt: skip
+
+
+def check_not_overwriting(root: str | Path, kind: str, force: bool) -> None:
+    """`vzoo data synth-*` onto a directory that already holds a dataset (a real one, maybe)
+    would overwrite its annotations and images: refused unless `force`. `kind`: coco|imagenet."""
+    root = Path(root)
+    present = [
+        root / p
+        for p in (("annotations/instances_val2017.json", "val2017") if kind == "coco" else ("val",))
+        if (root / p).is_file() or ((root / p).is_dir() and any((root / p).iterdir()))
+    ]
+    if present and not force:
+        raise UserInputError(
+            f"{root} already holds a dataset ({present[0]}): writing the synthetic one would "
+            "overwrite it; choose another directory, or pass --force to overwrite"
+        )
 
 
 def coco_categories() -> list[dict[str, object]]:

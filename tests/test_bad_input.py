@@ -241,3 +241,420 @@ def test_flops_out_of_memory_names_the_input(monkeypatch: pytest.MonkeyPatch, cl
     code, out, err = cli("flops", "msvmamba-nano", "--input", "4096x4096", "--no-store")
     _assert_one_line(code, out, err, "counting at 4096x4096 needs more cpu memory than is free")
     assert "use a smaller --input" in err
+
+
+# -- issue 22: hostile, careless and damaged input; every case one line, exit 2, before work --
+
+
+def _overlay_row(tmp: Path, **over: object) -> Path:
+    """An overlay file with one classifier row, `over` laid over its fields."""
+    fields = {
+        "id": "my-nano", "family": "msvmamba", "arch": "msvmamba-nano", "task": "classification",
+        "dataset": "imagenet-1k", "method": "classifier", "schedule": "300e", "config": None,
+        "weights": {"urls": ["https://example.org/my-nano.pth"]}, "pretrain": None,
+        "published": {"top1": 70.1, "params_m": 7},
+        "provenance": {"seed": "mine", "repo": "me/mine", "paper": "https://example.org/p"},
+        **over,
+    }  # fmt: skip
+    f = tmp / "mine.yaml"
+    f.write_text("rows:\n  - " + json.dumps(fields) + "\n", encoding="utf-8")
+    return f
+
+
+def _billion_laughs(tmp: Path) -> Path:
+    """Nine anchors, each nine aliases of the one before: 9**9 (387 million) values in 10 lines."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    f = tmp / "laughs.yaml"
+    f.write_text("\n".join(lines) + "\nrows:\n  - id: my-nano\n    family: *a8\n")
+    return f
+
+
+def _image(tmp: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    f = tmp / "picture.png"
+    cv2.imwrite(str(f), np.full((64, 64, 3), 128, dtype=np.uint8))
+    return f
+
+
+def _out_dir_named_png(tmp: Path) -> Path:
+    d = tmp / "drawn.png"
+    d.mkdir()
+    return d
+
+
+def _imagenet(tmp: Path, break_it: Callable[[Path], object]) -> Path:
+    from vzoo.evaluation.synthetic import write_synthetic_imagenet
+
+    root = write_synthetic_imagenet(tmp / "imagenet", classes=2, per_class=1, size=64)
+    break_it(root)
+    return root
+
+
+def _val_as_file(root: Path) -> None:
+    shutil.rmtree(root / "val")
+    (root / "val").write_text("not a directory")
+
+
+def _empty_class(root: Path) -> None:
+    (root / "val" / "n00000099").mkdir()
+
+
+def _zero_byte_image(root: Path) -> None:
+    next((root / "val" / "n00000000").iterdir()).write_bytes(b"")
+
+
+def _text_as_image(root: Path) -> None:
+    next((root / "val" / "n00000001").iterdir()).write_text("<html>403 Forbidden</html>")
+
+
+STEP_0 = {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_STEP": "0"}
+# name -> (tmp -> (args, environment), what the one line must say)
+ISSUE_22_CASES: dict[str, tuple[Callable[[Path], tuple[list[str], dict[str, str]]], str]] = {
+    "yaml-billion-laughs-check": (
+        lambda t: (["registry", "check", str(_billion_laughs(t))], {}),
+        "aliases (*name) expand to more than 1,000,000 values",
+    ),
+    "yaml-billion-laughs-overlay": (
+        lambda t: (["list", "--registry", str(_billion_laughs(t))], {}),
+        "aliases (*name) expand to more than 1,000,000 values",
+    ),
+    "long-value-quoted-short": (
+        lambda t: (["registry", "check", str(_overlay_row(t, task="x" * 100_000))], {}),
+        "'xxxxxxxxxx",  # and at most ~80 of them: checked below
+    ),
+    "value-with-escape-codes": (
+        lambda t: (
+            ["registry", "check", str(_overlay_row(t, method="\x1b[2J\x1b]0;owned\x07"))],
+            {},
+        ),
+        "'\\x1b[2J\\x1b]0;owned\\x07' is not one of",
+    ),
+    "flops-input-60000": (
+        lambda t: (["registry", "check", str(_overlay_row(t, flops_input=[3, 60000, 60000]))], {}),
+        "flops_input: [3, 60000, 60000] is out of range",
+    ),
+    "mirror-file-url": (
+        lambda t: (
+            [
+                "list",
+                "--registry",
+                str(
+                    _overlay_row(
+                        t,
+                        weights={
+                            "urls": ["https://e.org/a.pth"],
+                            "mirrors": ["file:///etc/passwd"],
+                        },
+                    )
+                ),
+            ],
+            {},
+        ),
+        "weights.mirrors: not an http(s) or hf:// URL: 'file:///etc/passwd'",
+    ),
+    "url-bad-ipv6": (
+        lambda t: (
+            ["list", "--registry", str(_overlay_row(t, weights={"urls": ["http://[::1/x"]}))],
+            {},
+        ),
+        "weights.urls: not an http(s) URL: 'http://[::1/x' (unparsable: Invalid IPv6 URL)",
+    ),
+    "github-endpoint-bad": (
+        lambda t: (["download", "mlla-t"], {"VZOO_GITHUB_ENDPOINT": "http://[::1"}),
+        "VZOO_GITHUB_ENDPOINT='http://[::1' is not an http(s) URL",
+    ),
+    "github-endpoint-file": (
+        lambda t: (["download", "mlla-t"], {"VZOO_GITHUB_ENDPOINT": "file:///etc"}),
+        "VZOO_GITHUB_ENDPOINT='file:///etc' is not an http(s) URL",
+    ),
+    "scan-backend-bogus": (
+        lambda t: (["flops", "msvmamba-nano", "--no-store"], {"VZOO_SCAN_BACKEND": "bogus"}),
+        "VZOO_SCAN_BACKEND='bogus' is not a selective-scan backend",
+    ),
+    "eval-workers-100000": (
+        lambda t: (["eval", "msvmamba-micro-1x", "--workers", "100000", *NO_DATA], {}),
+        "--workers 100000: at most",
+    ),
+    "eval-shard-slurm-step-0": (
+        lambda t: (["eval", "msvmamba-micro-1x", "--shard", "slurm", *NO_DATA], STEP_0),
+        "SLURM_ARRAY_TASK_STEP is 0",
+    ),
+    "eval-launcher-pytorch-outside-torchrun": (
+        lambda t: (["eval", "msvmamba-micro-1x", "--launcher", "pytorch", *NO_DATA], {}),
+        "--launcher pytorch: not running under torchrun",
+    ),
+    "eval-work-dir-is-a-file": (
+        lambda t: (
+            ["eval", "msvmamba-micro-1x", "--work-dir", str(_below_a_file(t)), *NO_DATA],
+            {},
+        ),
+        "is a file, not a directory",
+    ),
+    "bench-batch-size-100000000": (
+        lambda t: (["bench", "msvmamba-nano", "--no-store", "--batch-size", "100000000"], {}),
+        "--batch-size 100000000: at most",
+    ),
+    "bench-input-100000": (
+        lambda t: (["bench", "msvmamba-nano", "--no-store", "--input", "100000x100000"], {}),
+        "largest 4096x4096",
+    ),
+    "bench-threads-99999999999": (
+        lambda t: (["bench", "msvmamba-nano", "--no-store", "--threads", "99999999999"], {}),
+        "--threads 99999999999: at most",
+    ),
+    "predict-out-is-a-directory": (
+        lambda t: (
+            [
+                "predict",
+                "msvmamba-nano",
+                str(_image(t)),
+                "--out",
+                str(_out_dir_named_png(t)),
+                "--random-init",
+            ],
+            {},
+        ),
+        "is a directory",
+    ),
+    "imagenet-val-is-a-file": (
+        lambda t: (
+            [
+                "eval",
+                "msvmamba-nano",
+                "--random-init",
+                "--data-root",
+                str(_imagenet(t, _val_as_file)),
+            ],
+            {},
+        ),
+        "ImageNet val directory",
+    ),
+    "imagenet-class-without-images": (
+        lambda t: (
+            [
+                "eval",
+                "msvmamba-nano",
+                "--random-init",
+                "--data-root",
+                str(_imagenet(t, _empty_class)),
+            ],
+            {},
+        ),
+        "n00000099 holds no images",
+    ),
+    "imagenet-0-byte-image": (
+        lambda t: (
+            [
+                "eval",
+                "msvmamba-nano",
+                "--random-init",
+                "--data-root",
+                str(_imagenet(t, _zero_byte_image)),
+            ],
+            {},
+        ),
+        "0 bytes",
+    ),
+    "imagenet-non-image": (
+        lambda t: (
+            [
+                "eval",
+                "msvmamba-nano",
+                "--random-init",
+                "--data-root",
+                str(_imagenet(t, _text_as_image)),
+            ],
+            {},
+        ),
+        "not an image",
+    ),
+    "eval-ann-file-dev-zero": (
+        lambda t: (
+            [
+                "eval",
+                "msvmamba-micro-1x",
+                "--random-init",
+                "--data-root",
+                str(_synthetic_coco(t)),
+                "--ann-file",
+                "/dev/zero",
+            ],
+            {},
+        ),
+        "/dev/zero is not a regular file",
+    ),
+    "results-list-unknown-metric": (
+        lambda t: (["results", "list", "--metric", "box_aq"], {}),
+        "unknown metric 'box_aq'; did you mean: box_ap",
+    ),
+    "results-list-unknown-row": (
+        lambda t: (["results", "list", "--row", "mlla-tt-1x"], {}),
+        "unknown row id 'mlla-tt-1x'; did you mean: mlla-t-1x",
+    ),
+}
+
+
+def _synthetic_coco(tmp: Path) -> Path:
+    from vzoo.evaluation.synthetic import write_synthetic_coco
+
+    return write_synthetic_coco(tmp / "coco", images=1, seed=3, size=(200, 240))
+
+
+@pytest.mark.parametrize("case", list(ISSUE_22_CASES))
+def test_issue_22_bad_input_is_one_line_exit_2_before_work(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    import time
+
+    make, message = ISSUE_22_CASES[case]
+    args, env = make(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # eval's default work dir, if one were made, would be here
+    t0 = time.monotonic()
+    code, out, err = cli(*args)
+    _assert_one_line(code, out, err, message)
+    assert time.monotonic() - t0 < 60  # fails fast (the alias bomb took 70 s to a MemoryError)
+    assert len(err) < 600  # a value is quoted short, never whole
+    assert "\x1b" not in err and "\x07" not in err  # escape codes never reach the terminal raw
+    assert not (tmp_path / "work_dirs").exists()  # no row was started
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="this machine has CUDA: nothing to refuse"
+)
+def test_predict_device_cuda_without_cuda_exits_2_before_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    import vzoo.evaluation.predict as predict_module
+
+    def no_model(*a: object, **k: object) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(predict_module, "_classify", no_model)
+    code, out, err = cli(
+        "predict", "msvmamba-nano", _image(tmp_path), "--out", tmp_path / "o.png",
+        "--device", "cuda", "--random-init",
+    )  # fmt: skip
+    _assert_one_line(code, out, err, "--device cuda was given but CUDA is not available here")
+
+
+def test_cfg_options_replacing_a_section_by_a_value_exits_2_before_the_model(
+    coco_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    from mmengine.runner import Runner
+
+    def no_run(*a: object, **k: object) -> None:
+        raise AssertionError("a runner (and its model) was built")
+
+    monkeypatch.setattr(Runner, "from_cfg", no_run)
+    root = _coco_with(tmp_path, coco_images, _valid_doc(coco_images))
+    work = tmp_path / "work"
+    code, out, err = cli("eval", "msvmamba-micro-1x", "--data-root", root, "--random-init",
+                         "--work-dir", work, "--cfg-options", "model=1")  # fmt: skip
+    _assert_one_line(code, out, err, "--cfg-options model=1: 'model' is a section of the config")
+    assert not work.exists()
+
+
+def _coco_image_broken(tmp_path: Path, images: Path, content: bytes) -> Path:
+    """A COCO root whose first listed image holds `content`."""
+    root = tmp_path / "coco"
+    shutil.copytree(images, root)
+    first = sorted((root / "val2017").iterdir())[0]
+    first.write_bytes(content)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("content", "why"), [(b"", "0 bytes"), (b"<html>Quota exceeded</html>", "not an image")],
+    ids=["0-byte", "html"],
+)  # fmt: skip
+def test_coco_images_that_are_not_images_exit_2_before_the_model(
+    content: bytes, why: str, coco_images: Path, tmp_path: Path, cli
+) -> None:
+    root = _coco_image_broken(tmp_path, coco_images, content)
+    work = tmp_path / "work"
+    code, out, err = cli("eval", "msvmamba-micro-1x", "--data-root", root, "--random-init",
+                         "--work-dir", work)  # fmt: skip
+    _assert_one_line(code, out, err, f"1 of 2 images in {root / 'val2017'} are not readable")
+    assert why in err
+    assert not work.exists()
+
+
+COCO_CONTENT_CASES: list[tuple[str, Callable[[dict], object], str]] = [
+    (
+        "nan-box",
+        lambda d: {
+            **d,
+            "annotations": [
+                {**d["annotations"][0], "bbox": [float("nan"), 1, 2, 3]},
+                *d["annotations"][1:],
+            ],
+        },
+        "annotations[0].bbox is [nan, 1, 2, 3]",
+    ),
+    (
+        "unknown-category",
+        lambda d: {
+            **d,
+            "annotations": [*d["annotations"][:-1], {**d["annotations"][-1], "category_id": 9999}],
+        },
+        "category_id 9999 is not one of the file's 80 categories",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_doc", "message"), [pytest.param(f, m, id=n) for n, f, m in COCO_CONTENT_CASES]
+)
+def test_coco_boxes_and_categories_checked_before_the_model(
+    make_doc: Callable[[dict], object], message: str, coco_images: Path, tmp_path: Path, cli
+) -> None:
+    """These exited 0 and stored 0.0 as a measured AP."""
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    (root / "val2017").symlink_to(coco_images / "val2017")
+    # json.dumps writes NaN as the token NaN, as a hand-edited or broken exporter's file has it
+    (root / "annotations" / "instances_val2017.json").write_text(
+        json.dumps(make_doc(_valid_doc(coco_images)))
+    )
+    work = tmp_path / "work"
+    code, out, err = cli("eval", "msvmamba-micro-1x", "--data-root", root, "--random-init",
+                         "--work-dir", work)  # fmt: skip
+    _assert_one_line(code, out, err, message)
+    assert not work.exists()
+    from vzoo.core.results import ResultStore
+
+    assert ResultStore().query() == []  # nothing stored as measured
+
+
+@pytest.mark.parametrize("command", ["synth-coco", "synth-imagenet"])
+def test_synth_never_overwrites_a_dataset_without_force(command: str, tmp_path: Path, cli) -> None:
+    target = tmp_path / "data"
+    args = ["data", command, target, "--seed", "1"]
+    if command == "synth-coco":
+        args += ["--images", "1"]
+    else:
+        args += ["--classes", "1", "--per-class", "1"]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    before = {p: p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+    code, out, err = cli(*[a if a != "1" else "2" for a in args])  # another seed, same place
+    _assert_one_line(code, out, err, f"{target} already holds a dataset")
+    assert "--force" in err
+    assert {p: p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()} == before
+    code, _, err = cli(*[a if a != "1" else "2" for a in args], "--force")
+    assert code == 0, err
+    after = {p: p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+    assert after != before  # overwritten, as asked
+
+
+def test_results_list_of_a_known_row_without_records_says_so(cli) -> None:
+    """A valid question with an empty answer is exit 0 and a clear line, not silence."""
+    code, out, err = cli("results", "list", "--row", "mlla-t-1x", "--metric", "box_ap")
+    assert code == 0, err
+    assert err.strip().startswith("no records for row mlla-t-1x and metric box_ap in ")
+    assert out.strip() == ""
