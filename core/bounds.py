@@ -72,8 +72,9 @@ def check_at_most(option: str, value: int, most: int, why: str) -> None:
 
 
 def check_workers(option: str, value: int) -> None:
-    """Worker processes: no more than the cores (torch's DataLoader warns past that too)."""
-    check_at_most(option, value, cpu_cores(), "the CPU cores this process may use")
+    """Data-loading worker processes: at most twice the cores (a loader waiting on its disk may
+    use a few more than the cores; past that they only compete, and each holds memory)."""
+    check_at_most(option, value, 2 * cpu_cores(), "twice the CPU cores this process may use")
 
 
 def check_threads(option: str, value: int) -> None:
