@@ -56,8 +56,8 @@ from vzoo.core.errors import (
     StoreError,
     UnknownRowError,
     UserInputError,
-    printable,
     quote,
+    shorten,
     warn,
 )
 from vzoo.core.metrics import METRICS
@@ -824,7 +824,7 @@ def check_query_filters(
     for row_id in rows:
         if row_id not in registry and row_id not in stored:
             close = difflib.get_close_matches(row_id, sorted(stored | set(registry.ids)), n=3)
-            raise UnknownRowError(printable(row_id), close)
+            raise UnknownRowError(shorten(row_id), close)
 
 
 def _is_sqlite_file(path: Path) -> bool:
