@@ -619,9 +619,13 @@ class ResultStore:
         con.execute("BEGIN IMMEDIATE")
         try:  # another vzoo version or another records dir wrote it: start over
             if dict(con.execute("SELECT key, value FROM meta").fetchall()) != want:
-                con.execute("DELETE FROM results")
-                con.execute("DELETE FROM runs")
+                # dropped, not emptied: an older schema's tables lack today's columns
+                con.execute("DROP TABLE results")
+                con.execute("DROP TABLE runs")
                 con.execute("DELETE FROM meta")
+                for statement in _INDEX_SCHEMA_SQL.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
                 con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(want.items()))
             con.execute("COMMIT")
         except BaseException:

@@ -345,6 +345,21 @@ def test_a_hand_edited_record_is_seen_by_a_built_index(tmp_path: Path) -> None:
     ]
 
 
+def test_an_index_of_the_previous_schema_is_rebuilt(tmp_path: Path) -> None:
+    """A node upgraded from a vzoo whose index had no file stamps starts its index over."""
+    store = ResultStore(tmp_path / "r", index_dir=tmp_path / "idx")
+    store.record([_res(value=1.0)])
+    con = sqlite3.connect(store.index_path)
+    con.executescript(
+        "DROP TABLE runs; CREATE TABLE runs (run TEXT PRIMARY KEY, file TEXT NOT NULL UNIQUE,"
+        " created_at TEXT NOT NULL); UPDATE meta SET value = '2' WHERE key = 'schema';"
+    )
+    con.close()
+    again = ResultStore(tmp_path / "r", index_dir=tmp_path / "idx")
+    again.record([_res(value=2.0)])
+    assert sorted(r.value for r in again.query()) == [1.0, 2.0]
+
+
 def test_stale_temp_files_of_killed_writers_are_cleaned_on_the_next_write(tmp_path: Path) -> None:
     """kill -9 mid-write leaves `.<name>.<hex>.tmp`; the next write removes those old enough to
     belong to no live writer, and leaves a fresh one (a writer at work right now) alone."""
