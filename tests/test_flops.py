@@ -252,6 +252,24 @@ def test_adaptive_avg_pool1d_priced_like_fvcores_2d_pool() -> None:
     assert rep1.uncounted == {} and rep1.macs == rep2.macs == 2 * 8 * 30
 
 
+def test_unfold_is_a_copy_and_the_linear_it_feeds_is_counted() -> None:
+    """mmdet's Swin merges patches with nn.Unfold (aten::im2col): no multiply-adds of its own, so
+    the merge costs what its norm and reduction cost on the gathered 2x2 patches."""
+    from mmdet.models.layers import PatchMerging
+
+    merge = PatchMerging(in_channels=8, out_channels=16).eval()
+    h, w = 6, 4
+    rep = count(merge, (torch.randn(1, h * w, 8), (h, w)))
+    assert rep.uncounted == {}  # was {"aten::im2col": 1}: `vzoo flops` refused mmdet's Swin rows
+    gathered = count(nn.Sequential(merge.norm, merge.reduction), (torch.randn(1, 6, 4 * 8),))
+    assert (
+        rep.macs
+        == gathered.macs
+        == (h // 2) * (w // 2) * 4 * 8 * 16 + gathered.by_operator.get("layer_norm", 0)
+    )
+    assert rep.macs > 0
+
+
 TINY_SPATIAL_MAMBA_DET = Path(__file__).parent / "data" / "tiny_spatial_mamba_mask_rcnn.py"
 
 
