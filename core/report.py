@@ -528,8 +528,11 @@ def render_markdown(frame: pd.DataFrame) -> str:
 
 HOW_TO_READ_FIGURES = (
     "Figures: one curve per family through its sizes (T, S, B); hollow markers are published "
-    "numbers, filled ones measured here, joined to their published point by a thin line; grey "
-    "dashed curves are baselines (a dotted level where only their accuracy is known)."
+    "numbers; a measured point is filled in the dimensions measured here (filled: both; half "
+    "filled: only the x or only the accuracy, the other as published), joined to its published "
+    "point by a thin line; a dotted level is a row with an accuracy and no x (named beside the "
+    "chart); the grey dashed curve is the baselines; a timing has its slowest-fastest pass as a "
+    "bar, and a red ring where vzoo bench flagged it untrustworthy."
 )
 _HTML_STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
