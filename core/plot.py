@@ -254,9 +254,12 @@ def _label_levels(ax: Axes, labels: list[tuple[float, str, str]]) -> None:
     """Name each level just outside the right edge, where no point is, apart from each other."""
     if not labels:
         return
+    fig = ax.get_figure()
     low, high = ax.get_ylim()
-    height_pt = ax.get_figure().get_figheight() * 72 * 0.55  # the axes' share (legend below)
+    height_pt = fig.get_figheight() * 72 * 0.55  # the axes' share (legend below)
     gap = (high - low) * LEVEL_LABEL_PT / height_pt
+    # room beside the names: a browser's sans-serif runs wider than matplotlib's DejaVu metrics
+    fig.get_layout_engine().set(w_pad=0.12)  # type: ignore[union-attr]
     placed: list[float] = []
     for y, text, colour in sorted(labels):
         at = max(y, placed[-1] + gap) if placed else y
