@@ -129,13 +129,9 @@ def main() -> None:
     # Screenshots: the report as it is (its top), and the same page with its tables left out, so
     # that every figure is in view at once.
     figures_only = work / "report-figures.html"
-    figures_only.write_text(
-        re.sub(
-            r"<table>.*?</table>|<ol class='notes'>.*?</ol>", "",
-            report.read_text(encoding="utf-8"), flags=re.S,
-        ),  # fmt: skip
-        encoding="utf-8",
-    )
+    tables_and_notes = r"<table>.*?</table>|<ol class='notes'>.*?</ol>"
+    page_text = report.read_text(encoding="utf-8")
+    figures_only.write_text(re.sub(tables_and_notes, "", page_text, flags=re.S), encoding="utf-8")
     shots = []
     for page, suffix, height in ((report, "", 1300), (figures_only, "-figures", 3300)):
         shot = args.out.with_name(f"{args.out.stem}{suffix}.png")
