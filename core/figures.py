@@ -148,8 +148,8 @@ def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
                 row.protocols[r["metric"]] = r["protocol"]
             if r.get("spread_min") is not None and r.get("spread_max") is not None:
                 row.spreads[r["metric"]] = (float(r["spread_min"]), float(r["spread_max"]))
-            if r.get("untrustworthy"):
-                row.caveats[r["metric"]] = r["untrustworthy"]
+            if r.get("caveats"):
+                row.caveats[r["metric"]] = r["caveats"]
     return list(rows.values())
 
 

@@ -58,15 +58,16 @@ class ComparisonRecord:
     method: str = ""
     schedule: str | None = None
     baseline: bool = False  # a reference row (e.g. mmdet's own models), drawn as a grey curve
+    # speed metrics: why the timing is not trustworthy (load, spread: `speed.stability`), if so
+    caveats: str | None = None
     # What the registry row's notes know about this published figure (e.g. "params (25M
     # published) NOT reproduced: the released code builds 24.39M"): `metric_notes`
     note: str | None = None
-    # Speed metrics: the timing's spread over its passes (min/max, in `unit`), the machine's
-    # 1-minute load average, and why the timing is not to be trusted (None: nothing says so).
+    # Speed metrics: the timing's spread over its passes (min/max, in `unit`) and the machine's
+    # 1-minute load average.
     spread_min: float | None = None
     spread_max: float | None = None
     load_avg: float | None = None
-    untrustworthy: str | None = None
 
 
 def printed_half_unit(printed: str | None) -> float:
@@ -264,10 +265,10 @@ def _speed_records(
 
 def timing_quality(hit: StoredResult | None, latency: StoredResult | None) -> dict[str, Any]:
     """What a speed record says about its own timing: spread_min/spread_max (in its unit),
-    load_avg and untrustworthy (a reason), as `vzoo bench` stores them in the record's env.
+    load_avg and caveats (why not to trust it), as `vzoo bench` stores them in the record's env.
 
     Read from the env: `spread` ({"min", "max", ...} in the record's unit), `load_avg_1min`,
-    `untrustworthy` (why the timing is not to be trusted; absent or null when nothing says so).
+    `timing_caveats` (a list of reasons; empty or absent when nothing says so).
     A throughput record without its own spread gets it from its latency record (per-pass
     images/s = batch size / per-pass latency): the slowest pass is the lowest throughput.
     """
@@ -281,14 +282,11 @@ def timing_quality(hit: StoredResult | None, latency: StoredResult | None) -> di
         batch = ((env.get("bench_protocol") or {}).get("batch_size")) or 1
         if lat.get("min") and lat.get("max"):
             low, high = 1e3 * batch / lat["max"], 1e3 * batch / lat["min"]
-    flag = env.get("untrustworthy")
     return {
         "spread_min": float(low) if low is not None else None,
         "spread_max": float(high) if high is not None else None,
         "load_avg": env.get("load_avg_1min"),
-        "untrustworthy": (flag if isinstance(flag, str) else "flagged by vzoo bench")
-        if flag
-        else None,
+        "caveats": "; ".join(env.get("timing_caveats") or []) or None,
     }
 
 
@@ -297,8 +295,8 @@ JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
 ROW_KEYS = ("family", "task", "size")
 FRAME_COLUMNS = (
     *JSON_KEYS, *ROW_KEYS, "arch", "method", "schedule", "baseline", "unit", "tolerance",
-    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol", "note",
-    "spread_min", "spread_max", "load_avg", "untrustworthy",
+    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol", "caveats",
+    "note", "spread_min", "spread_max", "load_avg",
 )  # fmt: skip
 
 
@@ -466,8 +464,8 @@ def measured_cell(r: Mapping[str, Any]) -> str:
 def verdict_cell(r: Mapping[str, Any], notes: Mapping[str, int]) -> str:
     """The verdict, then what makes it a caveat: an untrustworthy timing, a known note."""
     text = r["verdict"]
-    if r.get("untrustworthy"):
-        text += f", UNTRUSTWORTHY timing: {r['untrustworthy']}"
+    if r.get("caveats"):
+        text += f", UNTRUSTWORTHY timing: {r['caveats']}"
     if r.get("note"):
         text += f" (known: note {notes[_note_text(r)]})"
     return text

@@ -430,7 +430,7 @@ def test_throughput_points_carry_their_spread_and_an_untrustworthy_mark() -> Non
                    env={"bench_protocol": protocol, "load_avg_1min": 0.5, **extra})
         for rid, thr, low_ms, high_ms, flag in bench
         for metric, value, unit, extra in (
-            ("throughput", thr, "img/s", {"untrustworthy": flag} if flag else {}),
+            ("throughput", thr, "img/s", {"timing_caveats": [flag] if flag else []}),
             ("latency_ms", 400.0, "ms", {"spread": {"min": low_ms, "max": high_ms}}),
         )
     )  # fmt: skip

@@ -251,9 +251,9 @@ def _speed(metric: str, value: float, unit: str, **env: object) -> StoredResult:
     )  # fmt: skip
 
 
-def _speed_run(untrustworthy: str | None = None) -> list[StoredResult]:
+def _speed_run(*caveats: str) -> list[StoredResult]:
     return [
-        _speed("throughput", 5.95, "img/s", load_avg_1min=0.4, untrustworthy=untrustworthy),
+        _speed("throughput", 5.95, "img/s", load_avg_1min=0.4, timing_caveats=list(caveats)),
         _speed("latency_ms", 152.45, "ms", load_avg_1min=0.4,
                spread={"min": 300.0, "max": 400.0}),  # ms per pass of 2 images
         _speed("peak_memory_mb", 56.8, "MiB", load_avg_1min=0.4),
@@ -289,14 +289,18 @@ def test_every_speed_cell_carries_its_unit_in_markdown_html_and_csv(registry: Re
 
 
 def test_an_untrustworthy_timing_says_so_next_to_its_verdict(registry: Registry) -> None:
-    reason = "spread 12x between passes, load 11.4 on 2 cores"
-    records = compare([registry.get("mlla-t")], {}, speed=_speed_run(untrustworthy=reason))
+    reason = "load 11.4 on 2 cores; spread 12.0x (max/min)"
+    records = compare(
+        [registry.get("mlla-t")],
+        {},
+        speed=_speed_run("load 11.4 on 2 cores", "spread 12.0x (max/min)"),
+    )
     (throughput,) = [r for r in records if r.metric == "throughput"]
-    assert throughput.untrustworthy == reason and throughput.load_avg == 0.4
+    assert throughput.caveats == reason and throughput.load_avg == 0.4
     (line,) = [x for x in render(records, "markdown").splitlines() if "| throughput |" in x]
     assert line.endswith(f"| measured, UNTRUSTWORTHY timing: {reason} |")
     clean = compare([registry.get("mlla-t")], {}, speed=_speed_run())
-    assert all(r.untrustworthy is None for r in clean)
+    assert all(r.caveats is None for r in clean)
 
 
 def test_published_params_print_with_their_unit_for_every_family(registry: Registry) -> None:
