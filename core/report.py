@@ -431,6 +431,10 @@ def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list
     return []
 
 
+# the name this module used for format_value before units were added (callers still use it)
+_fmt = format_value
+
+
 def _published(r: Mapping[str, Any]) -> str:
     """The published number as printed (keeps "51.0"), with the unit shown like measured ones."""
     if r["published"] is None:
