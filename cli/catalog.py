@@ -11,6 +11,7 @@ import typer
 
 from vzoo.cli.selection import check_task, load_rows, registry_option
 from vzoo.core.errors import UserInputError
+from vzoo.core.metrics import format_published
 
 
 class ListFormat(str, Enum):
@@ -67,7 +68,8 @@ def list_rows(
             "method": r.method,
             "schedule": r.schedule,
             "published": ", ".join(
-                f"{k}={r.published_printed.get(k, f'{v:g}')}" for k, v in r.published.items()
+                f"{k}={format_published(k, v, r.published_printed.get(k))}"
+                for k, v in r.published.items()
             ),
         }
         for r in rows

@@ -52,16 +52,21 @@ def list_results(
         return
     if not records:
         return
+    from vzoo.core.results import RANDOM_INIT
     from vzoo.core.terminal import Column, print_table
 
+    # The value carries its unit, and a --random-init record says so in the value itself: the
+    # convention column is the first to go on a narrow terminal.
     columns = [
         Column("measured at", 3, no_wrap=True), Column("row", 0, no_wrap=True),
         Column("metric", 0, no_wrap=True), Column("value", 0, justify="right"),
-        Column("unit", 4), Column("convention", 1), Column("run", 2, no_wrap=True),
+        Column("convention", 1), Column("run", 2, no_wrap=True),
     ]  # fmt: skip
     cells = [
-        [r.created_at[:19], r.row_id, r.metric, f"{r.value:.3f}", r.unit, r.convention or "-",
-         r.run[:12]]
+        [r.created_at[:19], r.row_id, r.metric,
+         f"{r.value:.3f} {r.unit}".rstrip()
+         + (" random-init (plumbing only)" if r.convention == RANDOM_INIT else ""),
+         r.convention or "-", r.run[:12]]
         for r in records
     ]  # fmt: skip
     print_table(columns, cells, wide=wide)

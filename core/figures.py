@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 ACCURACY_METRIC = {"classification": "top1", "detection": "box_ap", "segmentation": "miou_ss"}
 X_METRICS = ("flops_g", "params_m", "throughput")
 X_LABELS = {"flops_g": "FLOPs (G)", "params_m": "Params (M)", "throughput": "Throughput (images/s)"}
+# What the title and legend call an axis' quantity ("box AP vs FLOPs").
+X_WORDS = {"flops_g": "FLOPs", "params_m": "params", "throughput": "throughput"}
+Y_WORDS = {"top1": "top-1", "box_ap": "box AP", "miou_ss": "mIoU"}
+# Axes whose value can be published (throughput never is: only measured rows are on its chart).
+PUBLISHABLE_X = ("flops_g", "params_m")
 Y_LABELS = {
     "top1": "ImageNet-1K top-1 (%)",
     "box_ap": "COCO box AP",
@@ -51,7 +56,13 @@ class ChartPoint:
     row_id: str
     size: str
     published: Point | None  # (x, y) both as published: a hollow marker
-    measured: Point | None  # at least one coordinate measured, the other published: filled
+    # at least one coordinate measured, the other published; drawn as measured only in the
+    # dimensions that were: filled ("xy"), or half-filled ("x": accuracy as published; "y")
+    measured: Point | None
+    measured_axes: str = ""  # "xy", "x" or "y" (the measured point's measured coordinates)
+    label: str = ""  # a baseline's name on the chart ("ResNet-50", "Swin-T")
+    x_spread: tuple[float, float] | None = None  # a timing's slowest..fastest pass (min, max)
+    untrustworthy: str | None = None  # why the measured x (a timing) is not to be trusted
 
     @property
     def on_curve(self) -> Point:
@@ -69,7 +80,8 @@ class ChartSeries:
     method: str
     baseline: bool
     points: tuple[ChartPoint, ...]  # in size order (T, S, B)
-    # (size, accuracy) of baseline rows with no x to place them at: drawn as horizontal levels
+    # (name, accuracy) of rows with an accuracy and no x to place them at (mmdet's baselines,
+    # SparX's detectors: their READMEs print no FLOPs or params): drawn as horizontal levels
     levels: tuple[tuple[str, float], ...] = ()
 
 
@@ -111,6 +123,8 @@ class _RowValues:
     measured: dict[str, float]
     conventions: dict[str, str | None]
     protocols: dict[str, dict[str, Any]]
+    spreads: dict[str, tuple[float, float]]
+    caveats: dict[str, str]  # metric -> why its measurement is not to be trusted
 
 
 def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
@@ -122,7 +136,7 @@ def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
                 id=r["id"], family=r["family"], arch=r.get("arch") or "", task=r["task"],
                 size=r["size"],
                 method=r["method"], schedule=r["schedule"], baseline=bool(r["baseline"]),
-                published={}, measured={}, conventions={}, protocols={},
+                published={}, measured={}, conventions={}, protocols={}, spreads={}, caveats={},
             )  # fmt: skip
         if r["published"] is not None:
             row.published[r["metric"]] = float(r["published"])
@@ -132,6 +146,10 @@ def _rows(records: Iterable[Mapping[str, Any]]) -> list[_RowValues]:
             row.conventions[r["metric"]] = r["convention"]
             if r.get("protocol"):
                 row.protocols[r["metric"]] = r["protocol"]
+            if r.get("spread_min") is not None and r.get("spread_max") is not None:
+                row.spreads[r["metric"]] = (float(r["spread_min"]), float(r["spread_max"]))
+            if r.get("caveats"):
+                row.caveats[r["metric"]] = r["caveats"]
     return list(rows.values())
 
 
@@ -140,14 +158,29 @@ def _point(row: _RowValues, x_metric: str, y_metric: str) -> ChartPoint | None:
     x_meas, y_meas = row.measured.get(x_metric), row.measured.get(y_metric)
     published = (x_pub, y_pub) if x_pub is not None and y_pub is not None else None
     measured = None
-    if x_meas is not None or y_meas is not None:
+    axes = ("x" if x_meas is not None else "") + ("y" if y_meas is not None else "")
+    if axes:
         x = x_meas if x_meas is not None else x_pub
         y = y_meas if y_meas is not None else y_pub
         if x is not None and y is not None:
             measured = (x, y)
     if published is None and measured is None:
         return None
-    return ChartPoint(row.id, row.size, published, measured)
+    return ChartPoint(
+        row.id, row.size, published, measured, axes if measured else "", _row_label(row),
+        row.spreads.get(x_metric) if x_meas is not None else None,
+        row.caveats.get(x_metric) if x_meas is not None else None,
+    )  # fmt: skip
+
+
+def _row_label(row: _RowValues) -> str:
+    """A baseline's name on the chart: "ResNet-50", "Swin-T" (zoo rows: their legend says it)."""
+    if not row.baseline:
+        return ""
+    from vzoo.core.report import arch_parts
+
+    backbone, size = arch_parts(row.family, row.arch)
+    return f"{BACKBONE_LABELS.get(backbone, backbone)}-{size}"
 
 
 def family_label(family: str) -> str:
@@ -183,12 +216,13 @@ def _series_label(family: str, method: str, several_methods: bool, baseline: boo
     return f"{label} (baseline)" if baseline else label
 
 
-def _title(task: str, framework: str, schedule: str | None, y_metric: str) -> str:
+def _title(task: str, framework: str, schedule: str | None, y_metric: str, x_metric: str) -> str:
+    """What is plotted against what: "COCO, Mask R-CNN 1×: box AP vs FLOPs"."""
     parts = [DATASET_TITLES.get(task, task)]
     method = _method_label(framework)
     if method:
         parts.append(f"{method} {schedule.replace('x', '×')}" if schedule else method)
-    return ", ".join(parts)
+    return f"{', '.join(parts)}: {Y_WORDS.get(y_metric, y_metric)} vs {X_WORDS[x_metric]}"
 
 
 def _x_label(x_metric: str, rows: list[_RowValues]) -> str:
@@ -219,15 +253,21 @@ def _size_rank(point: ChartPoint) -> tuple[int, float]:
     return SIZE_ORDER.get(point.size, len(SIZE_ORDER)), point.on_curve[0]
 
 
+def _x_rank(point: ChartPoint) -> float:
+    return point.on_curve[0]
+
+
+def _level_label(label: str, x_metric: str) -> str:
+    """A zoo family with rows that have no x: the legend says why they are levels, not points."""
+    return f"{label} (no {X_WORDS[x_metric]}: level)"
+
+
 def _series_of(row: _RowValues, several_methods: bool) -> tuple[str, str]:
     """(key, legend label) of the series a row belongs to: its family (and method, where one
-    family has several in a chart); a baseline by backbone family (mmdet's R-50, Swin-T/S)."""
+    family has several in a chart); the baselines of one source are one reference curve
+    (mmdet's R-50, Swin-T, Swin-S), each point named on the chart."""
     if row.baseline:
-        from vzoo.core.report import arch_parts
-
-        backbone = arch_parts(row.family, row.arch)[0]
-        label = f"{BACKBONE_LABELS.get(backbone, backbone)} ({row.family} baseline)"
-        return _slug(f"{row.family}-{backbone}"), label
+        return _slug(f"{row.family}-baselines"), f"{row.family} baselines"
     key = f"{row.family}-{row.method}" if several_methods else row.family
     return _slug(key), _series_label(row.family, row.method, several_methods, False)
 
@@ -261,23 +301,25 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
                 key, label = _series_of(row, len(methods_of[row.family]) > 1)
                 point = _point(row, x_metric, y_metric)
                 y = row.measured.get(y_metric, row.published.get(y_metric))
-                if point is None and not (row.baseline and y is not None):
+                # a row with an accuracy and no x is a level (where an x could be published)
+                if point is None and (y is None or x_metric not in PUBLISHABLE_X):
                     continue
                 _, _, points, levels = found.setdefault(key, (row, label, [], []))
                 if point is not None:
                     points.append(point)
                 else:
-                    levels.append((row.size, y))
+                    levels.append((_row_label(row) or row.size, y))
             if not any(points for _, _, points, _ in found.values()):
                 continue
             series = tuple(
                 ChartSeries(
                     key=key,
-                    label=label,
+                    label=_level_label(label, x_metric) if levels and not first.baseline else label,
                     family=first.family,
                     method=first.method,
                     baseline=first.baseline,
-                    points=tuple(sorted(points, key=_size_rank)),
+                    # baselines of several backbones: a reference curve by x (R-50, Swin-T, -S)
+                    points=tuple(sorted(points, key=_x_rank if first.baseline else _size_rank)),
                     levels=tuple(levels),
                 )
                 for key, (first, label, points, levels) in found.items()
@@ -290,7 +332,7 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
                 Chart(
                     key=_slug("-".join(p for p in stem if p)),
                     task=task,
-                    title=_title(task, framework, schedule, y_metric),
+                    title=_title(task, framework, schedule, y_metric, x_metric),
                     x_metric=x_metric,
                     y_metric=y_metric,
                     x_label=_x_label(x_metric, members),

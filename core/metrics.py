@@ -46,7 +46,7 @@ METRICS: dict[str, Metric] = {
         # `vzoo bench`: no paper figure to compare with (other hardware), so no tolerance applies
         Metric("throughput", "img/s", "throughput", 0.0, "rel", True),
         Metric("latency_ms", "ms", "latency", 0.0, "rel", False),
-        Metric("peak_memory_mb", "MB", "peak memory", 0.0, "rel", False),
+        Metric("peak_memory_mb", "MiB", "peak memory", 0.0, "rel", False),  # 2**20 bytes
         *(
             Metric(f"{kind}_{suffix}", unit, f"{label} {text}", 0.3, "abs", True, detail=True)
             for kind, label in (("box", "box"), ("mask", "mask"))
@@ -63,3 +63,36 @@ def tolerance_for(metric: str, overrides: dict[str, float] | None = None) -> flo
     if overrides and metric in overrides:
         return overrides[metric]
     return METRICS[metric].tolerance
+
+
+# Units printed against the number, as the papers print them ("25M", "4.2G"); the other units
+# follow after a space ("5.95 img/s", "152.45 ms", "56.8 MiB"). AP/AR and % are the metric's own
+# scale, named by its label ("box AP", "top-1"), and print bare as the papers do.
+_SUFFIX_UNITS = ("M", "G")
+_BARE_UNITS = ("AP", "AR", "%")
+
+
+def with_unit(number: str, unit: str) -> str:
+    """A number's text with its unit: "25" + "M" -> "25M", "5.95" + "img/s" -> "5.95 img/s"."""
+    if unit in _SUFFIX_UNITS:
+        return f"{number}{unit}"
+    if unit in _BARE_UNITS or not unit:
+        return number
+    return f"{number} {unit}"
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A number as reports print it, with its unit; "—" for none."""
+    if value is None or value != value:  # None or NaN
+        return "—"
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1e4 else f"{value:.0f}"
+    return with_unit(text, unit)
+
+
+def format_published(metric: str, value: float, printed: str | None) -> str:
+    """A published number as the paper prints it (keeps "51.0"), its unit written the same way
+    for every family (the registries print "25" for one README and "25M" for another)."""
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    if printed is None:
+        return format_value(value, unit)
+    return with_unit(printed.strip().removesuffix(unit).strip(), unit)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vzoo.core.figures import Chart, ChartSeries
+from vzoo.core.figures import X_WORDS, Y_WORDS, Chart, ChartPoint, ChartSeries
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
 BASELINE_COLOUR = "#7f7f7f"
-FIGSIZE = (5.0, 3.6)  # inches: a half-width slide, or a single paper column scaled to ~70 %
+FIGSIZE = (5.0, 4.6)  # inches: a half-width slide, or a single paper column scaled to ~70 %
 PNG_DPI = 200
 MIN_ACCURACY_SPAN = 2.0  # AP / % points: the y axis never zooms in further
 _RC = {
@@ -59,9 +59,28 @@ def series_styles(series: Iterable[ChartSeries]) -> dict[str, tuple[str, str]]:
     return styles
 
 
+# How a measured point is filled: in the dimensions actually measured. Fully filled only where
+# both coordinates were measured; half-filled (the half towards the measured axis) where one was
+# and the other is the published figure; a hollow marker is a published point.
+MEASURED_FILL = {"xy": "full", "x": "bottom", "y": "left"}
+UNTRUSTWORTHY_COLOUR = "#d62728"
+LEVEL_LABEL_PT = 8.0  # level labels (outside the right edge) keep this far apart vertically
+
+
+def measured_legend(axes: str, chart: Chart) -> str:
+    """The legend entry of a measured-point kind ("xy", "x", "y")."""
+    x_word, y_word = X_WORDS[chart.x_metric], Y_WORDS.get(chart.y_metric, "accuracy")
+    if axes == "x":
+        return f"measured {x_word}, published {y_word}"
+    if axes == "y":
+        return f"measured {y_word}, published {x_word}"
+    return "measured"
+
+
 def draw(chart: Chart) -> Figure:
     """The chart as a matplotlib Figure (nothing global touched)."""
     import matplotlib
+    from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -70,7 +89,9 @@ def draw(chart: Chart) -> Figure:
         fig = Figure(figsize=FIGSIZE, layout="constrained")
         ax = fig.add_subplot()
         handles: list[Line2D] = []
+        level_labels: list[tuple[float, str, str]] = []
         styles = series_styles(chart.series)
+        kinds: set[str] = set()
         for series in chart.series:
             colour, marker = styles[series.key]
             style = {"color": colour, "marker": marker, "markersize": 6, "markeredgewidth": 1.2}
@@ -86,39 +107,65 @@ def draw(chart: Chart) -> Figure:
                     gid=f"series-{series.key}-curve",
                 )
             levels = [y for _, y in series.levels]
-            if levels:  # baselines with an accuracy and no x: a level across the chart
+            if levels:  # rows with an accuracy and no x: a level across the chart
                 ax.hlines(
                     levels, 0, 1, transform=ax.get_yaxis_transform(), colors=colour,
                     linestyles=":", linewidth=1.0, zorder=1, gid=f"series-{series.key}-level",
                 )  # fmt: skip
                 name = series.label.split(" (")[0]
-                for size, y in series.levels:
+                for label, y in series.levels:
+                    text = label if series.baseline else f"{name}-{label}"
+                    level_labels.append((y, text, colour))
+            for p in series.points:  # a baseline curve names its points (R-50, Swin-T)
+                if p.label:
                     ax.annotate(
-                        f"{name}-{size}", (1.0, y), xycoords=("axes fraction", "data"),
-                        ha="right", va="bottom", fontsize=7, color=colour,
+                        p.label, p.on_curve, xytext=(-4, 4), textcoords="offset points",
+                        ha="right", va="bottom", fontsize=7, color=colour, zorder=7,
                     )  # fmt: skip
             published = [p.published for p in series.points if p.published is not None]
             if published:
+                kinds.add("published")
+                # hollow and on top: a filled marker of another family under it stays visible
                 ax.plot(
                     [x for x, _ in published],
                     [y for _, y in published],
                     linestyle="none",
-                    markerfacecolor="white",
-                    zorder=4,
+                    markerfacecolor="none",
+                    zorder=6,
                     gid=f"series-{series.key}-published",
                     **style,
                 )
-            measured = [p.measured for p in series.points if p.measured is not None]
-            if measured:
+            for axes, fill in MEASURED_FILL.items():
+                measured = [
+                    p.measured for p in series.points
+                    if p.measured is not None and p.measured_axes == axes
+                ]  # fmt: skip
+                if not measured:
+                    continue
+                kinds.add(axes)
                 ax.plot(
                     [x for x, _ in measured],
                     [y for _, y in measured],
                     linestyle="none",
-                    markerfacecolor=colour,
+                    # a translucent fill, opaque edges: a point another family's marker covers
+                    # (the T models sit at one accuracy) still shows its outline through it
+                    markerfacecolor=to_rgba(colour, 0.55),
+                    markeredgecolor=colour,
+                    markerfacecoloralt="white",
+                    fillstyle=fill,
                     zorder=5,
-                    gid=f"series-{series.key}-measured",
+                    gid=f"series-{series.key}-measured" + ("" if axes == "xy" else f"-{axes}"),
                     **style,
                 )
+            _draw_spread(ax, series.key, series.points, colour)
+            caveats = [p.measured for p in series.points if p.untrustworthy and p.measured]
+            if caveats:
+                kinds.add("untrustworthy")
+                ax.plot(
+                    [x for x, _ in caveats], [y for _, y in caveats], linestyle="none",
+                    marker="o", markersize=13, markerfacecolor="none", markeredgewidth=1.5,
+                    color=UNTRUSTWORTHY_COLOUR, zorder=7, gid=f"series-{series.key}-untrustworthy",
+                )  # fmt: skip
             gaps_x: list[float] = []
             gaps_y: list[float] = []
             for p in series.points:
@@ -139,19 +186,40 @@ def draw(chart: Chart) -> Figure:
                 Line2D(
                     [],
                     [],
-                    linestyle=("--" if curve else ":") if series.baseline else "-",
+                    linestyle=("--" if series.baseline else "-") if curve else ":",
                     label=series.label,
-                    markerfacecolor=colour if chart.has_measured else "white",
+                    markerfacecolor="none",
                     **{**style, "marker": style["marker"] if curve else "none"},
                 )
             )
         # How to read the markers, once for all families.
         key = {"color": "#333333", "marker": "o", "markersize": 6, "linestyle": "none"}
-        if chart.has_published:
-            handles.append(Line2D([], [], markerfacecolor="white", label="published", **key))
-        if chart.has_measured:
-            handles.append(Line2D([], [], markerfacecolor="#333333", label="measured", **key))
-        legend = ax.legend(handles=handles, loc="best", frameon=True, framealpha=0.9)
+        if "published" in kinds:
+            handles.append(Line2D([], [], markerfacecolor="none", label="published", **key))
+        for axes, fill in MEASURED_FILL.items():
+            if axes in kinds:
+                handles.append(
+                    Line2D([], [], markerfacecolor="#333333", markerfacecoloralt="white",
+                           fillstyle=fill, label=measured_legend(axes, chart), **key)
+                )  # fmt: skip
+        if any(p.x_spread for s in chart.series for p in s.points):
+            handles.append(
+                Line2D([], [], color="#333333", marker="|", markersize=6,
+                       label="slowest-fastest pass")
+            )  # fmt: skip
+        if "untrustworthy" in kinds:
+            handles.append(
+                Line2D([], [], linestyle="none", marker="o", markersize=9,
+                       markerfacecolor="none", color=UNTRUSTWORTHY_COLOUR,
+                       label="untrustworthy timing (see table)")
+            )  # fmt: skip
+        # below the axes, never over a point (a chart with levels and baselines has many entries)
+        longest = max(len(h.get_label()) for h in handles)
+        legend = fig.legend(
+            handles=handles, loc="outside lower center", ncols=2 if longest <= 34 else 1,
+            frameon=False,
+            columnspacing=1.2, handletextpad=0.5,
+        )  # fmt: skip
         legend.set_gid("legend")
         ax.set_title(chart.title)
         ax.set_xlabel(chart.x_label)
@@ -163,7 +231,44 @@ def draw(chart: Chart) -> Figure:
         ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10]))
         ax.margins(x=0.08, y=0.12)
         _widen(ax, min_y_span=MIN_ACCURACY_SPAN)
+        _label_levels(ax, level_labels)
     return fig
+
+
+def _draw_spread(ax: Axes, key: str, points: Iterable[ChartPoint], colour: str) -> None:
+    """A timing's spread over its passes (slowest..fastest) as a horizontal bar through it."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for p in points:
+        if p.x_spread is not None and p.measured is not None:
+            xs += [*p.x_spread, float("nan")]
+            ys += [p.measured[1], p.measured[1], float("nan")]
+    if xs:
+        ax.plot(
+            xs, ys, color=colour, linewidth=1.0, marker="|", markersize=7, zorder=4,
+            gid=f"series-{key}-spread",
+        )  # fmt: skip
+
+
+def _label_levels(ax: Axes, labels: list[tuple[float, str, str]]) -> None:
+    """Name each level just outside the right edge, where no point is, apart from each other."""
+    if not labels:
+        return
+    fig = ax.get_figure()
+    low, high = ax.get_ylim()
+    height_pt = fig.get_figheight() * 72 * 0.55  # the axes' share (legend below)
+    gap = (high - low) * LEVEL_LABEL_PT / height_pt
+    # room beside the names: a browser's sans-serif runs wider than matplotlib's DejaVu metrics
+    fig.get_layout_engine().set(w_pad=0.12)  # type: ignore[union-attr]
+    placed: list[float] = []
+    for y, text, colour in sorted(labels):
+        at = max(y, placed[-1] + gap) if placed else y
+        placed.append(at)
+        ax.annotate(
+            text, (1.0, at), xycoords=("axes fraction", "data"), xytext=(3, 0),
+            textcoords="offset points", ha="left", va="center", fontsize=7, color=colour,
+            annotation_clip=False,
+        )  # fmt: skip
 
 
 def _widen(ax: Axes, *, min_y_span: float) -> None:

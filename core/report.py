@@ -10,7 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from vzoo.core.metrics import METRICS, SPEED_METRICS, tolerance_for
+from vzoo.core.metrics import (
+    METRICS,
+    SPEED_METRICS,
+    format_published,
+    format_value,
+    tolerance_for,
+    with_unit,
+)
 from vzoo.core.registry import Row
 from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
 
@@ -51,6 +58,16 @@ class ComparisonRecord:
     method: str = ""
     schedule: str | None = None
     baseline: bool = False  # a reference row (e.g. mmdet's own models), drawn as a grey curve
+    # speed metrics: why the timing is not trustworthy (load, spread: `speed.stability`), if so
+    caveats: str | None = None
+    # What the registry row's notes know about this published figure (e.g. "params (25M
+    # published) NOT reproduced: the released code builds 24.39M"): `metric_notes`
+    note: str | None = None
+    # Speed metrics: the timing's spread over its passes (min/max, in `unit`) and the machine's
+    # 1-minute load average.
+    spread_min: float | None = None
+    spread_max: float | None = None
+    load_avg: float | None = None
 
 
 def printed_half_unit(printed: str | None) -> float:
@@ -142,6 +159,7 @@ def compare(
             speed_hits[key] = rec
     records: list[ComparisonRecord] = []
     for row in rows:
+        notes = metric_notes(row)
         measured_metrics = [
             m for (rid, m) in latest
             if rid == row.id and m not in row.published and m not in SPEED_METRICS
@@ -174,12 +192,25 @@ def compare(
                     measured_at=hit.created_at if hit is not None else None,
                     convention=conv,
                     published_printed=row.published_printed.get(metric),
+                    note=notes.get(metric),
                     **row_fields(row),
                 )
             )
         if row.task in protocols:
             records += _speed_records(row, protocols[row.task], speed_hits)
     return records
+
+
+def metric_notes(row: Row) -> dict[str, str]:
+    """metric -> what the row's notes say about that published figure: a note whose first word
+    names the metric, by name or label ("params (25M published) NOT reproduced: ...")."""
+    out: dict[str, str] = {}
+    for note in row.notes:
+        first = re.split(r"[\s(]", note.strip(), maxsplit=1)[0].lower()
+        for metric in row.published:
+            if metric in METRICS and first in (metric.lower(), METRICS[metric].label.lower()):
+                out[metric] = f"{out[metric]} {note}" if metric in out else note
+    return out
 
 
 def compare_stored(
@@ -217,6 +248,7 @@ def _speed_records(
     out = []
     for metric in SPEED_METRICS:
         hit = hits.get((row.id, metric, convention))
+        quality = timing_quality(hit, hits.get((row.id, "latency_ms", convention)))
         out.append(
             ComparisonRecord(
                 id=row.id, metric=metric, published=None,
@@ -225,10 +257,37 @@ def _speed_records(
                 unit=METRICS[metric].unit, task=row.task, tolerance=METRICS[metric].tolerance,
                 tolerance_kind=METRICS[metric].tolerance_kind,
                 measured_at=hit.created_at if hit is not None else None,
-                convention=convention, protocol=proto, **row_fields(row),
+                convention=convention, protocol=proto, **row_fields(row), **quality,
             )
         )  # fmt: skip
     return out
+
+
+def timing_quality(hit: StoredResult | None, latency: StoredResult | None) -> dict[str, Any]:
+    """What a speed record says about its own timing: spread_min/spread_max (in its unit),
+    load_avg and caveats (why not to trust it), as `vzoo bench` stores them in the record's env.
+
+    Read from the env: `spread` ({"min", "max", ...} in the record's unit), `load_avg_1min`,
+    `timing_caveats` (a list of reasons; empty or absent when nothing says so).
+    A throughput record without its own spread gets it from its latency record (per-pass
+    images/s = batch size / per-pass latency): the slowest pass is the lowest throughput.
+    """
+    if hit is None:
+        return {}
+    env = hit.env or {}
+    spread = env.get("spread") or {}
+    low, high = spread.get("min"), spread.get("max")
+    if hit.metric == "throughput" and (low is None or high is None) and latency is not None:
+        lat = (latency.env or {}).get("spread") or {}
+        batch = ((env.get("bench_protocol") or {}).get("batch_size")) or 1
+        if lat.get("min") and lat.get("max"):
+            low, high = 1e3 * batch / lat["max"], 1e3 * batch / lat["min"]
+    return {
+        "spread_min": float(low) if low is not None else None,
+        "spread_max": float(high) if high is not None else None,
+        "load_avg": env.get("load_avg_1min"),
+        "caveats": "; ".join(env.get("timing_caveats") or []) or None,
+    }
 
 
 # `vzoo compare --report json` keys, then what the row is; the rest are the record's details.
@@ -236,7 +295,8 @@ JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
 ROW_KEYS = ("family", "task", "size")
 FRAME_COLUMNS = (
     *JSON_KEYS, *ROW_KEYS, "arch", "method", "schedule", "baseline", "unit", "tolerance",
-    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol",
+    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol", "caveats",
+    "note", "spread_min", "spread_max", "load_avg",
 )  # fmt: skip
 
 
@@ -371,28 +431,61 @@ def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list
     return []
 
 
-def _fmt(v: float | None, unit: str = "") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    text = f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 1e4 else f"{v:.0f}"
-    return f"{text}{unit}" if unit in ("M", "G") else text
+# the name this module used for format_value before units were added (callers still use it)
+_fmt = format_value
 
 
 def _published(r: Mapping[str, Any]) -> str:
     """The published number as printed (keeps "51.0"), with the unit shown like measured ones."""
-    if r["published_printed"] is None:
-        return _fmt(r["published"], r["unit"])
-    number = r["published_printed"].rstrip("MG%")
-    return f"{number}{r['unit']}" if r["unit"] in ("M", "G") else number
+    if r["published"] is None:
+        return "—"
+    return format_published(r["metric"], r["published"], r["published_printed"])
 
 
 def _delta(r: Mapping[str, Any]) -> str:
     if r["delta"] is None:
         return "—"
-    text = f"{r['delta']:+.2f}"
+    text = with_unit(f"{r['delta']:+.2f}", r["unit"])
     if r["tolerance_kind"] == "rel" and r["published"]:
         text += f" ({100 * r['delta'] / r['published']:+.1f}%)"
     return text
+
+
+def measured_cell(r: Mapping[str, Any]) -> str:
+    """The measured number with its unit; a timing adds its spread over the passes (min-max)
+    and the machine's load: "5.95 img/s (5.1-6.2, load 0.4)"."""
+    text = format_value(r["measured"], r["unit"])
+    if r["measured"] is None:
+        return text
+    extra = []
+    if r.get("spread_min") is not None and r.get("spread_max") is not None:
+        extra.append(f"{format_value(r['spread_min'], '')}-{format_value(r['spread_max'], '')}")
+    if r.get("load_avg") is not None:
+        extra.append(f"load {r['load_avg']:.1f}")
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def verdict_cell(r: Mapping[str, Any], notes: Mapping[str, int]) -> str:
+    """The verdict, then what makes it a caveat: an untrustworthy timing, a known note."""
+    text = r["verdict"]
+    if r.get("caveats"):
+        text += f", UNTRUSTWORTHY timing: {r['caveats']}"
+    if r.get("note"):
+        text += f" (known: note {notes[_note_text(r)]})"
+    return text
+
+
+def _note_text(r: Mapping[str, Any]) -> str:
+    return f"{r['id']}, {METRICS[r['metric']].label}: {r['note']}"
+
+
+def _table_notes(recs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The notes of a table's records, numbered in order of the table."""
+    notes: dict[str, int] = {}
+    for r in recs:
+        if r.get("note"):
+            notes.setdefault(_note_text(r), len(notes) + 1)
+    return notes
 
 
 def _task_tables(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
@@ -423,20 +516,25 @@ def render_markdown(frame: pd.DataFrame) -> str:
         out += ["", f"## {TASK_TITLES.get(task, task)}", ""]
         out.append("| row | metric | published | measured | delta | verdict |")
         out.append("|---|---|---:|---:|---:|---|")
+        notes = _table_notes(recs)
         for r in recs:
             label = METRICS[r["metric"]].label
             out.append(
-                f"| {r['id']} | {label} | {_published(r)} | {_fmt(r['measured'], r['unit'])}"
-                f" | {_delta(r)} | {r['verdict']} |"
+                f"| {r['id']} | {label} | {_published(r)} | {measured_cell(r)}"
+                f" | {_delta(r)} | {verdict_cell(r, notes)} |"
             )
         out += ["", *speed_lines(recs)] if speed_lines(recs) else []
+        out += ["", *(f"{n}. {text}" for text, n in notes.items())] if notes else []
     return "\n".join(out) + "\n"
 
 
 HOW_TO_READ_FIGURES = (
     "Figures: one curve per family through its sizes (T, S, B); hollow markers are published "
-    "numbers, filled ones measured here, joined to their published point by a thin line; grey "
-    "dashed curves are baselines (a dotted level where only their accuracy is known)."
+    "numbers; a measured point is filled in the dimensions measured here (filled: both; half "
+    "filled: only the x or only the accuracy, the other as published), joined to its published "
+    "point by a thin line; a dotted level is a row with an accuracy and no x (named beside the "
+    "chart); the grey dashed curve is the baselines; a timing has its slowest-fastest pass as a "
+    "bar, and a red ring where vzoo bench flagged it untrustworthy."
 )
 _HTML_STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
@@ -477,15 +575,21 @@ def render_html(frame: pd.DataFrame) -> str:
             "<table><tr><th>row</th><th>metric</th><th>published</th><th>measured</th>"
             "<th>delta</th><th>verdict</th></tr>"
         )
+        notes = _table_notes(recs)
         for r in recs:
             parts.append(
                 f"<tr class='{r['verdict']}'><td>{html.escape(r['id'])}</td>"
                 f"<td>{html.escape(METRICS[r['metric']].label)}</td>"
-                f"<td>{_published(r)}</td><td>{_fmt(r['measured'], r['unit'])}</td>"
-                f"<td>{html.escape(_delta(r))}</td><td>{r['verdict']}</td></tr>"
+                f"<td>{html.escape(_published(r))}</td><td>{html.escape(measured_cell(r))}</td>"
+                f"<td>{html.escape(_delta(r))}</td>"
+                f"<td>{html.escape(verdict_cell(r, notes))}</td></tr>"
             )
         parts.append("</table>")
         parts += [f"<p>{html.escape(line)}</p>" for line in speed_lines(recs)]
+        if notes:
+            parts.append("<ol class='notes'>")
+            parts += [f"<li value='{n}'>{html.escape(text)}</li>" for text, n in notes.items()]
+            parts.append("</ol>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

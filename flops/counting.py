@@ -74,12 +74,18 @@ def _input_numel(inputs: list[Any], outputs: list[Any]) -> int:
     return prod(inputs[0].type().sizes())
 
 
+def _copy(inputs: list[Any], outputs: list[Any]) -> int:
+    return 0
+
+
 # Costly ops fvcore has no handle for, priced like its own handles (matmul; adaptive_avg_pool2d:
-# one per input element).
+# one per input element). im2col (F.unfold / nn.Unfold: Swin's PatchMerging in mmdet) only
+# gathers patches, a copy with no multiply-adds; the Linear consuming them is counted as usual.
 EXTRA_HANDLES: dict[str, Handle] = {
     "aten::baddbmm": _baddbmm_macs,
     "aten::baddbmm_": _baddbmm_macs,
     "aten::adaptive_avg_pool1d": _input_numel,
+    "aten::im2col": _copy,
 }
 
 

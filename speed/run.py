@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from vzoo.core.errors import UserInputError
+from vzoo.core.metrics import METRICS, SPEED_METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
 from vzoo.core.row_runs import RowsRun, measure_rows
@@ -20,7 +21,8 @@ from vzoo.speed.models import build_timed_model, make_input, move
 from vzoo.speed.protocol import BenchProtocol, loop_defaults
 from vzoo.speed.timing import CudaEventClock, IterationClock, Timing, WallClock, time_loop
 
-UNITS = {"throughput": "img/s", "latency_ms": "ms", "peak_memory_mb": "MB"}
+# the units the report prints (peak memory is MiB: both memory probes divide bytes by 2**20)
+UNITS = {metric: METRICS[metric].unit for metric in SPEED_METRICS}
 
 
 @dataclass(frozen=True)

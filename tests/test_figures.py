@@ -7,6 +7,7 @@ own objects. benchmarks/report_browser.py renders the HTML report in headless Ch
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -163,10 +164,14 @@ def test_charts_one_series_per_family_in_size_order_split_by_schedule() -> None:
     assert [p.size for p in msv.points] == ["nano", "micro", "tiny"]
     assert all(p.measured is None for s in top1.series for p in s.points)
     coco_1x = charts["coco-mask-rcnn-1x-box-ap-vs-flops"]
-    assert {s.family for s in coco_1x.series if not s.baseline} == FAMILIES - {"sparx-mamba"}
-    # mmdet's baselines (no FLOPs in its index): a level per row, a series per backbone family
+    assert {s.family for s in coco_1x.series if not s.baseline} == FAMILIES
+    # SparX's README prints no detector FLOPs: its rows are levels at their AP, and say so
+    (sparx,) = [s for s in coco_1x.series if s.family == "sparx-mamba"]
+    assert sparx.points == () and [size for size, _ in sparx.levels] == ["T", "S", "B"]
+    assert sparx.label == "SparX-Mamba (no FLOPs: level)"
+    # mmdet's baselines (no FLOPs in its index): one reference series, a named level per row
     assert [(s.key, s.levels) for s in coco_1x.series if s.baseline] == [
-        ("mmdet-r", (("50", 38.2),)), ("mmdet-swin", (("T", 42.7),)),
+        ("mmdet-baselines", (("ResNet-50", 38.2), ("Swin-T", 42.7))),
     ]  # fmt: skip
     assert all(p.row_id.endswith("-1x") for s in coco_1x.series for p in s.points)
     # Sparse R-CNN and its dual-attention head: one chart, one series each.
@@ -184,17 +189,20 @@ def test_measured_points_join_their_published_point_and_fill_missing_flops() -> 
     )
     chart = _charts(vzoo.compare_frame())["coco-mask-rcnn-1x-box-ap-vs-flops"]
     series = {s.family: s for s in chart.series}
-    # SparX's README prints no detector FLOPs: measured FLOPs, published AP, filled only.
+    # SparX's README prints no detector FLOPs: measured FLOPs, published AP (half filled).
     sparx = series["sparx-mamba"].points
-    assert [(p.row_id, p.published, p.measured) for p in sparx] == [
-        ("sparx-mamba-t-1x", None, (263.1, 48.1)),
-        ("sparx-mamba-s-1x", None, (330.4, 49.4)),
+    assert [(p.row_id, p.published, p.measured, p.measured_axes) for p in sparx] == [
+        ("sparx-mamba-t-1x", None, (263.1, 48.1), "x"),
+        ("sparx-mamba-s-1x", None, (330.4, 49.4), "x"),
     ]
+    assert series["sparx-mamba"].levels == (("B", 49.7),)  # B: still no FLOPs
     assert [p.on_curve for p in sparx] == [(263.1, 48.1), (330.4, 49.4)]
     mlla = {p.row_id: p for p in series["mlla"].points}
     assert mlla["mlla-t-1x"].published == (255.0, 46.8)
     assert mlla["mlla-t-1x"].measured == (251.0, 46.8)  # FLOPs measured, AP as published
+    assert mlla["mlla-t-1x"].measured_axes == "x"
     assert mlla["mlla-s-1x"].measured == (319.0, 48.7)  # AP measured, FLOPs as published
+    assert mlla["mlla-s-1x"].measured_axes == "y"
     assert mlla["mlla-b-1x"].measured is None
     assert mlla["mlla-t-1x"].on_curve == (255.0, 46.8)  # the curve goes through published
     msv = {p.row_id: p for p in series["msvmamba"].points}
@@ -230,7 +238,7 @@ def _baselines() -> list:
     ]  # fmt: skip
 
 
-def test_baseline_rows_are_a_grey_reference_curve_or_level() -> None:
+def test_baseline_rows_are_one_grey_dashed_reference_curve_or_named_levels() -> None:
     rows = [*load_registry().select(task="detection", family="mlla"), *_baselines()]
     (chart,) = [
         c for c in charts_for(to_frame(compare(rows, {})))
@@ -238,24 +246,71 @@ def test_baseline_rows_are_a_grey_reference_curve_or_level() -> None:
     ]  # fmt: skip
     assert [(s.key, s.label, s.baseline) for s in chart.series] == [
         ("mlla", "MLLA", False),
-        ("mmdet-swin", "Swin (mmdet baseline)", True),
-        ("mmdet-r", "ResNet (mmdet baseline)", True),
+        ("mmdet-baselines", "mmdet baselines", True),
     ]
-    swin, r50 = chart.series[1:]
-    assert [(p.size, p.published) for p in swin.points] == [
-        ("T", (264.0, 42.7)),
-        ("S", (354.0, 44.8)),
+    base = chart.series[1]
+    # Swin-T and Swin-S on one curve by FLOPs, each named; R-50 (no FLOPs): a named level
+    assert [(p.label, p.published) for p in base.points] == [
+        ("Swin-T", (264.0, 42.7)),
+        ("Swin-S", (354.0, 44.8)),
     ]
-    assert r50.points == () and r50.levels == (("50", 38.2),)  # no FLOPs: a level, not a point
+    assert base.levels == (("ResNet-50", 38.2),)  # no FLOPs: a level, not a point
     fig = draw(chart)
-    curve = _line(fig, "series-mmdet-swin-curve")
+    curve = _line(fig, "series-mmdet-baselines-curve")
     assert curve.get_linestyle() == "--" and curve.get_color() == "#7f7f7f"
     assert _line(fig, "series-mlla-curve").get_linestyle() == "-"
-    (level,) = [c for c in fig.axes[0].collections if c.get_gid() == "series-mmdet-r-level"]
+    (level,) = [
+        c for c in fig.axes[0].collections if c.get_gid() == "series-mmdet-baselines-level"
+    ]  # fmt: skip
     assert level.get_segments()[0][:, 1].tolist() == [38.2, 38.2]
-    assert [t.get_text() for t in fig.axes[0].texts] == ["ResNet-50"]
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["ResNet-50", "Swin-S", "Swin-T"]
     # A group of baselines alone (no zoo row in it) makes no chart.
     assert not charts_for(to_frame(compare(_baselines()[2:], {})))
+
+
+def test_measured_1x_baselines_are_a_dashed_curve_not_lone_markers() -> None:
+    """mmdet's index prints no FLOPs: once counted, R-50 and Swin-T 1x are one dashed curve."""
+    _record(
+        ("mmdet:mask-rcnn_r50_fpn_1x_coco", "flops_g", 259.8, None),
+        ("mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_coco", "flops_g", 264.9, None),
+    )
+    chart = _charts(vzoo.compare_frame())["coco-mask-rcnn-1x-box-ap-vs-flops"]
+    (base,) = [s for s in chart.series if s.baseline]
+    assert [(p.label, p.measured, p.measured_axes) for p in base.points] == [
+        ("ResNet-50", (259.8, 38.2), "x"),
+        ("Swin-T", (264.9, 42.7), "x"),
+    ]
+    assert base.levels == ()
+    curve = _line(draw(chart), "series-mmdet-baselines-curve")
+    assert curve.get_linestyle() == "--" and curve.get_xydata().tolist() == [
+        [259.8, 38.2], [264.9, 42.7],
+    ]  # fmt: skip
+
+
+def test_sparx_3x_is_in_both_3x_charts_with_its_levels_labelled_beside_the_axes() -> None:
+    """SparX-Mamba has the highest 3x box AP and no published FLOPs or params: it must be
+    there, and no level's name may sit on a point (they go beside the right edge, apart)."""
+    charts = _charts(vzoo.compare_frame())
+    for key in ("coco-mask-rcnn-3x-box-ap-vs-flops", "coco-mask-rcnn-3x-box-ap-vs-params"):
+        chart = charts[key]
+        (sparx,) = [s for s in chart.series if s.family == "sparx-mamba"]
+        assert sparx.levels == (("T", 50.2), ("S", 51.0), ("B", 51.8))
+        fig = draw(chart)
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        right = ax.get_window_extent().x1
+        boxes = sorted((t.get_window_extent() for t in ax.texts), key=lambda b: b.y0)
+        names = {t.get_text() for t in ax.texts}
+        assert {"SparX-Mamba-T", "SparX-Mamba-S", "SparX-Mamba-B", "Swin-S", "Swin-T"} <= names
+        assert all(b.x0 >= right for b in boxes), key  # outside the plotting area
+        assert all(a.y1 <= b.y0 + 0.5 for a, b in itertools.pairwise(boxes)), key  # apart
+
+
+def test_titles_say_what_is_plotted_against_what() -> None:
+    titles = {c.key: c.title for c in charts_for(vzoo.compare_frame())}
+    assert titles["coco-mask-rcnn-1x-box-ap-vs-flops"] == "COCO, Mask R-CNN 1×: box AP vs FLOPs"
+    assert titles["imagenet-1k-300e-top1-vs-params"] == "ImageNet-1K: top-1 vs params"
+    assert titles["ade20k-upernet-160k-miou-ss-vs-flops"] == "ADE20K, UperNet 160k: mIoU vs FLOPs"
 
 
 # --------------------------------------------------------------------------- what is drawn
@@ -289,26 +344,32 @@ def test_html_report_has_one_curve_and_one_legend_entry_per_family_in_every_char
         labels = [s.label for s in chart.series]
         assert legend[: len(labels)] == labels and len(set(labels)) == len(labels), chart.key
         kinds = legend[len(labels) :]
-        assert kinds == ["published", "measured"][: len(kinds)] or kinds == ["measured"]
+        assert kinds and set(kinds) <= {
+            "published", "measured", "measured FLOPs, published top-1",
+            "measured FLOPs, published box AP",
+        }, (chart.key, kinds)  # fmt: skip
     key = "coco-mask-rcnn-3x-box-ap-vs-flops"
     curves, legend = _svg_series(dict(figures)[key])
-    assert curves == FAMILIES | {"mmdet-r", "mmdet-swin"}
-    assert legend[-2:] == ["published", "measured"]
-    assert {"ResNet (mmdet baseline)", "Swin (mmdet baseline)"} <= set(legend)
+    assert curves == FAMILIES | {"mmdet-baselines"}
+    # SparX-B: FLOPs measured, its AP as published: drawn as measured in FLOPs only
+    assert legend[-2:] == ["published", "measured FLOPs, published box AP"]
+    assert "mmdet baselines" in legend and "measured" not in legend
     assert "<table>" in html and "data:image/png" not in html
 
 
 def test_published_markers_hollow_measured_filled_and_joined() -> None:
-    _record(("mlla-t", "top1", 83.1, None))
+    _record(("mlla-t", "top1", 83.1, None), ("mlla-t", "flops_g", 4.15, None))
     chart = next(c for c in charts_for(vzoo.compare_frame()) if c.key.endswith("top1-vs-flops"))
     fig = draw(chart)
     published = _line(fig, "series-mlla-published")
     measured = _line(fig, "series-mlla-measured")
     gap = _line(fig, "series-mlla-gap")
-    assert published.get_markerfacecolor() == "white" and len(published.get_xdata()) == 3
-    assert measured.get_markerfacecolor() == measured.get_color() != "white"
-    assert list(measured.get_xydata().tolist()) == [[4.2, 83.1]]
-    assert gap.get_xydata()[:2].tolist() == [[4.2, 83.5], [4.2, 83.1]]
+    assert published.get_markerfacecolor() == "none" and len(published.get_xdata()) == 3
+    # hollow markers on top of filled ones: a filled point never hides a published one
+    assert published.get_zorder() > measured.get_zorder()
+    assert measured.get_fillstyle() == "full" and measured.get_markerfacecolor() != "none"
+    assert list(measured.get_xydata().tolist()) == [[4.15, 83.1]]
+    assert gap.get_xydata()[:2].tolist() == [[4.2, 83.5], [4.15, 83.1]]
     assert gap.get_linewidth() < _line(fig, "series-mlla-curve").get_linewidth()
     # Families get distinct colours and markers.
     styles = {
@@ -318,6 +379,76 @@ def test_published_markers_hollow_measured_filled_and_joined() -> None:
     }  # fmt: skip
     assert len(styles) == len(chart.series) == 4
     assert not fig.axes[0].texts  # a legend, no labels on points
+
+
+def _svg_groups(svg: str) -> dict[str, ET.Element]:
+    return {g.get("id", ""): g for g in ET.fromstring(svg).iter(f"{SVG}g") if g.get("id")}
+
+
+def _fills(group: ET.Element) -> list[str]:
+    """The fill of each marker drawn in an SVG group (a half-filled marker: two, one white)."""
+    return [
+        re.search(r"fill: (#[0-9a-f]+|none)", u.get("style", "")).group(1)  # type: ignore[union-attr]
+        for u in group.iter(f"{SVG}use")
+    ]
+
+
+def test_a_point_is_drawn_as_measured_only_in_the_dimensions_measured() -> None:
+    """In the SVG: a point whose accuracy was not measured is never a filled marker at the
+    published accuracy; it is half filled (the half towards the measured axis), its own legend
+    entry says what was measured. Measured in both: filled."""
+    _record(("mlla-t", "flops_g", 4.15, None), ("msvmamba-nano", "top1", 77.0, None))
+    chart = next(c for c in charts_for(vzoo.compare_frame()) if c.key.endswith("top1-vs-flops"))
+    groups = _svg_groups(chart_svg(chart))
+    assert not any(g.endswith("-measured") for g in groups)  # nothing measured in both
+    flops_only, top1_only = groups["series-mlla-measured-x"], groups["series-msvmamba-measured-y"]
+    mlla = next(s for s in chart.series if s.key == "mlla")
+    assert next(p for p in mlla.points if p.measured).measured == (4.15, 83.5)  # published top-1
+    for group in (flops_only, top1_only):
+        fills = _fills(group)
+        assert len(fills) == 2 and "#ffffff" in fills and fills[0] != "#ffffff", fills
+    _, legend = _svg_series(chart_svg(chart))
+    assert legend[-3:] == [
+        "published", "measured FLOPs, published top-1", "measured top-1, published FLOPs",
+    ]  # fmt: skip
+    _record(("mlla-t", "top1", 83.2, None))  # now both: one filled marker, no white half
+    chart = next(c for c in charts_for(vzoo.compare_frame()) if c.key.endswith("top1-vs-flops"))
+    groups = _svg_groups(chart_svg(chart))
+    assert "series-mlla-measured-x" not in groups
+    assert "#ffffff" not in _fills(groups["series-mlla-measured"])
+    assert "measured" in _svg_series(chart_svg(chart))[1]
+
+
+def test_throughput_points_carry_their_spread_and_an_untrustworthy_mark() -> None:
+    """Each pass's images/s from the latency record's min/max (per-pass ms) as a bar; a timing
+    `vzoo bench` flagged is ringed, with a legend entry; the accuracy is the published one."""
+    protocol = {**PROTOCOL, "batch_size": 2}
+    bench = [("mlla-t", 5.0, 200.0, 800.0, None), ("msvmamba-nano", 0.33, 1000.0, 20000.0,
+              "load 11.4 on 2 cores, passes 2.5-20 s")]  # fmt: skip
+    ResultStore().record(
+        EvalResult(rid, metric, value, unit, "vzoo bench", convention="bench:0123456789ab",
+                   env={"bench_protocol": protocol, "load_avg_1min": 0.5, **extra})
+        for rid, thr, low_ms, high_ms, flag in bench
+        for metric, value, unit, extra in (
+            ("throughput", thr, "img/s", {"timing_caveats": [flag] if flag else []}),
+            ("latency_ms", 400.0, "ms", {"spread": {"min": low_ms, "max": high_ms}}),
+        )
+    )  # fmt: skip
+    (chart,) = [c for c in charts_for(vzoo.compare_frame()) if c.x_metric == "throughput"]
+    points = {p.row_id: p for s in chart.series for p in s.points}
+    assert points["mlla-t"].x_spread == (2.5, 10.0)  # 2 images / 0.8 s .. / 0.2 s
+    assert points["mlla-t"].measured_axes == "x" and points["mlla-t"].untrustworthy is None
+    assert points["msvmamba-nano"].untrustworthy == "load 11.4 on 2 cores, passes 2.5-20 s"
+    groups = _svg_groups(chart_svg(chart))
+    assert {"series-mlla-spread", "series-msvmamba-spread"} <= set(groups)
+    assert "series-msvmamba-untrustworthy" in groups and "series-mlla-untrustworthy" not in groups
+    fig = draw(chart)
+    assert _line(fig, "series-mlla-spread").get_xydata()[:2].tolist() == [[2.5, 83.5], [10.0, 83.5]]
+    legend = _svg_series(chart_svg(chart))[1]
+    assert legend[-3:] == [
+        "measured throughput, published top-1", "slowest-fastest pass",
+        "untrustworthy timing (see table)",
+    ]  # fmt: skip
 
 
 def test_a_chart_with_two_close_points_keeps_a_readable_scale() -> None:

@@ -252,6 +252,37 @@ def test_adaptive_avg_pool1d_priced_like_fvcores_2d_pool() -> None:
     assert rep1.uncounted == {} and rep1.macs == rep2.macs == 2 * 8 * 30
 
 
+def test_unfold_is_a_copy_and_the_linear_it_feeds_is_counted() -> None:
+    """mmdet's Swin merges patches with nn.Unfold (aten::im2col): no multiply-adds of its own, so
+    the merge costs what its norm and reduction cost on the gathered 2x2 patches."""
+    from mmdet.models.layers import PatchMerging
+
+    merge = PatchMerging(in_channels=8, out_channels=16).eval()
+    h, w = 6, 4
+    rep = count(merge, (torch.randn(1, h * w, 8), (h, w)))
+    assert rep.uncounted == {}  # was {"aten::im2col": 1}: `vzoo flops` refused mmdet's Swin rows
+    gathered = count(nn.Sequential(merge.norm, merge.reduction), (torch.randn(1, 6, 4 * 8),))
+    assert (
+        rep.macs
+        == gathered.macs
+        == (h // 2) * (w // 2) * 4 * 8 * 16 + gathered.by_operator.get("layer_norm", 0)
+    )
+    assert rep.macs > 0
+
+
+@pytest.mark.slow
+def test_mmdet_swin_baseline_counts_with_nothing_uncounted() -> None:
+    """`vzoo flops mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_coco` stopped on aten::im2col: the whole
+    detector now counts (at a small input here; 1280x800 gives 267.01G, the 267G its
+    comparison tables print: reports/flops_mmdet_baselines.md)."""
+    row = load_registry().get("mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_coco")
+    assert row.baseline
+    result = count_row(row, (3, 224, 224))
+    assert result.report.uncounted == {}
+    assert result.report.macs > 0 and result.report.by_operator["linear"] > 0
+    assert round(result.report.params_total / 1e6) == 48  # Swin-T Mask R-CNN: "48M"
+
+
 TINY_SPATIAL_MAMBA_DET = Path(__file__).parent / "data" / "tiny_spatial_mamba_mask_rcnn.py"
 
 

@@ -235,3 +235,99 @@ def test_a_real_measurement_beats_a_newer_random_init_run(
     )
     (rec,) = [r for r in compare_stored([other], store) if r.metric == "box_ap"]
     assert rec.verdict == "random-init" and rec.delta is None
+
+
+# --------------------------------------------------------------------------- units and caveats
+
+BENCH_PROTOCOL = {"device": "cpu", "batch_size": 2, "threads": 2, "precision": "fp32"}
+
+
+def _speed(metric: str, value: float, unit: str, **env: object) -> StoredResult:
+    """A speed record as `vzoo bench` stores it (protocol in env, its key as convention)."""
+    return StoredResult(
+        row_id="mlla-t", metric=metric, value=value, unit=unit, command="vzoo bench",
+        env={"bench_protocol": BENCH_PROTOCOL, **env}, convention="bench:0123456789ab",
+        id=2, created_at="2026-01-02T00:00:00+00:00",
+    )  # fmt: skip
+
+
+def _speed_run(*caveats: str) -> list[StoredResult]:
+    return [
+        _speed("throughput", 5.95, "img/s", load_avg_1min=0.4, timing_caveats=list(caveats)),
+        _speed("latency_ms", 152.45, "ms", load_avg_1min=0.4,
+               spread={"min": 300.0, "max": 400.0}),  # ms per pass of 2 images
+        _speed("peak_memory_mb", 56.8, "MiB", load_avg_1min=0.4),
+    ]  # fmt: skip
+
+
+def test_every_speed_cell_carries_its_unit_in_markdown_html_and_csv(registry: Registry) -> None:
+    records = compare([registry.get("mlla-t")], {}, speed=_speed_run())
+    md = render(records, "markdown")
+    cells = {
+        line.split(" | ")[1]: line.split(" | ")[3]
+        for line in md.splitlines() if line.startswith("| mlla-t |")
+    }  # fmt: skip
+    # throughput's spread from the latency's: 2 images / 0.4 s .. 2 images / 0.3 s
+    assert cells == {
+        "top-1": "—", "params": "—", "FLOPs": "—",
+        "throughput": "5.95 img/s (5-6.67, load 0.4)",
+        "latency": "152.45 ms (300-400, load 0.4)",
+        "peak memory": "56.8 MiB (load 0.4)",
+    }  # fmt: skip
+    assert "| 25M |" in md and "| 4.2G |" in md
+    page = render(records, "html")
+    for text in ("5.95 img/s", "152.45 ms", "56.8 MiB", "25M", "4.2G"):
+        assert f"<td>{text}" in page, text
+    # CSV: numbers stay numbers, the unit in its own column (and the spread in that unit).
+    frame = pd.read_csv(io.StringIO(render(records, "csv"))).set_index("metric")
+    assert frame.loc["throughput", ["measured", "unit"]].tolist() == [5.95, "img/s"]
+    assert frame.loc["latency_ms", ["measured", "unit", "spread_min", "spread_max"]].tolist() == [
+        152.45, "ms", 300.0, 400.0,
+    ]  # fmt: skip
+    assert frame.loc["peak_memory_mb", "unit"] == "MiB"
+    assert frame.loc["params_m", "unit"] == "M" and frame["unit"].notna().all()
+
+
+def test_an_untrustworthy_timing_says_so_next_to_its_verdict(registry: Registry) -> None:
+    reason = "load 11.4 on 2 cores; spread 12.0x (max/min)"
+    records = compare(
+        [registry.get("mlla-t")],
+        {},
+        speed=_speed_run("load 11.4 on 2 cores", "spread 12.0x (max/min)"),
+    )
+    (throughput,) = [r for r in records if r.metric == "throughput"]
+    assert throughput.caveats == reason and throughput.load_avg == 0.4
+    (line,) = [x for x in render(records, "markdown").splitlines() if "| throughput |" in x]
+    assert line.endswith(f"| measured, UNTRUSTWORTHY timing: {reason} |")
+    clean = compare([registry.get("mlla-t")], {}, speed=_speed_run())
+    assert all(r.caveats is None for r in clean)
+
+
+def test_published_params_print_with_their_unit_for_every_family(registry: Registry) -> None:
+    """SparX's README prints bare numbers ("25"), MLLA's "25M": the report prints both as 25M."""
+    assert registry.get("sparx-mamba-t").published_printed["params_m"] == "25"
+    md = render(compare([registry.get("sparx-mamba-t"), registry.get("mlla-t")], {}), "markdown")
+    params = [line.split(" | ")[2] for line in md.splitlines() if "| params |" in line]
+    flops = [line.split(" | ")[2] for line in md.splitlines() if "| FLOPs |" in line]
+    assert params == ["25M", "25M"] and flops == ["5.2G", "4.2G"]
+
+
+def test_known_seed_inconsistencies_sit_next_to_the_verdict(registry: Registry) -> None:
+    rows = [registry.get("mlla-t"), registry.get("sparx-mamba-t")]
+    latest = {
+        ("mlla-t", "params_m"): _measured("mlla-t", "params_m", 24.3922, "M"),
+        ("sparx-mamba-t", "params_m"): _measured("sparx-mamba-t", "params_m", 27.0518, "M"),
+    }
+    records = compare(rows, latest)
+    notes = {r.id: r.note for r in records if r.note}
+    assert set(notes) == {"mlla-t", "sparx-mamba-t"}  # the params notes, not the others
+    assert "24.39M" in notes["mlla-t"] and "27.05M" in notes["sparx-mamba-t"]
+    assert all(r.note is None for r in records if r.metric != "params_m")
+    md = render(records, "markdown").splitlines()
+    (mlla,) = [x for x in md if x.startswith("| mlla-t | params |")]
+    (sparx,) = [x for x in md if x.startswith("| sparx-mamba-t | params |")]
+    assert mlla.endswith("| below (known: note 1) |") and "| 24.39M | -0.61M (-2.4%) |" in mlla
+    assert sparx.endswith("| above (known: note 2) |")
+    assert f"1. mlla-t, params: {notes['mlla-t']}" in md
+    page = render(records, "html")
+    assert "below (known: note 1)" in page and "<li value='1'>mlla-t, params:" in page

@@ -171,7 +171,7 @@ def test_bench_json_records_carry_the_protocol(cli) -> None:
     recs = json.loads(out)
     assert [(r["id"], r["metric"], r["unit"]) for r in recs] == [
         ("msvmamba-nano", "throughput", "img/s"), ("msvmamba-nano", "latency_ms", "ms"),
-        ("msvmamba-nano", "peak_memory_mb", "MB"),
+        ("msvmamba-nano", "peak_memory_mb", "MiB"),
     ]  # fmt: skip
     for r in recs:
         assert {"id", "metric", "value", "unit", "protocol"} <= set(r)
