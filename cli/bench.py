@@ -191,8 +191,8 @@ def _sweep_tables(rows: list[Row], results: list[BenchResult], wide: bool) -> No
         print_table(fit_columns, [fit_cells(c) for c in sweep.curves],
                     title="exponent against pixel count (log-log least squares; 1 = linear)",
                     wide=wide)  # fmt: skip
-        out.print(f"protocol: {protocol_label({**sweep.protocol, 'input': 'input swept'})}", markup=False,
-                  highlight=False)  # fmt: skip
+        label = protocol_label({**sweep.protocol, "input": "input swept"})
+        out.print(f"protocol: {label}", markup=False, highlight=False)
     _untrustworthy_note(results)
 
 
