@@ -6,7 +6,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,8 @@ from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from vzoo.core.sweep import Sweep
 
 REPORT_FORMATS = ("markdown", "csv", "json", "html")
 TASK_TITLES = {
@@ -51,6 +53,8 @@ class ComparisonRecord:
     method: str = ""
     schedule: str | None = None
     baseline: bool = False  # a reference row (e.g. mmdet's own models), drawn as a grey curve
+    # speed metrics: why the timing is not trustworthy (load, spread: `speed.stability`), if so
+    caveats: str | None = None
 
 
 def printed_half_unit(printed: str | None) -> float:
@@ -226,6 +230,7 @@ def _speed_records(
                 tolerance_kind=METRICS[metric].tolerance_kind,
                 measured_at=hit.created_at if hit is not None else None,
                 convention=convention, protocol=proto, **row_fields(row),
+                caveats="; ".join(hit.env.get("timing_caveats") or []) or None if hit else None,
             )
         )  # fmt: skip
     return out
@@ -236,7 +241,7 @@ JSON_KEYS = ("id", "metric", "published", "measured", "delta", "verdict")
 ROW_KEYS = ("family", "task", "size")
 FRAME_COLUMNS = (
     *JSON_KEYS, *ROW_KEYS, "arch", "method", "schedule", "baseline", "unit", "tolerance",
-    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol",
+    "tolerance_kind", "measured_at", "convention", "published_printed", "protocol", "caveats",
 )  # fmt: skip
 
 
@@ -300,8 +305,13 @@ def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
     return frame
 
 
-def render(records: list[ComparisonRecord] | pd.DataFrame, fmt: str) -> str:
-    """A report in `fmt` (one of REPORT_FORMATS), from records or from their `to_frame` frame."""
+def render(
+    records: list[ComparisonRecord] | pd.DataFrame, fmt: str, sweeps: Sequence[Sweep] = ()
+) -> str:
+    """A report in `fmt` (one of REPORT_FORMATS), from records or from their `to_frame` frame.
+
+    `sweeps` (`core.sweep.sweeps_from_store`): cost against input size, a section of the
+    markdown and html reports (json and csv keep one record per (row, metric))."""
     if fmt not in REPORT_FORMATS:
         raise ValueError(f"unknown report format {fmt!r}")
     frame = records if hasattr(records, "columns") else to_frame(records)  # type: ignore[arg-type]
@@ -310,8 +320,8 @@ def render(records: list[ComparisonRecord] | pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "markdown":
-        return render_markdown(frame)
-    return render_html(frame)
+        return render_markdown(frame, sweeps)
+    return render_html(frame, sweeps)
 
 
 def _plain(value: Any) -> Any:
@@ -362,13 +372,19 @@ def protocol_label(p: dict[str, Any]) -> str:
 
 
 def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list[str]:
-    """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics."""
-    for r in records:
-        protocol = r.get("protocol") if isinstance(r, Mapping) else r.protocol
-        if protocol is not None:
-            return [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
-                    f"one protocol: {protocol_label(protocol)}."]  # fmt: skip
-    return []
+    """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics;
+    then the rows whose timing is not trustworthy, and why."""
+    records = [r if isinstance(r, Mapping) else asdict(r) for r in records]
+    protocol = next((r["protocol"] for r in records if r.get("protocol") is not None), None)
+    if protocol is None:
+        return []
+    lines = [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
+             f"one protocol: {protocol_label(protocol)}."]  # fmt: skip
+    flagged = {r["id"]: r["caveats"] for r in records if r.get("caveats")}
+    if flagged:
+        lines.append("Not trustworthy (rerun on a quiet machine): " + "; ".join(
+            f"{rid} ({why})" for rid, why in flagged.items()) + ".")  # fmt: skip
+    return lines
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -417,7 +433,7 @@ def _summary_line(frame: pd.DataFrame) -> str:
     )
 
 
-def render_markdown(frame: pd.DataFrame) -> str:
+def render_markdown(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     out = ["# vzoo: published vs measured", "", _summary_line(frame)]
     for task, recs in _task_tables(frame).items():
         out += ["", f"## {TASK_TITLES.get(task, task)}", ""]
@@ -430,6 +446,12 @@ def render_markdown(frame: pd.DataFrame) -> str:
                 f" | {_delta(r)} | {r['verdict']} |"
             )
         out += ["", *speed_lines(recs)] if speed_lines(recs) else []
+    if sweeps:
+        from vzoo.core.sweep import SWEEP_SECTION, sweep_markdown
+
+        out += ["", f"## {SWEEP_SECTION}"]
+        for sweep in sweeps:
+            out += ["", *sweep_markdown(sweep)]
     return "\n".join(out) + "\n"
 
 
@@ -448,7 +470,7 @@ _HTML_STYLE = (
 )
 
 
-def render_html(frame: pd.DataFrame) -> str:
+def render_html(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     """A standalone page: per task, its figures (inline SVG) and its table."""
     from vzoo.core.figures import charts_for
 
@@ -486,6 +508,11 @@ def render_html(frame: pd.DataFrame) -> str:
             )
         parts.append("</table>")
         parts += [f"<p>{html.escape(line)}</p>" for line in speed_lines(recs)]
+    if sweeps:
+        from vzoo.core.sweep import SWEEP_SECTION, sweep_html
+
+        parts.append(f"<h2 id='sweep'>{SWEEP_SECTION}</h2>")
+        parts += [sweep_html(sweep) for sweep in sweeps]
     parts.append("</body></html>")
     return "\n".join(parts)
 

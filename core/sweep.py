@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vzoo.core.registry import Row
-from vzoo.core.results import StoredResult
+from vzoo.core.results import ResultStore, StoredResult
 
 # Metrics a sweep point carries, and the ones an exponent is fitted for.
 FITTED = {"latency_ms": "time", "peak_memory_mb": "memory"}
@@ -268,3 +268,35 @@ def sweep_markdown(sweep: Sweep) -> list[str]:
         out += ["", f"Not trustworthy (machine loaded or passes disagreeing): timings of "
                 f"{', '.join(flagged)} at the sizes marked above."]  # fmt: skip
     return out
+
+
+def sweep_html(sweep: Sweep) -> str:
+    """The sweep's figure (inline SVG) and its two tables, for the html report."""
+    import html
+
+    from vzoo.core.sweep_plot import sweep_svg
+
+    def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    points = [[c.row_id, *point_cells(p)] for c in sweep.curves for p in c.points]
+    return "\n".join([
+        f"<h3>{html.escape(sweep.title)}</h3>",
+        f"<figure data-chart='sweep-{sweep.key}'>{sweep_svg(sweep)}</figure>",
+        table(FIT_HEADERS, [fit_cells(c) for c in sweep.curves]),
+        table(("model", *POINT_HEADERS), points),
+    ])  # fmt: skip
+
+
+def sweeps_from_store(rows: Iterable[Row], store: ResultStore) -> list[Sweep]:
+    """The sweeps the results store holds for `rows` (every `vzoo bench` run counts: two runs at
+    two inputs under one protocol make a curve as a `--sweep` does)."""
+    records = [bench_record_of(r) for m in _METRIC_FIELDS for r in store.query(metric=m)]
+    return build_sweeps(rows, records)
+
+
+SWEEP_SECTION = "Cost against input size"

@@ -9,6 +9,7 @@ an error bar. SVG ids: `sweep-<row>-time`, `sweep-<row>-memory`, and `legend`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,10 +67,23 @@ def _panel(ax: Axes, curve: SweepCurve, metric: str, style: tuple[str, str, str]
                     capsize=2, zorder=1)  # fmt: skip
 
 
+def _tick(value: float, _pos: int | None = None) -> str:
+    return f"{value:g}"
+
+
+def _minor_tick(value: float, _pos: int | None = None) -> str:
+    """Label the 2s and 5s between the decades: a sweep often spans less than one."""
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:g}" if leading in (2, 5) else ""
+
+
 def draw_sweep(sweep: Sweep) -> Figure:
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
 
     from vzoo.core.plot import _RC
 
@@ -98,6 +112,9 @@ def draw_sweep(sweep: Sweep) -> Figure:
                                   "time"), (mem_ax, memory_label, "memory")):  # fmt: skip
             ax.set_xscale("log")
             ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):  # plain numbers: 0.05, 200, not 5 x 10^-2
+                axis.set_major_formatter(FuncFormatter(_tick))
+                axis.set_minor_formatter(FuncFormatter(_minor_tick))
             ax.set_xlabel("input pixels (millions, H×W)")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{name} against input size (log-log)")
