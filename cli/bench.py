@@ -171,7 +171,6 @@ def _untrustworthy_note(results: list[BenchResult]) -> None:
 
 
 def _sweep_tables(rows: list[Row], results: list[BenchResult], wide: bool) -> None:
-    from vzoo.core.report import protocol_label
     from vzoo.core.sweep import FIT_HEADERS, POINT_HEADERS, build_sweeps, fit_cells, point_cells
     from vzoo.core.terminal import Column, console, print_table
 
@@ -191,8 +190,7 @@ def _sweep_tables(rows: list[Row], results: list[BenchResult], wide: bool) -> No
         print_table(fit_columns, [fit_cells(c) for c in sweep.curves],
                     title="exponent against pixel count (log-log least squares; 1 = linear)",
                     wide=wide)  # fmt: skip
-        label = protocol_label({**sweep.protocol, "input": "input swept"})
-        out.print(f"protocol: {label}", markup=False, highlight=False)
+        out.print(f"protocol: {sweep.protocol_line}", markup=False, highlight=False)
     _untrustworthy_note(results)
 
 

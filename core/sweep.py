@@ -103,6 +103,13 @@ class Sweep:
             f"{p.get('precision')}, {device}{threads}"
         )
 
+    @property
+    def protocol_line(self) -> str:
+        """The shared protocol in `protocol_label`'s words, the input named as swept."""
+        from vzoo.core.report import protocol_label
+
+        return protocol_label({**self.protocol, "input": "input swept"})
+
 
 def sweep_key(protocol: Mapping[str, Any]) -> str:
     """Equal for two protocols that differ at most in their input size."""
@@ -263,6 +270,7 @@ def sweep_markdown(sweep: Sweep) -> list[str]:
             "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
     for c in sweep.curves:
         out += [f"| {c.row_id} | " + " | ".join(point_cells(p)) + " |" for p in c.points]
+    out += ["", f"Protocol: {sweep.protocol_line}."]
     flagged = [c.row_id for c in sweep.curves if c.flagged]
     if flagged:
         out += ["", f"Not trustworthy (machine loaded or passes disagreeing): timings of "

@@ -135,16 +135,20 @@ def sweep_svg(sweep: Sweep) -> str:
     return re.sub(r"\A.*?(?=<svg)", "", text, flags=re.S)
 
 
-def write_sweep_figures(sweeps: Iterable[Sweep], out_dir: str | Path) -> list[Path]:
-    """Each sweep as `sweep-<key>.png` and `.svg` in `out_dir`, each written atomically."""
+def save_sweep(sweep: Sweep, stem: str | Path) -> list[Path]:
+    """The figure as `<stem>.svg` and `<stem>.png`, each written atomically."""
     from vzoo.core.atomic import write_bytes_atomic
     from vzoo.core.plot import _save
 
+    fig = draw_sweep(sweep)
     written = []
-    for sweep in sweeps:
-        fig = draw_sweep(sweep)
-        for fmt in ("svg", "png"):
-            path = Path(out_dir) / f"sweep-{sweep.key}.{fmt}"
-            write_bytes_atomic(path, _save(fig, fmt, f"sweep-{sweep.key}"))
-            written.append(path)
+    for fmt in ("svg", "png"):
+        path = Path(f"{stem}.{fmt}")
+        write_bytes_atomic(path, _save(fig, fmt, f"sweep-{sweep.key}"))
+        written.append(path)
     return written
+
+
+def write_sweep_figures(sweeps: Iterable[Sweep], out_dir: str | Path) -> list[Path]:
+    """Each sweep as `sweep-<key>.png` and `.svg` in `out_dir`."""
+    return [p for sweep in sweeps for p in save_sweep(sweep, Path(out_dir) / f"sweep-{sweep.key}")]
