@@ -224,11 +224,12 @@ def legend_label(curve: SweepCurve) -> str:
     )
 
 
-def _num(value: float | None, unit: str, digits: int = 3) -> str:
+def _num(value: float | None, unit: str = "") -> str:
+    """Three significant digits, whole numbers from 1000 up (never 7.38e+03)."""
     if value is None:
         return "—"
-    text = f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
-    return f"{text} {unit}"
+    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return f"{text} {unit}".rstrip()
 
 
 def point_cells(p: SweepPoint, *, reasons: bool = True) -> list[str]:
@@ -236,7 +237,7 @@ def point_cells(p: SweepPoint, *, reasons: bool = True) -> list[str]:
     peak memory, load, and why its timing is not trustworthy (`reasons`) or just that."""
     return [
         f"{p.height}x{p.width}",
-        f"{_num(p.latency_ms, 'ms')} ({p.latency_min_ms:.3g}–{p.latency_max_ms:.3g})",
+        f"{_num(p.latency_ms, 'ms')} ({_num(p.latency_min_ms)}–{_num(p.latency_max_ms)})",
         _num(p.throughput, "img/s"),
         _num(p.peak_memory_mb, "MB"),
         "—" if p.load_avg is None else f"{p.load_avg:.1f}",
