@@ -123,6 +123,7 @@ def bench(
 
 def _table(results: list[BenchResult], wide: bool) -> None:
     from vzoo.core.report import protocol_label
+    from vzoo.core.sweep import format_number as fmt
     from vzoo.core.terminal import Column, console, print_table
 
     labels: dict[str, int] = {}
@@ -141,7 +142,7 @@ def _table(results: list[BenchResult], wide: bool) -> None:
         load = "—" if r.load_avg is None else f"{r.load_avg:.1f} / {r.cores} cores"
         cells.append([
             r.row.id, p.part, p.input, str(p.batch_size), f"{_rate(r.timing.throughput)} img/s",
-            f"{lat['median']:.3g} ms ({lat['min']:.3g}–{lat['max']:.3g})", mem, load,
+            f"{fmt(lat['median'], 'ms')} ({fmt(lat['min'])}–{fmt(lat['max'])})", mem, load,
             "ok" if r.trustworthy else "UNTRUSTWORTHY", f"[{n}]",
         ])  # fmt: skip
     print_table(columns, cells, title="vzoo bench", wide=wide)

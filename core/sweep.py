@@ -224,7 +224,7 @@ def legend_label(curve: SweepCurve) -> str:
     )
 
 
-def _num(value: float | None, unit: str = "") -> str:
+def format_number(value: float | None, unit: str = "") -> str:
     """Three significant digits, whole numbers from 1000 up (never 7.38e+03)."""
     if value is None:
         return "—"
@@ -237,9 +237,10 @@ def point_cells(p: SweepPoint, *, reasons: bool = True) -> list[str]:
     peak memory, load, and why its timing is not trustworthy (`reasons`) or just that."""
     return [
         f"{p.height}x{p.width}",
-        f"{_num(p.latency_ms, 'ms')} ({_num(p.latency_min_ms)}–{_num(p.latency_max_ms)})",
-        _num(p.throughput, "img/s"),
-        _num(p.peak_memory_mb, "MB"),
+        f"{format_number(p.latency_ms, 'ms')} "
+        f"({format_number(p.latency_min_ms)}–{format_number(p.latency_max_ms)})",
+        format_number(p.throughput, "img/s"),
+        format_number(p.peak_memory_mb, "MB"),
         "—" if p.load_avg is None else f"{p.load_avg:.1f}",
         ("; ".join(p.caveats) if reasons else "UNTRUSTWORTHY") if p.caveats else "ok",
     ]
