@@ -261,3 +261,24 @@ def test_no_curve_without_two_measured_sizes() -> None:
     reg = load_registry()
     one_size = [r for r in _records("mlla-t", 1.0) if r["protocol"]["input"] == "3x224x224"]
     assert build_sweeps([reg.get("mlla-t")], one_size) == []
+
+
+def test_eval_summary_takes_wide(cli, monkeypatch, capsys) -> None:
+    from types import SimpleNamespace
+
+    from vzoo.cli.evaluate import _summary
+
+    monkeypatch.setenv("COLUMNS", "50")
+    report = SimpleNamespace(
+        row_id="msvmamba-micro-1x", status="measured", metrics={"box_ap": 0.0}, seconds=61.0,
+        message="random-init: the model's initialisation, no checkpoint",
+    )  # fmt: skip
+    capsys.readouterr()
+    _summary([report])
+    assert "with --wide" in capsys.readouterr().err
+    _summary([report], wide=True)
+    err = capsys.readouterr().err
+    assert "with --wide" not in err and "random-init" in err
+    # the command accepts the option (the row check comes first, not "no such option")
+    code, _, err = cli("eval", "--wide")
+    assert code == 2 and "give row ids or --all" in err
