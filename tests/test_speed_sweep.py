@@ -282,3 +282,14 @@ def test_eval_summary_takes_wide(cli, monkeypatch, capsys) -> None:
     # the command accepts the option (the row check comes first, not "no such option")
     code, _, err = cli("eval", "--wide")
     assert code == 2 and "give row ids or --all" in err
+
+
+def test_default_sweep_is_the_classifier_sizes_or_the_detection_sizes() -> None:
+    from vzoo.speed.protocol import default_sweep, parse_sweep
+
+    assert parse_sweep("default") is None  # each row's own sizes
+    assert parse_sweep("800x1280, 512x640") == ((512, 640), (800, 1280))  # smallest first
+    assert [h for h, _ in default_sweep("classification", "model")] == [224, 384, 512, 768, 1024]
+    for task, part in (("classification", "backbone"), ("detection", "model")):
+        sizes = default_sweep(task, part)
+        assert (800, 1280) in sizes and all(h % 32 == 0 and w % 32 == 0 for h, w in sizes)
