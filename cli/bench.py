@@ -142,7 +142,7 @@ def _table(results: list[BenchResult], wide: bool) -> None:
         load = "—" if r.load_avg is None else f"{r.load_avg:.1f} / {r.cores} cores"
         cells.append([
             r.row.id, p.part, p.input, str(p.batch_size), f"{_rate(r.timing.throughput)} img/s",
-            f"{fmt(lat['median'], 'ms')} ({fmt(lat['min'])}–{fmt(lat['max'])})", mem, load,
+            f"{fmt(lat['median'], 'ms')} ({fmt(lat['min'])}–{fmt(lat['max'], 'ms')})", mem, load,
             "ok" if r.trustworthy else "UNTRUSTWORTHY", f"[{n}]",
         ])  # fmt: skip
     print_table(columns, cells, title="vzoo bench", wide=wide)
@@ -166,9 +166,9 @@ def _untrustworthy_note(results: list[BenchResult]) -> None:
             markup=False,
             highlight=False,
         )
-    out.print(f"(flagged when the 1-minute load average exceeds the cores, or the slowest pass "
-              f"took over {MAX_SPREAD}x the fastest: rerun on a quiet machine)", markup=False,
-              highlight=False)  # fmt: skip
+    out.print(f"(flagged when the 1-minute load average exceeds the cores, the slowest pass took "
+              f"over {MAX_SPREAD}x the fastest, or no warm-up pass ran: rerun on a quiet machine "
+              "with warm-up)", markup=False, highlight=False)  # fmt: skip
 
 
 def _sweep_tables(rows: list[Row], results: list[BenchResult], wide: bool) -> None:

@@ -238,7 +238,7 @@ def point_cells(p: SweepPoint, *, reasons: bool = True) -> list[str]:
     return [
         f"{p.height}x{p.width}",
         f"{format_number(p.latency_ms, 'ms')} "
-        f"({format_number(p.latency_min_ms)}–{format_number(p.latency_max_ms)})",
+        f"({format_number(p.latency_min_ms)}–{format_number(p.latency_max_ms, 'ms')})",
         format_number(p.throughput, "img/s"),
         format_number(p.peak_memory_mb, "MB"),
         "—" if p.load_avg is None else f"{p.load_avg:.1f}",

@@ -158,7 +158,9 @@ def bench_row(
     finally:
         torch.set_num_threads(previous_threads)
     cores = cpu_cores()
-    caveats = timing_caveats(timing.seconds, load_avg=load.peak, cores=cores, device=dev.type)
+    caveats = timing_caveats(
+        timing.seconds, load_avg=load.peak, cores=cores, device=dev.type, warmup=proto.warmup
+    )
     return BenchResult(
         row, proto, timing, peak, method, tm.description, load.peak, cores, tuple(caveats)
     )

@@ -9,7 +9,8 @@ Torch-free, so the CLI can settle the wait policy before torch (and its libgomp)
   has not chosen one and torch is not loaded yet; it answers the policy libgomp really uses.
 - Trust. A timing is flagged when the machine was oversubscribed (the 1-minute load average,
   which counts this process's own running threads, above the core count: some thread waited for
-  a core) or when its passes disagree (slowest / fastest pass above `MAX_SPREAD`). Flagged
+  a core), when its passes disagree (slowest / fastest pass above `MAX_SPREAD`) or when no
+  warm-up pass ran (the first timed pass then pays one-time costs: JIT compiles). Flagged
   timings are still recorded and shown, with the reason beside them.
 """
 
@@ -75,10 +76,12 @@ class Spread:
 
 
 def timing_caveats(
-    seconds: Sequence[float], *, load_avg: float | None, cores: int, device: str
+    seconds: Sequence[float], *, load_avg: float | None, cores: int, device: str, warmup: int = 1
 ) -> list[str]:
     """Why a loop's timing should not be trusted (empty: nothing says so)."""
     caveats = []
+    if warmup == 0:  # the first pass pays one-time costs (JIT compiles, allocator growth)
+        caveats.append("no warm-up pass")
     if device == "cpu" and load_avg is not None and load_avg > cores:
         caveats.append(f"load {load_avg:.1f} on {cores} cores")
     if len(seconds) >= 2 and max(seconds) > MAX_SPREAD * min(seconds):

@@ -63,6 +63,9 @@ def test_a_timing_is_flagged_when_the_machine_is_oversubscribed_or_passes_disagr
     ]
     # a GPU's timing is not slowed by other jobs on the host's cores
     assert timing_caveats(even, load_avg=60.0, cores=16, device="cuda") == []
+    assert timing_caveats(even, load_avg=0.5, cores=2, device="cpu", warmup=0) == [
+        "no warm-up pass"
+    ]
 
 
 def _fresh(code: str, **env: str) -> str:
