@@ -163,10 +163,11 @@ def test_a_size_the_model_cannot_take_fails_alone(cli) -> None:
     ("sweep", "extra", "message"),
     [
         ("224", [], "at least two sizes"),
-        ("224,abc", [], "'abc' is not a size"),
-        ("224,16", [], "below 32 pixels"),
+        ("224,abc", [], "bad --sweep size 'abc': expected HxW"),
+        ("224,16", [], "bad --sweep size '16x16': each side must be 32..4096"),
+        ("224,8192", [], "each side must be 32..4096"),
         ("224,384,224", [], "224x224 is given twice"),
-        ("224,,384", [], "'' is not a size"),
+        ("224,,384", [], "an empty size"),
         ("224,384", ["--input", "224x224"], "--sweep and --input"),
     ],
 )
