@@ -6,6 +6,8 @@
 # 1. the Triton selective scan against the float64 reference (benchmarks/scan_gpu.py --quick);
 # 2. `vzoo bench` of the four T classifiers at the papers' protocol (bs 128, 224², 50 + 30
 #    passes), fp32 and --amp, and of one detector (mlla-t-1x, whole model, bs 1, 1280x800);
+#    `vzoo bench --sweep` of the four T backbones and mmdet's Swin-T and R-50 backbones at
+#    224..1024² (cost against input size; its figure through `vzoo compare --plot` and html);
 # 3. an end-to-end `vzoo eval` of one detection row (msvmamba-micro-1x) on synthetic COCO with
 #    --random-init, on the GPU;
 # 4. `vzoo compare` over what this run measured.
@@ -86,6 +88,24 @@ for r in thr:
 EOF
 }
 
+check_sweep_json() {  # FILE N_ROWS N_SIZES DEVICE: one record per (row, size, metric), exponents
+  "$PY" - "$@" <<'EOF'
+import json, math, sys
+from vzoo.core.registry import load_registry
+from vzoo.core.sweep import build_sweeps, fit_cells
+path, rows, sizes, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+recs = json.load(open(path))
+assert len(recs) == 3 * rows * sizes, f"{path}: {len(recs)} records, expected {3 * rows * sizes}"
+for r in recs:
+    assert math.isfinite(r["value"]) and r["value"] >= 0 and r["protocol"]["device"] == device, r
+reg = load_registry()
+(sweep,) = build_sweeps([reg.get(i) for i in dict.fromkeys(r["id"] for r in recs)], recs)
+assert len(sweep.curves) == rows, [c.row_id for c in sweep.curves]
+for curve in sweep.curves:
+    print(" | ".join(fit_cells(curve)))
+EOF
+}
+
 preflight() {
   "$PY" - "$DRY" <<'EOF'
 import sys
@@ -107,6 +127,7 @@ EOF
 }
 
 T_CLASSIFIERS=(mlla-t spatial-mamba-t msvmamba-tiny sparx-mamba-t)
+SWEEP_BASELINES=(mmdet:mask-rcnn_swin-t-p4-w7_fpn_1x_coco mmdet:mask-rcnn_r50_fpn_1x_coco)
 DETECTOR=mlla-t-1x
 EVAL_ROW=msvmamba-micro-1x
 if [[ $DRY == 1 ]]; then
@@ -115,11 +136,13 @@ if [[ $DRY == 1 ]]; then
   SCAN_ARGS=(--device cpu --tiny --quick)
   LOOP=(--warmup 0 --iters 1)  # 224² (MLLA's classifier takes no other size)
   DET_LOOP=(--input 256x256 --warmup 0 --iters 1)
+  SWEEP=64,96 SWEEP_LOOP=(--warmup 0 --iters 1)
 else
   DEVICE=cuda BATCH=128 PRECISION_AMP=amp-fp16 GPUS=1
   SCAN_ARGS=(--quick)
   LOOP=()
   DET_LOOP=()
+  SWEEP=224,384,512,768,1024 SWEEP_LOOP=()  # backbones at bs 1: 50 + 30 passes per size
 fi
 
 step preflight preflight
@@ -134,6 +157,13 @@ step bench_amp-check check_bench_json "$OUT_DIR/bench_amp.json" 4 "$BATCH" "$PRE
 step bench-detector to_file "$OUT_DIR/bench_detector.json" vzoo bench "$DETECTOR" \
   --device "$DEVICE" "${DET_LOOP[@]}" --format json
 step bench_detector-check check_bench_json "$OUT_DIR/bench_detector.json" 1 1 fp32 "$DEVICE"
+step bench-sweep to_file "$OUT_DIR/bench_sweep.json" vzoo bench "${T_CLASSIFIERS[@]}" \
+  "${SWEEP_BASELINES[@]}" --part backbone --device "$DEVICE" --sweep "$SWEEP" "${SWEEP_LOOP[@]}" \
+  --format json
+step bench_sweep-check check_sweep_json "$OUT_DIR/bench_sweep.json" 6 \
+  "$(tr , '\n' <<< "$SWEEP" | wc -l)" "$DEVICE"
+step sweep-report vzoo compare "${T_CLASSIFIERS[@]}" "${SWEEP_BASELINES[@]}" --plot \
+  "$OUT_DIR/figures" --report html --out "$OUT_DIR/sweep.html"
 step synth-coco vzoo data synth-coco "$WORK/coco" --images 4
 step eval vzoo eval "$EVAL_ROW" --data-root "$WORK/coco" --random-init --gpus "$GPUS" \
   --work-dir "$WORK/eval" --workers 0 --force
@@ -152,7 +182,7 @@ step compare vzoo compare "${T_CLASSIFIERS[@]}" "$DETECTOR" "$EVAL_ROW" --report
   echo
   echo "## bench (throughput)"
   echo
-  for f in bench_fp32 bench_amp bench_detector; do
+  for f in bench_fp32 bench_amp bench_detector bench_sweep; do
     echo "### $f"
     echo
     tail -n +1 "$OUT_DIR/$f-check.log" | sed 's/^/- /'

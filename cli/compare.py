@@ -49,29 +49,34 @@ def compare(
     from vzoo.core.errors import UserInputError
     from vzoo.core.report import compare_stored, parse_tolerances, render, to_frame
     from vzoo.core.results import ResultStore
+    from vzoo.core.sweep import sweeps_from_store
 
     rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
     if out is not None:
         check_writable_file(out, "--out")
     tolerances = parse_tolerances(tolerance or [])
-    frame = to_frame(compare_stored(rows, ResultStore(), tolerances, details))
+    store = ResultStore()
+    frame = to_frame(compare_stored(rows, store, tolerances, details))
+    sweeps = sweeps_from_store(rows, store)
     if plot is not None:
         from vzoo.core.figures import charts_for
         from vzoo.core.plot import write_figures
+        from vzoo.core.sweep_plot import write_sweep_figures
 
         if plot.exists() and not plot.is_dir():
             raise UserInputError(f"--plot {plot}: not a folder; give a folder for the figures")
         charts = charts_for(frame)
-        written = write_figures(charts, plot)
+        written = write_figures(charts, plot) + write_sweep_figures(sweeps, plot)
         typer.echo(
-            f"wrote {len(charts)} figures ({len(written)} files) to {plot}"
-            if charts
-            else "no figure: no selected row has an accuracy with FLOPs, params or throughput",
+            f"wrote {len(charts) + len(sweeps)} figures ({len(written)} files) to {plot}"
+            if written
+            else "no figure: no selected row has an accuracy with FLOPs, params or throughput, "
+            "or speed at two input sizes",
             err=True,
         )
         if report is None and out is None:
             return
-    text = render(frame, (report or ReportFormat.markdown).value)
+    text = render(frame, (report or ReportFormat.markdown).value, sweeps)
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

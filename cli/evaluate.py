@@ -126,6 +126,9 @@ def eval_rows(
     random_init: bool = typer.Option(
         False, "--random-init", help="Smoke test: no checkpoint, the model's init (recorded so)."
     ),
+    wide: bool = typer.Option(
+        False, "--wide", help="Every column of the summary, however wide the terminal."
+    ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Evaluate rows with the official weights; results go to the results store."""
@@ -189,7 +192,7 @@ def eval_rows(
 
     reports = evaluate(rows, options, on_row=show if main_process else None)
     if main_process:
-        _summary(reports)
+        _summary(reports, wide)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
@@ -207,7 +210,7 @@ def headline(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if not (k in METRICS and METRICS[k].detail)}
 
 
-def _summary(reports: list[Any]) -> None:
+def _summary(reports: list[Any], wide: bool = False) -> None:
     from vzoo.core.terminal import Column, print_table
 
     columns = [
@@ -221,4 +224,4 @@ def _summary(reports: list[Any]) -> None:
         ]
         for r in reports
     ]  # fmt: skip
-    print_table(columns, cells, title="vzoo eval", stderr=True)
+    print_table(columns, cells, title="vzoo eval", stderr=True, wide=wide)

@@ -20,6 +20,9 @@ def quickstart(
 ) -> None:
     """Params, FLOPs and CPU speed of the smallest classifier of each family (about a minute,
     no download), recorded; then the published-vs-measured report over every row."""
+    from vzoo.speed.stability import settle_wait_policy
+
+    settle_wait_policy()  # before torch loads, as `vzoo bench` does
     from vzoo.cli.selection import check_task, load_rows
     from vzoo.core.report import compare_stored, render
     from vzoo.core.results import ResultStore

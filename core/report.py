@@ -6,7 +6,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from vzoo.core.sweep import Sweep
 
 REPORT_FORMATS = ("markdown", "csv", "json", "html")
 TASK_TITLES = {
@@ -360,8 +362,13 @@ def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
     return frame
 
 
-def render(records: list[ComparisonRecord] | pd.DataFrame, fmt: str) -> str:
-    """A report in `fmt` (one of REPORT_FORMATS), from records or from their `to_frame` frame."""
+def render(
+    records: list[ComparisonRecord] | pd.DataFrame, fmt: str, sweeps: Sequence[Sweep] = ()
+) -> str:
+    """A report in `fmt` (one of REPORT_FORMATS), from records or from their `to_frame` frame.
+
+    `sweeps` (`core.sweep.sweeps_from_store`): cost against input size, a section of the
+    markdown and html reports (json and csv keep one record per (row, metric))."""
     if fmt not in REPORT_FORMATS:
         raise ValueError(f"unknown report format {fmt!r}")
     frame = records if hasattr(records, "columns") else to_frame(records)  # type: ignore[arg-type]
@@ -370,8 +377,8 @@ def render(records: list[ComparisonRecord] | pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "markdown":
-        return render_markdown(frame)
-    return render_html(frame)
+        return render_markdown(frame, sweeps)
+    return render_html(frame, sweeps)
 
 
 def _plain(value: Any) -> Any:
@@ -422,13 +429,19 @@ def protocol_label(p: dict[str, Any]) -> str:
 
 
 def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list[str]:
-    """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics."""
-    for r in records:
-        protocol = r.get("protocol") if isinstance(r, Mapping) else r.protocol
-        if protocol is not None:
-            return [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
-                    f"one protocol: {protocol_label(protocol)}."]  # fmt: skip
-    return []
+    """'speed (...) measured under: <protocol>' for a task's table, if it has speed metrics;
+    then the rows whose timing is not trustworthy, and why."""
+    records = [r if isinstance(r, Mapping) else asdict(r) for r in records]
+    protocol = next((r["protocol"] for r in records if r.get("protocol") is not None), None)
+    if protocol is None:
+        return []
+    lines = [f"Speed metrics (throughput, latency, peak memory) of this table, all under "
+             f"one protocol: {protocol_label(protocol)}."]  # fmt: skip
+    flagged = {r["id"]: r["caveats"] for r in records if r.get("caveats")}
+    if flagged:
+        lines.append("Not trustworthy (rerun on a quiet machine): " + "; ".join(
+            f"{rid} ({why})" for rid, why in flagged.items()) + ".")  # fmt: skip
+    return lines
 
 
 # the name this module used for format_value before units were added (callers still use it)
@@ -510,7 +523,7 @@ def _summary_line(frame: pd.DataFrame) -> str:
     )
 
 
-def render_markdown(frame: pd.DataFrame) -> str:
+def render_markdown(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     out = ["# vzoo: published vs measured", "", _summary_line(frame)]
     for task, recs in _task_tables(frame).items():
         out += ["", f"## {TASK_TITLES.get(task, task)}", ""]
@@ -525,6 +538,12 @@ def render_markdown(frame: pd.DataFrame) -> str:
             )
         out += ["", *speed_lines(recs)] if speed_lines(recs) else []
         out += ["", *(f"{n}. {text}" for text, n in notes.items())] if notes else []
+    if sweeps:
+        from vzoo.core.sweep import SWEEP_SECTION, sweep_markdown
+
+        out += ["", f"## {SWEEP_SECTION}"]
+        for sweep in sweeps:
+            out += ["", *sweep_markdown(sweep)]
     return "\n".join(out) + "\n"
 
 
@@ -546,7 +565,7 @@ _HTML_STYLE = (
 )
 
 
-def render_html(frame: pd.DataFrame) -> str:
+def render_html(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     """A standalone page: per task, its figures (inline SVG) and its table."""
     from vzoo.core.figures import charts_for
 
@@ -590,6 +609,11 @@ def render_html(frame: pd.DataFrame) -> str:
             parts.append("<ol class='notes'>")
             parts += [f"<li value='{n}'>{html.escape(text)}</li>" for text, n in notes.items()]
             parts.append("</ol>")
+    if sweeps:
+        from vzoo.core.sweep import SWEEP_SECTION, sweep_html
+
+        parts.append(f"<h2 id='sweep'>{SWEEP_SECTION}</h2>")
+        parts += [sweep_html(sweep) for sweep in sweeps]
     parts.append("</body></html>")
     return "\n".join(parts)
 

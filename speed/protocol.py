@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from vzoo.core.errors import UserInputError
+
 PARTS = ("model", "backbone")
 DEVICES = ("cpu", "cuda")
 
@@ -76,3 +78,44 @@ class BenchProtocol:
     def convention(self) -> str:
         """What the results store keys a speed record by."""
         return f"bench:{self.key}"
+
+
+# `--sweep default`: a classifier's whole model at the sizes of the papers' resolution
+# tables and beyond; a detection backbone (or a whole detector) at COCO's 1.6 aspect ratio
+# around its 800x1280 test input. Every size is a multiple of 32 (every backbone's stride).
+DEFAULT_SWEEPS = {
+    "classification": ((224, 224), (384, 384), (512, 512), (768, 768), (1024, 1024)),
+    "dense": ((480, 768), (640, 1024), (800, 1280), (1024, 1600)),
+}
+
+
+def default_sweep(task: str, part: str) -> tuple[tuple[int, int], ...]:
+    dense = part == "backbone" or task != "classification"
+    return DEFAULT_SWEEPS["dense" if dense else "classification"]
+
+
+def parse_sweep(text: str) -> tuple[tuple[int, int], ...] | None:
+    """'224,384,512' (squares) or '512x640,800x1280' -> sizes, smallest first; 'default' -> None
+    (each row's `default_sweep`). Each size within `core.bounds`' sides; at least two distinct
+    sizes (one size is a plain `--input`)."""
+    from vzoo.core.bounds import parse_hw
+
+    if text.strip().lower() == "default":
+        return None
+    sizes: list[tuple[int, int]] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if not item:
+            raise UserInputError(
+                f"bad --sweep '{text}': an empty size; give sizes like 224,384,512 or "
+                "512x640,800x1280 (or 'default')"
+            )
+        hw = parse_hw(f"{item}x{item}" if item.isdigit() else item, "--sweep size")
+        if hw in sizes:
+            raise UserInputError(f"bad --sweep '{text}': {hw[0]}x{hw[1]} is given twice")
+        sizes.append(hw)
+    if len(sizes) < 2:
+        raise UserInputError(
+            f"bad --sweep '{text}': a sweep needs at least two sizes (for one size use --input)"
+        )
+    return tuple(sorted(sizes, key=lambda hw: hw[0] * hw[1]))
