@@ -118,7 +118,7 @@ def test_sweep_records_one_record_per_size_per_metric(cli) -> None:
         for metric, unit in (
             ("throughput", "img/s"),
             ("latency_ms", "ms"),
-            ("peak_memory_mb", "MB"),
+            ("peak_memory_mb", "MiB"),
         )
     )
     stored = ResultStore().query("msvmamba-nano")
@@ -191,13 +191,13 @@ def test_bench_wide_and_csv_carry_every_column_with_units(cli, monkeypatch) -> N
     header = next(line for line in out.splitlines() if line.lstrip().startswith("row"))
     for column in ("part", "batch", "throughput", "peak memory", "load 1 min", "timing"):
         assert column in header
-    assert re.search(r"\d img/s", out) and re.search(r"\d ms \(", out) and " MB" in out
+    assert re.search(r"\d img/s", out) and re.search(r"\d ms \(", out) and " MiB" in out
 
     code, out, err = cli(*base, "--format", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["metric"], r["unit"]) for r in rows] == [
-        ("throughput", "img/s"), ("latency_ms", "ms"), ("peak_memory_mb", "MB")]  # fmt: skip
+        ("throughput", "img/s"), ("latency_ms", "ms"), ("peak_memory_mb", "MiB")]  # fmt: skip
     for r in rows:
         assert float(r["value"]) > 0 and r["input"] == "3x64x64" and r["load_avg_1min"]
         assert r["trustworthy"] in ("True", "False")
