@@ -325,12 +325,14 @@ class SparXSS2D(nn.Module):
 
     def forward_ssm(self, x: Tensor) -> Tensor:
         b, d, h, w = x.shape
+        x = x.contiguous()  # channels-last in, the scan orders are gathered from NCHW
         k, n, r, length = self.K, self.d_state, self.dt_rank, h * w
         xs = cross_scan(x).reshape(b, k * d, length)
-        x_dbl = F.conv1d(xs, self.x_proj_weight, groups=k).view(b, k, r + 2 * n, length)
+        # the per-direction projections as batched matmuls: oneDNN's grouped 1-d convs (what
+        # the authors call) run at ~1 GMAC/s here, a (k, c, d) @ (b, k, d, L) matmul at BLAS speed
+        x_dbl = torch.matmul(self.x_proj_weight.view(k, r + 2 * n, d), xs.view(b, k, d, length))
         dts, bs, cs = x_dbl.split((r, n, n), dim=2)
-        dts = F.conv1d(dts.reshape(b, k * r, length), self.dt_projs_weight.reshape(k * d, r, 1),
-                       groups=k)  # fmt: skip
+        dts = torch.matmul(self.dt_projs_weight, dts).reshape(b, k * d, length)
         ys = selective_scan(
             xs,
             dts,
@@ -509,6 +511,13 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+def _channels_last(x: Tensor) -> Tensor:
+    """The network runs channels-last: oneDNN's depthwise and 1x1 convolutions (most of its
+    work) are 1.3-3x faster on NHWC than on NCHW here (8x224: the forward 17% faster); the scan
+    path gathers its NCHW sequences once (`forward_ssm`)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class _SparXTrunk(nn.Module):
     """Stem and the four stages; `stages()` yields each stage's output before downsampling."""
 
@@ -530,7 +539,7 @@ class _SparXTrunk(nn.Module):
             start += depth
 
     def stages(self, x: Tensor) -> list[Tensor]:
-        x = self.patch_embed(x)
+        x = self.patch_embed(_channels_last(x))
         outs, stage_input = [], None
         for stage in self.layers:
             x = stage(x, stage_input)
@@ -608,7 +617,7 @@ class SparXMambaBackbone(BaseModule):
         self.apply(_init_weights)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        x = self.patch_embed(x)
+        x = self.patch_embed(_channels_last(x))
         outs: list[Tensor] = []
         stage_input = None
         for i, stage in enumerate(self.layers):
