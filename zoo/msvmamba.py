@@ -145,7 +145,10 @@ class SqueezeExcite(nn.Module):
 
 
 class ConvFFN(nn.Module):
-    """1x1 conv up (x2) -> + depthwise 3x3 residual -> GELU -> 1x1 conv down, on NCHW maps."""
+    """1x1 conv up (x2) -> + depthwise 3x3 residual -> GELU -> 1x1 conv down, on channels-last
+    tokens (B, H, W, C). The 1x1 convs (conv-shaped weights, as the checkpoints store them) run as
+    linears over the channels and the depthwise conv on the NHWC memory: no NCHW copies, and
+    oneDNN's fast layout for both."""
 
     def __init__(self, channels: int, expansion: int = 2, drop: float = 0.0) -> None:
         super().__init__()
@@ -157,10 +160,10 @@ class ConvFFN(nn.Module):
         self.drop2 = nn.Dropout(drop)
         self.dwc = nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.drop1(self.linear1(x))
-        x = self.act(x + self.dwc(x))
-        return self.drop2(self.linear2(x))
+    def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
+        x = self.drop1(F.linear(x, self.linear1.weight.flatten(1), self.linear1.bias))
+        x = self.act(x + self.dwc(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+        return self.drop2(F.linear(x, self.linear2.weight.flatten(1), self.linear2.bias))
 
 
 def low_res_sequence(x: Tensor) -> Tensor:
@@ -236,9 +239,9 @@ class MultiScaleSS2D(nn.Module):
     def scan(self, u: Tensor, k: int) -> Tensor:
         """One selective scan over u (B, D, L) with parameter set k -> out_norm'ed (B, L, D)."""
         d, n, r = self.d_inner, self.d_state, self.dt_rank
-        x_dbl = torch.einsum("bdl,cd->bcl", u, self.x_proj_weight[k])
+        x_dbl = torch.matmul(self.x_proj_weight[k], u)  # (c, d) @ (b, d, l): no einsum copies
         dts, b_ssm, c_ssm = torch.split(x_dbl, [r, n, n], dim=1)
-        dts = torch.einsum("brl,dr->bdl", dts, self.dt_projs_weight[k])
+        dts = torch.matmul(self.dt_projs_weight[k], dts)
         ct = _at_least_float32(self.A_logs.dtype)
         a = -torch.exp(self.A_logs[k * d : (k + 1) * d].to(ct))
         y = selective_scan(
@@ -258,12 +261,14 @@ class MultiScaleSS2D(nn.Module):
         b, h, w, _ = x.shape
         x, z = self.in_proj(x).chunk(2, dim=-1)
         z = self.act(z)
-        x = x.permute(0, 3, 1, 2).contiguous()
+        # the depthwise convs on the NHWC memory (a channels-last view: oneDNN's fast layout);
+        # the scans then read (B, D, L) rows, gathered once per resolution
+        x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         x_full = self.act(self.conv2d(x))
-        x_low = self.act(self.conv2d_b1(x))
+        x_low = self.act(self.conv2d_b1(x)).contiguous()
         h1, w1 = x_low.shape[2:]
         y_low = self.scan(low_res_sequence(x_low), 0)
-        y_full = self.scan(x_full.flatten(2), 1).reshape(b, h, w, -1)
+        y_full = self.scan(x_full.reshape(b, -1, h * w), 1).reshape(b, h, w, -1)
         y_low = merge_low_res(y_low, h1, w1)
         y_low = F.interpolate(y_low, size=(h, w), mode="bilinear", align_corners=False)
         y = y_full + y_low.permute(0, 2, 3, 1)
@@ -293,8 +298,7 @@ class MSVSSBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.drop_path(self.op(self.norm(x)))
-        ffn = self.convFFN(self.norm2(x).permute(0, 3, 1, 2).contiguous())
-        return x + self.drop_path(ffn.permute(0, 2, 3, 1))
+        return x + self.drop_path(self.convFFN(self.norm2(x)))
 
 
 class PatchMerging2D(nn.Module):
