@@ -85,7 +85,7 @@ class _ReplicateDepthwise(torch.autograd.Function):
 def _timm_stand_in() -> list[types.ModuleType]:
     """timm's helpers the authors' files import, for a machine without timm."""
     try:
-        import timm  # noqa: F401
+        import timm
 
         return []
     except ImportError:

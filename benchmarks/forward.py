@@ -31,7 +31,7 @@ from vzoo.core.atomic import write_text_atomic
 from vzoo.zoo import build_backbone, build_classifier, list_archs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from yardstick import load_text, time_interleaved  # noqa: E402  (a sibling script)
+from yardstick import load_text, time_interleaved  # a sibling script
 
 
 def time_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
@@ -63,13 +63,13 @@ def vs_authors_rows(archs: list[str], root: Path, batches: list[int], rounds: in
         for batch in batches:
             x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
 
-            def run_ours(x: torch.Tensor = x) -> torch.Tensor:
+            def run_ours(x: torch.Tensor = x, model: torch.nn.Module = ours) -> torch.Tensor:
                 with torch.inference_mode():
-                    return ours(x)
+                    return model(x)
 
-            def run_theirs(x: torch.Tensor = x) -> torch.Tensor:
+            def run_theirs(x: torch.Tensor = x, model: torch.nn.Module = theirs) -> torch.Tensor:
                 with torch.inference_mode(), pure_torch_scan():
-                    return theirs(x)
+                    return model(x)
 
             diff = (run_ours() - run_theirs()).abs().max().item()
             runs: dict[str, Callable[[], object]] = {"vzoo": run_ours, "authors": run_theirs}

@@ -15,7 +15,8 @@ input built in this one process, one warm-up forward each, then `--rounds` round
 models run one after the other (interleaved, so machine load hits them all alike); a model's time
 is its minimum over the rounds. The ratios to Swin-T / R-50 are the load-robust figures.
 `--clock cpu` times process CPU time instead of wall time (for iterating on a loaded machine).
-`--profile` adds a torch.profiler breakdown (self CPU time by op) of one forward per T model.
+`--profile` adds a torch.profiler breakdown (self CPU time by op) of one forward per T model, its
+convolutions by shape (GMAC/s and the GB/s of memory they move) and this machine's copy bandwidth.
 """
 
 from __future__ import annotations
@@ -137,12 +138,79 @@ def profile_ops(fn: Callable[[], object], top: int) -> list[tuple[str, float, fl
             for e in events[:top]]  # fmt: skip
 
 
+@dataclass
+class ConvCost:
+    """One convolution shape's share of a forward: calls, time, work and bytes moved."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    gmac: float = 0.0
+    gbytes: float = 0.0  # input + output + weight, once each: the least traffic it can cause
+
+
+def conv_breakdown(
+    module: nn.Module, fn: Callable[[], object], clock: Callable[[], float]
+) -> dict[str, ConvCost]:
+    """Every nn.Conv2d of one forward, timed by hooks, grouped by kind and shape."""
+    costs: dict[str, ConvCost] = {}
+    started: dict[int, float] = {}
+
+    def before(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        started[id(mod)] = clock()
+
+    def after(mod: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        elapsed = clock() - started.pop(id(mod))
+        assert isinstance(mod, nn.Conv2d)
+        x = args[0]
+        kh, kw = mod.kernel_size
+        kind = ("depthwise " if mod.groups == mod.in_channels and mod.groups > 1 else
+                "grouped " if mod.groups > 1 else "") + f"{kh}x{kw}"  # fmt: skip
+        layout = "NHWC" if x.is_contiguous(memory_format=torch.channels_last) else "NCHW"
+        key = (f"{kind} {mod.in_channels}->{mod.out_channels} s{mod.stride[0]}, "
+               f"{x.shape[0]}x{x.shape[2]}x{x.shape[3]} {layout}")  # fmt: skip
+        c = costs.setdefault(key, ConvCost())
+        c.calls += 1
+        c.seconds += elapsed
+        c.gmac += out.numel() * (mod.in_channels // mod.groups) * kh * kw / 1e9
+        c.gbytes += (x.numel() + out.numel() + mod.weight.numel()) * x.element_size() / 1e9
+
+    handles = []
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_pre_hook(before))
+            handles.append(m.register_forward_hook(after))
+    try:
+        fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return costs
+
+
+def copy_bandwidth(mib: int = 256, repeats: int = 5) -> float:
+    """GB/s of a large float32 copy with torch's threads (read + write counted): the memory
+    bandwidth a memory-bound op can hope for on this machine."""
+    src = torch.randn(mib * (1 << 20) // 4)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / best / 1e9
+
+
 def load_text() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         la = os.getloadavg()
         return f"load average: {la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f}"
+
+
+# input key -> model -> conv shape -> cost (filled by `measure` with --profile)
+CONVS: dict[str, dict[str, dict[str, ConvCost]]] = {}
+BANDWIDTH: list[float] = []  # GB/s of a large copy, measured once per run with --profile
 
 
 @dataclass
@@ -188,6 +256,7 @@ def measure(
         for m in models:
             if m in T_MODELS:
                 profiles[m] = profile_ops(runs[m], top)
+                CONVS.setdefault(inp.key, {})[m] = conv_breakdown(built[m], runs[m], clock)
     return {m: Result(gmac[m], best[m]) for m in models}, profiles
 
 
@@ -246,14 +315,41 @@ def render(
             )
     if profiles:
         lines += ["", "## Where the time goes", ""]
-        lines += ["torch.profiler, one forward, self CPU time by op (the top ops).", ""]
+        lines += ["torch.profiler, one forward, self CPU time by op (the top ops); then the "
+                  "convolutions by kind and shape (forward hooks, one forward), each with its "
+                  "multiply-add rate and the least memory traffic it causes (input, output and "
+                  "weight once) per second"
+                  + (f", against a large copy's {BANDWIDTH[0]:.1f} GB/s (read + write) on this "
+                     "machine in the same run" if BANDWIDTH else "") + ".", ""]  # fmt: skip
         for key, per_model in profiles.items():
             for m, ops in per_model.items():
                 lines += [f"### {NAMES[m]}, {INPUTS[key].title}", "",
                           "| op | self ms | share |", "|---|---:|---:|"]  # fmt: skip
                 lines += [f"| `{op}` | {ms:.1f} | {share:.0%} |" for op, ms, share in ops]
                 lines.append("")
+                convs = CONVS.get(key, {}).get(m)
+                if convs:
+                    lines += conv_lines(convs, len(ops))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def conv_lines(convs: dict[str, ConvCost], top: int) -> list[str]:
+    """Markdown rows for the `top` convolution shapes by time, with their share of all convs."""
+    total = sum(c.seconds for c in convs.values())
+    gmac = sum(c.gmac for c in convs.values())
+    lines = [
+        f"Convolutions: {total * 1e3:.1f} ms, {gmac:.2f} GMAC, {gmac / total:.1f} GMAC/s overall.",
+        "",
+        "| conv (kind in->out stride, batch×H×W layout) | calls | ms | GMAC/s | GB/s moved |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    ranked = sorted(convs.items(), key=lambda kv: kv[1].seconds, reverse=True)[:top]
+    for name, c in ranked:
+        lines.append(
+            f"| {name} | {c.calls} | {c.seconds * 1e3:.1f} | {c.gmac / c.seconds:.1f} | "
+            f"{c.gbytes / c.seconds:.1f} |"
+        )
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -292,6 +388,9 @@ def main() -> None:
     models = list(args.model or T_MODELS)
     if not args.no_yardsticks:
         models += [y for y in YARDSTICKS if y not in models]
+    if args.profile:
+        BANDWIDTH.append(copy_bandwidth())
+        print(f"copy bandwidth {BANDWIDTH[0]:.1f} GB/s", flush=True)
     results: dict[str, dict[str, Result]] = {}
     profiles: dict[str, dict[str, list[tuple[str, float, float]]]] = {}
     loads = []
