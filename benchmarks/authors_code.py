@@ -14,7 +14,7 @@ What they import and a CPU lacks is stood in for, each stand-in doing what the o
   (DropPath, trunc_normal_, to_2tuple, register_model, the ImageNet mean/std), none of which
   runs in an eval-mode forward but DropPath, an identity there.
 
-Needs einops (`pip install einops`, the `bench` extra).
+Needs einops (the `bench` extra: `pip install -e ".[bench]"`).
 
 Each model gets vzoo's state dict, loaded strictly (the same function on the same weights).
 """
