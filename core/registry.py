@@ -450,8 +450,10 @@ def _parse_rows(
 _ROW_FIELDS = {
     "id", "family", "arch", "task", "dataset", "method", "schedule", "config", "weights",
     "pretrain", "published", "published_printed", "flops_input", "provenance", "notes",
-    "baseline",
+    "baseline", "source",
 }  # fmt: skip
+# `source`: where a row's facts come from; what `vzoo show` prints of a row, an overlay accepts.
+ROW_SOURCES = ("registry", mmdet_index.SOURCE)
 _REQUIRED = ("id", "family", "arch", "task", "dataset", "method", "published", "provenance")
 
 
@@ -500,13 +502,18 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
         elif task is not None and known[method] != task:
             fits = ", ".join(m for m, t in known.items() if t == task)
             bad("method", f"{quote(method)} does not fit task {task} ({fits})")
-    if isinstance(raw.get("family"), str) and raw["family"] not in families():
-        bad("family", f"{quote(raw['family'])} is not one of {', '.join(families())}")
+    # mmdet's own models (a copy of a `vzoo show mmdet:...` row) have no family card
+    known_families = (*families(), mmdet_index.SOURCE)
+    if isinstance(raw.get("family"), str) and raw["family"] not in known_families:
+        bad("family", f"{quote(raw['family'])} is not one of {', '.join(known_families)}")
     for fld in ("schedule", "config", "pretrain"):
         if raw.get(fld) is not None and not isinstance(raw[fld], str):
             bad(fld, "must be a string or null")
     config = raw.get("config")
-    if isinstance(config, str):
+    if isinstance(config, str) and config.startswith(mmdet_index.CONFIG_PREFIX):
+        if not config.endswith(".py") or ".." in config:
+            bad("config", f"{quote(config)} must name a .py file of mmdet's (mmdet::dir/name.py)")
+    elif isinstance(config, str):
         plain = config.endswith(".py") and ".." not in config and not Path(config).is_absolute()
         if plain and beside is not None and not config.startswith("zoo/configs/"):
             config = str(beside.resolve() / config)  # relative to the registry file
@@ -519,6 +526,8 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
             )
     if not isinstance(raw.get("baseline", False), bool):
         bad("baseline", "must be true or false")
+    if raw.get("source", "registry") not in ROW_SOURCES:
+        bad("source", f"{quote(raw.get('source'))} is not one of {', '.join(ROW_SOURCES)}")
     if raw.get("pretrain") is not None and raw.get("pretrain") == rid:
         bad("pretrain", "a row cannot be its own pretrain")
 
@@ -575,6 +584,7 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
         notes=tuple(notes),
         published_printed=printed,
         baseline=raw.get("baseline", False),
+        source=raw.get("source", "registry"),
     )
 
 

@@ -132,3 +132,32 @@ def test_many_problems_stay_one_readable_line(tmp_path: Path, cli) -> None:
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.count("already defined") == 3 and "more of the same kind" in err
     assert len(err) < 1000
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+@pytest.mark.parametrize("row_id", ["mlla-t-1x", "mmdet:mask-rcnn_r50_fpn_1x_coco"])
+def test_a_shown_row_copied_into_an_overlay_loads_as_is(
+    row_id: str, fmt: str, tmp_path: Path, cli
+) -> None:
+    """What `show` prints, an overlay accepts: a packaged row and an mmdet-index baseline (with
+    its `source`, `baseline`, family mmdet and mmdet:: config), given a new id, load unchanged."""
+    import yaml
+
+    code, out, _ = cli("show", row_id, "--format", fmt)
+    assert code == 0
+    shown = yaml.safe_load(out)  # JSON is YAML
+    copy = dict(shown, id="my-variant")
+    text = yaml.safe_dump({"rows": [copy]}) if fmt == "yaml" else json.dumps({"rows": [copy]})
+    path = tmp_path / f"variant.{fmt}"
+    path.write_text(text, encoding="utf-8")
+
+    loaded = load_registry(overlays=[path]).get("my-variant").to_dict()
+    assert json.loads(json.dumps(loaded)) == copy  # every field as shown (tuples as lists)
+    code, out, _ = cli("show", "my-variant", "--format", fmt, "--registry", path)
+    assert code == 0 and yaml.safe_load(out) == copy
+
+
+def test_an_overlay_row_names_a_known_source(tmp_path: Path, cli) -> None:
+    path = _overlay(tmp_path / "mine.yaml", _row("my-nano", source="paper"))
+    code, _, err = cli("list", "--registry", path)
+    assert code == 2 and "my-nano: source: 'paper' is not one of registry, mmdet" in err
