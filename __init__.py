@@ -33,13 +33,12 @@ def compare_frame(
     overrides as `--tolerance`; `store`: a results store directory (default: the one under
     $VZOO_HOME).
     """
-    from vzoo.core.errors import UserInputError
-    from vzoo.core.registry import TASKS, load_registry
+    from vzoo.core.registry import load_registry
     from vzoo.core.report import compare_stored, to_frame
     from vzoo.core.results import ResultStore
+    from vzoo.core.tasks import check_task
 
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    check_task(task)
     wanted = [ids] if isinstance(ids, str) else (list(ids) if ids is not None else None)
     rows = load_registry().select(wanted or None, task=task)
     return to_frame(compare_stored(rows, ResultStore(store), tolerances))

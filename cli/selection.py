@@ -39,10 +39,9 @@ def load_rows(registry: list[Path] | None = None) -> Registry:
 
 
 def check_task(task: str | None) -> None:
-    from vzoo.core.registry import TASKS
+    from vzoo.core.tasks import check_task as check_known_task
 
-    if task is not None and task not in TASKS:
-        raise UserInputError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    check_known_task(task)
 
 
 def select_rows(

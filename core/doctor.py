@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -257,23 +256,20 @@ def time_scan(backend: str, device: Any, seconds: float = 1.0) -> dict[str, floa
 def probe_datasets(options: DoctorOptions) -> list[Check]:
     """Each dataset where `vzoo eval` looks for it (a missing one only stops its own rows)."""
     from vzoo.core.errors import UserInputError
+    from vzoo.core.tasks import tasks
     from vzoo.evaluation import datasets
 
-    layouts: dict[str, Callable[[Path], Any]] = {
-        "coco2017": lambda root: datasets.coco_layout(root, read_annotations=False),
-        "imagenet-1k": datasets.imagenet_layout,
-        "ade20k": datasets.ade20k_layout,
-    }
     checks = []
-    for name, layout in layouts.items():
+    for task in {t.dataset: t for t in tasks().values()}.values():
+        name = task.dataset
         root = datasets.resolve_root(name, options.data_root)
         try:
-            layout(root)
+            task.evaluation_module().find_data(root, quick=True)
         except UserInputError as e:
             checks.append(
                 Check(f"dataset {name}", WARN, str(e).split(" (")[0],
                       f"its rows need it: pass --data-root or set VZOO_DATA (holding "
-                      f"{datasets.DATASET_DIRS[name]}/)")
+                      f"{task.dataset_dir}/)")
             )  # fmt: skip
             continue
         checks.append(Check(f"dataset {name}", OK, f"found at {root.resolve()}"))

@@ -14,14 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vzoo.core.registry import GENERIC_METHODS
 from vzoo.core.results import RANDOM_INIT
+from vzoo.core.sizes import size_rank
+from vzoo.core.tasks import generic_methods, tasks
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# The accuracy each task is plotted by, and the axes it is plotted against.
-ACCURACY_METRIC = {"classification": "top1", "detection": "box_ap", "segmentation": "miou_ss"}
+# The axes a task's accuracy (`Task.accuracy_metric`) is plotted against.
 X_METRICS = ("flops_g", "params_m", "throughput")
 X_LABELS = {"flops_g": "FLOPs (G)", "params_m": "Params (M)", "throughput": "Throughput (images/s)"}
 # What the title and legend call an axis' quantity ("box AP vs FLOPs").
@@ -29,25 +29,8 @@ X_WORDS = {"flops_g": "FLOPs", "params_m": "params", "throughput": "throughput"}
 Y_WORDS = {"top1": "top-1", "box_ap": "box AP", "miou_ss": "mIoU"}
 # Axes whose value can be published (throughput never is: only measured rows are on its chart).
 PUBLISHABLE_X = ("flops_g", "params_m")
-Y_LABELS = {
-    "top1": "ImageNet-1K top-1 (%)",
-    "box_ap": "COCO box AP",
-    "miou_ss": "ADE20K mIoU (%, single-scale)",
-}
-DATASET_TITLES = {"classification": "ImageNet-1K", "detection": "COCO", "segmentation": "ADE20K"}
 # Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
 BACKBONE_LABELS = {"r": "ResNet", "x": "ResNeXt", "swin": "Swin", "convnext": "ConvNeXt"}
-# Plotting order along a family's curve; unknown sizes sort after these, by x.
-_SIZES = (
-    ("nano", "N"),
-    ("micro", "M"),
-    ("tiny", "T"),
-    ("small", "S"),
-    ("base", "B"),
-    ("large", "L"),
-)
-SIZE_ORDER = {name: rank for rank, names in enumerate(_SIZES) for name in names}
-
 Point = tuple[float, float]
 
 
@@ -197,7 +180,8 @@ def _method_label(method: str) -> str:
     declared = card_methods().get(method)
     if declared is not None and declared.label:
         return declared.label
-    return GENERIC_METHODS[method][1] if method in GENERIC_METHODS else method
+    generic = generic_methods().get(method)
+    return generic.label if generic is not None else method
 
 
 def _framework(method: str) -> str:
@@ -218,7 +202,7 @@ def _series_label(family: str, method: str, several_methods: bool, baseline: boo
 
 def _title(task: str, framework: str, schedule: str | None, y_metric: str, x_metric: str) -> str:
     """What is plotted against what: "COCO, Mask R-CNN 1×: box AP vs FLOPs"."""
-    parts = [DATASET_TITLES.get(task, task)]
+    parts = [tasks()[task].dataset_label]
     method = _method_label(framework)
     if method:
         parts.append(f"{method} {schedule.replace('x', '×')}" if schedule else method)
@@ -249,8 +233,17 @@ def protocol_short(protocol: Mapping[str, Any] | None) -> str | None:
     return f"{device}, batch {protocol.get('batch_size')}, {protocol.get('precision')}"
 
 
-def _size_rank(point: ChartPoint) -> tuple[int, float]:
-    return SIZE_ORDER.get(point.size, len(SIZE_ORDER)), point.on_curve[0]
+def _in_size_order(points: list[ChartPoint], declared: tuple[str, ...]) -> tuple[ChartPoint, ...]:
+    """Along the family's curve: by its declared sizes (the ladder for others), then by x."""
+    return tuple(sorted(points, key=lambda p: (size_rank(p.size, declared), p.on_curve[0])))
+
+
+def family_sizes(family: str) -> tuple[str, ...]:
+    """The sizes a family's card declares, smallest first (none for a family without a card)."""
+    from vzoo.zoo.cards import find_card
+
+    card = find_card(family)
+    return card.sizes if card is not None else ()
 
 
 def _x_rank(point: ChartPoint) -> float:
@@ -281,7 +274,7 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
     rows = _rows(records)
     groups: dict[tuple[str, str, str | None], list[_RowValues]] = {}
     for row in rows:
-        if row.task not in ACCURACY_METRIC:
+        if row.task not in tasks():
             continue
         key = (row.task, _framework(row.method), row.schedule)
         groups.setdefault(key, []).append(row)
@@ -290,7 +283,7 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
     for (task, framework, schedule), members in sorted(
         groups.items(), key=lambda item: task_order.index(item[0][0])
     ):
-        y_metric = ACCURACY_METRIC[task]
+        y_metric = tasks()[task].accuracy_metric
         methods_of: dict[str, set[str]] = {}
         for row in members:
             methods_of.setdefault(row.family, set()).add(row.method)
@@ -319,14 +312,19 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
                     method=first.method,
                     baseline=first.baseline,
                     # baselines of several backbones: a reference curve by x (R-50, Swin-T, -S)
-                    points=tuple(sorted(points, key=_x_rank if first.baseline else _size_rank)),
+                    points=(
+                        tuple(sorted(points, key=_x_rank))
+                        if first.baseline
+                        else _in_size_order(points, family_sizes(first.family))
+                    ),
                     levels=tuple(levels),
                 )
                 for key, (first, label, points, levels) in found.items()
             )
             # Zoo families first (in registry order), baselines after them.
             series = tuple(sorted(series, key=lambda s: s.baseline))
-            stem = [DATASET_TITLES.get(task, task), framework if task != "classification" else ""]
+            # a method without a label (the classifier) is not named in the file name either
+            stem = [tasks()[task].dataset_label, framework if _method_label(framework) else ""]
             stem += [schedule or "", y_metric, "vs", x_metric.removesuffix("_g").removesuffix("_m")]
             charts.append(
                 Chart(
@@ -336,7 +334,7 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
                     x_metric=x_metric,
                     y_metric=y_metric,
                     x_label=_x_label(x_metric, members),
-                    y_label=Y_LABELS[y_metric],
+                    y_label=tasks()[task].accuracy_label,
                     series=series,
                 )
             )

@@ -23,25 +23,10 @@ from vzoo.core.bounds import side_problem
 from vzoo.core.errors import RegistryError, UnknownRowError, quote, shorten
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, user_registry_path
+from vzoo.core.tasks import generic_methods, get_task, task_names, tasks_generation
 from vzoo.core.urls import MIRROR_SCHEMES, url_problem
 
-TASKS = ("classification", "detection", "segmentation")
-DATASETS = {"classification": "imagenet-1k", "detection": "coco2017", "segmentation": "ade20k"}
-# mmdet's and mmseg's own methods: the task each belongs to (a detection row with a top-1 is a
-# typo) and how reports name it; a family card adds the methods its family brings (their task and
-# label on its `Method`s). Families are the cards' names.
-GENERIC_METHODS: dict[str, tuple[str, str]] = {
-    "classifier": ("classification", ""),
-    "mask-rcnn": ("detection", "Mask R-CNN"),
-    "sparse-rcnn": ("detection", "Sparse R-CNN"),
-    "upernet": ("segmentation", "UperNet"),
-}
 WEIGHT_KINDS = ("file", "drive-folder")
-TASK_METRICS = {
-    "classification": ("top1", "top5", "params_m", "flops_g"),
-    "detection": ("box_ap", "mask_ap", "params_m", "flops_g"),
-    "segmentation": ("miou_ss", "miou_ms", "params_m", "flops_g"),
-}
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # what follows `mmdet:` in an id: a metafile Name (mask-rcnn_r50_fpn_1x_coco, ...)
@@ -185,11 +170,11 @@ def families() -> tuple[str, ...]:
 
 
 def methods() -> dict[str, str]:
-    """Method name -> task: mmdet's/mmseg's own, then those the family cards bring."""
+    """Method name -> task: mmdet's/mmseg's own (on their tasks), then those the family cards
+    bring."""
     from vzoo.zoo.cards import card_methods
 
-    generic = {name: task for name, (task, _label) in GENERIC_METHODS.items()}
-    return {**generic, **{m.name: m.task for m in card_methods().values()}}
+    return {m.name: m.task for m in (*generic_methods().values(), *card_methods().values())}
 
 
 def missing_configs(registry: Registry) -> list[str]:
@@ -250,7 +235,7 @@ def load_registry(
         if not p.is_file():
             raise RegistryError(str(p), ["file not found"])
     key = tuple((p.resolve(), p.stat().st_mtime_ns) for p in files)
-    return _load_cached(key, with_baselines=path is None)
+    return _load_cached(key, with_baselines=path is None, tasks=tasks_generation())
 
 
 def plugin_registry_paths() -> list[Path]:
@@ -261,7 +246,8 @@ def plugin_registry_paths() -> list[Path]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool) -> Registry:
+def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool, tasks: int) -> Registry:
+    """The rows of `files`, validated against the tasks of generation `tasks`."""
     read = [(path, _read_rows(path)) for path, _ in files]
     docs = [(path, (raw_rows, problems)) for path, (raw_rows, problems, _) in read]
     pins = [(path, pinned) for path, (_, _, pinned) in read]
@@ -437,7 +423,7 @@ def _parse_rows(
         if row.pretrain is not None:
             if row.pretrain not in raw_tasks:
                 problems.append(f"{row.id}: pretrain: unknown row id {quote(row.pretrain)}")
-            elif raw_tasks[row.pretrain] != "classification":
+            elif not _is_classifier_task(raw_tasks[row.pretrain]):
                 problems.append(
                     f"{row.id}: pretrain: '{row.pretrain}' is not an ImageNet classification row"
                 )
@@ -445,6 +431,11 @@ def _parse_rows(
     if problems:
         raise RegistryError(str(path), problems)
     return rows
+
+
+def _is_classifier_task(task: Any) -> bool:
+    """A pretrain row's task: one whose model is a family's (ImageNet) classifier."""
+    return task in task_names() and get_task(task).builds_classifier
 
 
 _ROW_FIELDS = {
@@ -484,14 +475,11 @@ def _parse_row(raw: Any, index: int, problems: list[str], beside: Path | None = 
         bad("id", "must be lowercase words joined by '-' (e.g. my-net-t-1x)")
     task = raw.get("task")
     if isinstance(task, str):
-        if task not in TASKS:
-            bad("task", f"{quote(task)} is not one of {', '.join(TASKS)}")
+        if task not in task_names():
+            bad("task", f"{quote(task)} is not one of {', '.join(task_names())}")
             task = None
-        elif raw.get("dataset") not in (None, DATASETS[task]):
-            bad(
-                "dataset",
-                f"{quote(raw.get('dataset'))} does not fit task {task} ({DATASETS[task]})",
-            )
+        elif raw.get("dataset") not in (None, dataset := get_task(task).dataset):
+            bad("dataset", f"{quote(raw.get('dataset'))} does not fit task {task} ({dataset})")
     else:
         task = None
     method = raw.get("method")
@@ -598,8 +586,8 @@ def _parse_published(pub: Any, task: str | None, bad: Any) -> dict[str, float]:
     for k, v in pub.items():
         if k not in METRICS:
             bad(f"published.{k}", f"unknown metric (known: {', '.join(METRICS)})")
-        elif task is not None and k not in TASK_METRICS[task]:
-            bad(f"published.{k}", f"not a {task} metric ({', '.join(TASK_METRICS[task])})")
+        elif task is not None and k not in (allowed := get_task(task).published_metrics):
+            bad(f"published.{k}", f"not a {task} metric ({', '.join(allowed)})")
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
             bad(f"published.{k}", f"must be a number, got {quote(v)}")
         elif not math.isfinite(v) or v <= 0:

@@ -20,6 +20,8 @@ from vzoo.core.metrics import (
 )
 from vzoo.core.registry import Row
 from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
+from vzoo.core.sizes import is_size_word, printed
+from vzoo.core.tasks import tasks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,11 +29,12 @@ if TYPE_CHECKING:
     from vzoo.core.sweep import Sweep
 
 REPORT_FORMATS = ("markdown", "csv", "json", "html")
-TASK_TITLES = {
-    "classification": "ImageNet-1K classification (val, 224²)",
-    "detection": "COCO 2017 detection / instance segmentation (val2017)",
-    "segmentation": "ADE20K semantic segmentation (val)",
-}
+
+
+def task_title(task: str) -> str:
+    """The heading of a task's table: its `Task.report_title` (the name of an unknown task)."""
+    known = tasks().get(task)
+    return known.report_title if known is not None else task
 
 
 @dataclass(frozen=True)
@@ -302,28 +305,25 @@ FRAME_COLUMNS = (
 )  # fmt: skip
 
 
-_SIZE_WORDS = frozenset({"t", "s", "b", "l", "n", "m", "nano", "micro", "tiny", "small", "base",
-                         "large"})  # fmt: skip
-
-
 def arch_parts(family: str, arch: str) -> tuple[str, str]:
     """(backbone, size) an arch names: ("mlla", "T") for mlla-t, ("msvmamba", "nano") for
     msvmamba-nano, ("swin", "T") for mmdet's swin-t-p4-w7, ("r", "50") for r50.
 
-    Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S).
+    Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S): a family's
+    sizes are those its card declares (`FamilyCard.sizes`, checked against its archs).
     """
     if arch.startswith(f"{family}-"):
         backbone, size = family, arch[len(family) + 1 :]
     else:
         tokens = arch.split("-")
         depth = re.fullmatch(r"([a-z]+?)(\d+)", tokens[0])
-        if len(tokens) > 1 and tokens[1] in _SIZE_WORDS:
+        if len(tokens) > 1 and is_size_word(tokens[1]):
             backbone, size = tokens[0], tokens[1]
         elif depth:
             backbone, size = depth.group(1), depth.group(2)
         else:
             backbone, size = arch, arch
-    return backbone, size.upper() if len(size) == 1 else size
+    return backbone, printed(size)
 
 
 def row_size(row: Row) -> str:
@@ -526,7 +526,7 @@ def _summary_line(frame: pd.DataFrame) -> str:
 def render_markdown(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     out = ["# vzoo: published vs measured", "", _summary_line(frame)]
     for task, recs in _task_tables(frame).items():
-        out += ["", f"## {TASK_TITLES.get(task, task)}", ""]
+        out += ["", f"## {task_title(task)}", ""]
         out.append("| row | metric | published | measured | delta | verdict |")
         out.append("|---|---|---:|---:|---:|---|")
         notes = _table_notes(recs)
@@ -579,7 +579,7 @@ def render_html(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     if charts:
         parts.append(f"<p class='how-to-read'>{html.escape(HOW_TO_READ_FIGURES)}</p>")
     for task, recs in _task_tables(frame).items():
-        parts.append(f"<h2 id='{task}'>{html.escape(TASK_TITLES.get(task, task))}</h2>")
+        parts.append(f"<h2 id='{task}'>{html.escape(task_title(task))}</h2>")
         task_charts = [c for c in charts if c.task == task]
         if task_charts:
             from vzoo.core.plot import chart_svg

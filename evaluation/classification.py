@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vzoo.core.registry import Row
+from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
 from vzoo.zoo.cards import Preprocess, find_card
+
+if TYPE_CHECKING:
+    from vzoo.evaluation.runner import EvalOptions
 
 
 def preprocess_for(row: Row) -> Preprocess:
@@ -130,3 +134,40 @@ def run_classification(
     top1 = 100.0 * sum(a for a, _ in per_image.values()) / max(n, 1)
     top5 = 100.0 * sum(b for _, b in per_image.values()) / max(n, 1)
     return ClassificationOutcome({"top1": top1, "top5": top5}, n, is_main_process=rank == 0)
+
+
+# ------------------------------------------------ the task's evaluation protocol (core/tasks.py)
+def find_data(root: Path, ann_file: str | None = None, *, quick: bool = False) -> ImageNetLayout:
+    """ImageNet's val folder under `root` (no annotation file: the folders are the labels)."""
+    return datasets.imagenet_layout(root)
+
+
+def data_fingerprint(layout: ImageNetLayout) -> str:
+    """The val tree's fingerprint, as stored with each result."""
+    return "imagenet:" + datasets.tree_fingerprint(layout.val_dir)[:16]
+
+
+def measured_metrics(row: Row, tta: bool) -> tuple[str, ...]:
+    """Top-1 and top-5, in percent (there is no test-time augmentation)."""
+    return ("top1", "top5")
+
+
+def check_installed() -> None:
+    """Nothing beyond vzoo's own requirements."""
+
+
+def evaluate(
+    row: Row,
+    layout: ImageNetLayout,
+    options: EvalOptions,
+    state_dict: dict[str, Any] | None,
+    work_dir: Path,
+    cfg: Any,
+    seed: int | None,
+) -> tuple[dict[str, float], bool]:
+    """One classifier row's top-1/top-5; (metrics, is_main_process)."""
+    out = run_classification(
+        row, layout, state_dict, batch_size=options.batch_size or 64,
+        num_workers=options.num_workers, launcher=options.launcher, seed=seed,
+    )  # fmt: skip
+    return out.metrics, out.is_main_process

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.errors import UserInputError, quote, shorten
+from vzoo.core.tasks import dataset_dirs
 
 # the files of an ImageNet class folder the classifiers' loader reads as images
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
-DATASET_DIRS = {"coco2017": "coco", "imagenet-1k": "imagenet", "ade20k": "ade/ADEChallengeData2016"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Ade20kLayout:
 def resolve_root(dataset: str, explicit: str | Path | None) -> Path:
     if explicit is not None:
         return Path(explicit).expanduser()
-    sub = DATASET_DIRS[dataset]
+    sub = dataset_dirs()[dataset]  # each task's `dataset_dir`
     env = os.environ.get("VZOO_DATA")
     if env:
         return Path(env).expanduser() / sub

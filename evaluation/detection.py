@@ -9,31 +9,29 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vzoo.core.atomic import write_text_atomic
 from vzoo.core.registry import Row
+from vzoo.core.tasks import generic_methods
+from vzoo.evaluation import datasets
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
 from vzoo.evaluation.distributed import configure_runner
 from vzoo.zoo.cards import card_methods, find_card
 from vzoo.zoo.row_models import row_config
 
-# Which COCO iou types mmdet's own methods produce (family cards declare their methods'), and
-# the registry metric each AP goes to.
-IOU_TYPES = {
-    "mask-rcnn": ("bbox", "segm"),
-    "sparse-rcnn": ("bbox",),
-}
+if TYPE_CHECKING:
+    from vzoo.evaluation.runner import EvalOptions
+
+# The registry metric each COCO AP goes to (the iou types a method produces are on its `Method`).
 METRIC_OF_IOU = {"bbox": "box_ap", "segm": "mask_ap"}
 
 
 def iou_types(row: Row) -> tuple[str, ...]:
     """What the row's detector is scored on: by method, else by what it publishes (an mmdet
     index row of any detector: box AP, and mask AP where it has a mask head)."""
-    if row.method in IOU_TYPES:
-        return IOU_TYPES[row.method]
-    declared = card_methods().get(row.method)
+    declared = generic_methods().get(row.method) or card_methods().get(row.method)
     if declared is not None and declared.iou_types:
         return declared.iou_types
     return tuple(iou for iou, metric in METRIC_OF_IOU.items() if metric in row.published) or (
@@ -208,3 +206,46 @@ def _build_and_test(
     summary = {"row": run.row.id, "metrics": metrics, "detail": detail, "max_dets": max_dets}
     write_text_atomic(run.work_dir / "summary.json", json.dumps(summary, indent=2))
     return DetectionOutcome(metrics, detail, det_files, num_images, is_main_process=True)
+
+
+# ------------------------------------------------ the task's evaluation protocol (core/tasks.py)
+def find_data(root: Path, ann_file: str | None = None, *, quick: bool = False) -> CocoLayout:
+    """COCO val2017 under `root` (`ann_file` overrides the instances file; `quick`: only check
+    that it is there, without parsing its 450 MB)."""
+    return datasets.coco_layout(root, ann_file, read_annotations=not quick)
+
+
+def data_fingerprint(layout: CocoLayout) -> str:
+    """The annotation file's fingerprint, as stored with each result."""
+    return "coco:" + datasets.file_fingerprint(layout.ann_file)[:16]
+
+
+def measured_metrics(row: Row, tta: bool) -> tuple[str, ...]:
+    """Box AP, and mask AP where the row's detector has a mask head (`iou_types`)."""
+    return tuple(METRIC_OF_IOU[i] for i in iou_types(row))
+
+
+def check_installed() -> None:
+    """mmdet is one of vzoo's own requirements."""
+
+
+def evaluate(
+    row: Row,
+    layout: CocoLayout,
+    options: EvalOptions,
+    state_dict: dict[str, Any] | None,
+    work_dir: Path,
+    cfg: Any,
+    seed: int | None,
+) -> tuple[dict[str, float], bool]:
+    """One detection row's COCO APs; (metrics, is_main_process)."""
+    out = run_detection(
+        DetectionRun(
+            row=row, data=layout, work_dir=work_dir, state_dict=state_dict,
+            batch_size=options.batch_size or 1, launcher=options.launcher,
+            cfg_options=options.cfg_options, metric_backend=options.metric_backend,
+            num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
+            seed=seed, config=cfg,
+        )
+    )  # fmt: skip
+    return out.metrics, out.is_main_process

@@ -18,6 +18,7 @@ from typing import Any
 from vzoo.core.atomic import check_writable_file, write_bytes_atomic
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
+from vzoo.core.tasks import get_task
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -88,11 +89,15 @@ def load_state(row: Row, options: PredictOptions) -> dict[str, Any] | None:
 def predict(row: Row, image: Path, out: Path, options: PredictOptions) -> Prediction:
     check_out(out)
     img = read_image(image)
-    if row.task == "detection":
+    # how a model's output is drawn follows the library that built it, whatever the task
+    library = get_task(row.task).model_library
+    if library == "mmdet":
         return _detect(row, img, out, options)
-    if row.task == "segmentation":
+    if library == "mmseg":
         return _segment(row, img, out, options)
-    return _classify(row, image, img, out, options)
+    if library is None:
+        return _classify(row, image, img, out, options)
+    raise UserInputError(f"{row.id}: vzoo predict draws classifiers, mmdet and mmseg models only")
 
 
 # --------------------------------------------------------------------------- detection

@@ -28,6 +28,7 @@ from vzoo.core.results import (
     environment_fingerprint,
     environment_key,
 )
+from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
 from vzoo.evaluation.distributed import check_launcher_environment
 from vzoo.hub.cache import sha256_file
@@ -36,11 +37,6 @@ LAUNCHERS = ("none", "pytorch", "slurm")
 # `--random-init` models are built after seeding torch with this, so two runs of a row (and all
 # processes of one run) start from the same weights; recorded in the result's env.
 RANDOM_INIT_SEED = 0
-TASK_METRICS = {
-    "classification": ("top1", "top5"),
-    "detection": ("box_ap", "mask_ap"),
-    "segmentation": ("miou_ss",),
-}
 
 
 @dataclass
@@ -106,37 +102,23 @@ def work_root(options: EvalOptions) -> Path:
 
 
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
-    if row.task == "detection":
-        from vzoo.evaluation.detection import METRIC_OF_IOU, iou_types
-
-        return tuple(METRIC_OF_IOU[i] for i in iou_types(row))
-    if row.task == "segmentation":
-        return ("miou_ms",) if tta else ("miou_ss",)
-    return TASK_METRICS[row.task]
+    """The metrics one run of the row records (its task's evaluation module says)."""
+    return get_task(row.task).evaluation_module().measured_metrics(row, tta)
 
 
 def check_datasets(rows: list[Row], options: EvalOptions) -> dict[str, Any]:
     """Resolve and check every dataset the rows need, before anything runs."""
     layouts: dict[str, Any] = {}
-    for ds in sorted({r.dataset for r in rows}):
+    for ds, task in sorted({r.dataset: r.task for r in rows}.items()):
         root = datasets.resolve_root(ds, options.data_root)
-        if ds == "coco2017":
-            layouts[ds] = datasets.coco_layout(
-                root, str(options.ann_file) if options.ann_file else None
-            )
-        elif ds == "imagenet-1k":
-            layouts[ds] = datasets.imagenet_layout(root)
-        else:
-            layouts[ds] = datasets.ade20k_layout(root)
+        ann_file = str(options.ann_file) if options.ann_file else None
+        layouts[ds] = get_task(task).evaluation_module().find_data(root, ann_file)
     return layouts
 
 
-def dataset_fingerprint(layout: Any) -> str:
-    if isinstance(layout, datasets.CocoLayout):
-        return "coco:" + datasets.file_fingerprint(layout.ann_file)[:16]
-    if isinstance(layout, datasets.ImageNetLayout):
-        return "imagenet:" + datasets.tree_fingerprint(layout.val_dir)[:16]
-    return "ade20k:" + datasets.tree_fingerprint(layout.ann_dir)[:16]
+def dataset_fingerprint(row: Row, layout: Any) -> str:
+    """What identifies the data the row was evaluated on (its task's evaluation module says)."""
+    return get_task(row.task).evaluation_module().data_fingerprint(layout)
 
 
 def resolve_checkpoint(row: Row, options: EvalOptions) -> tuple[Path | None, str | None]:
@@ -193,38 +175,8 @@ def evaluate_row(
     """Run one row's evaluation; returns (metrics, is_main_process). `cfg`: the row's config if
     already read (the run changes it)."""
     seed = RANDOM_INIT_SEED if options.random_init else None
-    if row.task == "detection":
-        from vzoo.evaluation.detection import DetectionRun, run_detection
-
-        out = run_detection(
-            DetectionRun(
-                row=row, data=layout, work_dir=work_dir, state_dict=state_dict,
-                batch_size=options.batch_size or 1, launcher=options.launcher,
-                cfg_options=options.cfg_options, metric_backend=options.metric_backend,
-                num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-                seed=seed, config=cfg,
-            )
-        )  # fmt: skip
-        return out.metrics, out.is_main_process
-    if row.task == "classification":
-        from vzoo.evaluation.classification import run_classification
-
-        out_c = run_classification(
-            row, layout, state_dict, batch_size=options.batch_size or 64,
-            num_workers=options.num_workers, launcher=options.launcher, seed=seed,
-        )  # fmt: skip
-        return out_c.metrics, out_c.is_main_process
-    from vzoo.evaluation.segmentation import SegmentationRun, run_segmentation
-
-    out_s = run_segmentation(
-        SegmentationRun(
-            row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
-            launcher=options.launcher, cfg_options=options.cfg_options,
-            num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=seed, config=cfg,
-        )
-    )  # fmt: skip
-    return out_s.metrics, out_s.is_main_process
+    evaluation = get_task(row.task).evaluation_module()
+    return evaluation.evaluate(row, layout, options, state_dict, work_dir, cfg, seed)
 
 
 def device_name() -> str:
@@ -244,10 +196,8 @@ def evaluate(
     check_options(options)
     if options.checkpoint is not None and len(rows) != 1:
         raise UserInputError("--checkpoint applies to exactly one row id")
-    if any(r.task == "segmentation" for r in rows):
-        from vzoo.evaluation.segmentation import require_mmseg
-
-        require_mmseg()
+    for task in dict.fromkeys(r.task for r in rows):
+        get_task(task).evaluation_module().check_installed()
     layouts = check_datasets(rows, options)
     store = store or ResultStore()
     store.check_writable()  # a read-only or missing home is found now, not after the run
@@ -305,7 +255,7 @@ def _evaluate_one(
     if is_main:
         from vzoo.evaluation.distributed import world_size
 
-        fp = dataset_fingerprint(layout)
+        fp = dataset_fingerprint(row, layout)
         if world_size() > 1:  # not part of environment_key: the numbers must not depend on it
             env = {**env, "processes": world_size()}
         if options.random_init:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
+from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import Ade20kLayout
 from vzoo.evaluation.detection import load_row_config
 from vzoo.evaluation.distributed import configure_runner
+
+if TYPE_CHECKING:
+    from vzoo.evaluation.runner import EvalOptions
 
 
 def require_mmseg() -> None:
@@ -93,3 +97,45 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
         len(runner.test_dataloader.dataset),
         is_main_process=get_rank() == 0,
     )
+
+
+# ------------------------------------------------ the task's evaluation protocol (core/tasks.py)
+def find_data(root: Path, ann_file: str | None = None, *, quick: bool = False) -> Ade20kLayout:
+    """ADE20K's validation images and annotations under `root`."""
+    return datasets.ade20k_layout(root)
+
+
+def data_fingerprint(layout: Ade20kLayout) -> str:
+    """The annotation tree's fingerprint, as stored with each result."""
+    return "ade20k:" + datasets.tree_fingerprint(layout.ann_dir)[:16]
+
+
+def measured_metrics(row: Row, tta: bool) -> tuple[str, ...]:
+    """Single-scale mIoU, or multi-scale + flip with `tta` (the papers' "ms" column)."""
+    return ("miou_ms",) if tta else ("miou_ss",)
+
+
+def check_installed() -> None:
+    """mmsegmentation is an optional extra (`vzoo[seg]`)."""
+    require_mmseg()
+
+
+def evaluate(
+    row: Row,
+    layout: Ade20kLayout,
+    options: EvalOptions,
+    state_dict: dict[str, Any] | None,
+    work_dir: Path,
+    cfg: Any,
+    seed: int | None,
+) -> tuple[dict[str, float], bool]:
+    """One segmentation row's mIoU; (metrics, is_main_process)."""
+    out = run_segmentation(
+        SegmentationRun(
+            row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
+            launcher=options.launcher, cfg_options=options.cfg_options,
+            num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
+            seed=seed, config=cfg,
+        )
+    )  # fmt: skip
+    return out.metrics, out.is_main_process

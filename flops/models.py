@@ -19,6 +19,7 @@ from torch import nn
 
 from vzoo.core.errors import VzooError
 from vzoo.core.registry import Row
+from vzoo.core.tasks import get_task
 
 # A 640x480 COCO val image after Resize((1333, 800), keep_ratio) and Pad(size_divisor=32).
 COCO_TYPICAL_META: dict[str, Any] = dict(
@@ -76,7 +77,7 @@ class _SegmentorTensorForward(nn.Module):
 def row_available(row: Row) -> bool:
     """Can this installation build the row's model (classifier arch known, or its config found)?
     An overlay or plugin row may name an arch or config that is not installed here."""
-    if row.task == "classification":
+    if get_task(row.task).builds_classifier:
         from vzoo.zoo import family_module
 
         try:  # an arch no card declares, or a plugin's module that does not import
@@ -92,8 +93,7 @@ def row_available(row: Row) -> bool:
 def default_input(row: Row) -> tuple[int, int, int]:
     if row.flops_input is not None:
         return row.flops_input  # type: ignore[return-value]
-    return {"classification": (3, 224, 224), "detection": (3, 1280, 800),
-            "segmentation": (3, 512, 2048)}[row.task]  # fmt: skip
+    return get_task(row.task).default_input
 
 
 def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -> CountableModel:
@@ -103,9 +103,11 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
     from vzoo.zoo.row_models import build_row_model
 
     model = build_row_model(row)
-    if row.task == "classification":
+    # what is traced follows the library that built the model, whatever the task
+    library = get_task(row.task).model_library
+    if library is None:
         return CountableModel(model, (x,), model, f"classifier at {c}x{h}x{w}")
-    if row.task == "detection":
+    if library == "mmdet":
         from mmdet.structures import DetDataSample
 
         rpn = getattr(model, "rpn_head", None)
@@ -125,6 +127,8 @@ def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -
         if getattr(model, "roi_head", None) is not None:
             _record_rois(model.roi_head, cm.roi_counts)
         return cm
+    if library != "mmseg":
+        raise VzooError(f"{row.id}: vzoo counts classifiers, mmdet and mmseg models only")
     return CountableModel(
         _SegmentorTensorForward(model),
         (x,),
@@ -151,7 +155,7 @@ def _inference_part(value: Any) -> Any:
 def model_key(row: Row, input_shape: tuple[int, int, int]) -> str:
     """Rows with the same key count the same (e.g. a 1x and a 3x Mask R-CNN row differ only in
     schedule and drop-path rate): `vzoo flops --all` counts each key once."""
-    if row.task == "classification":
+    if get_task(row.task).builds_classifier:
         return f"cls:{row.arch}:{input_shape}"
     from vzoo.zoo.row_models import row_config
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
+from vzoo.core.tasks import get_task
 
 
 @dataclass
@@ -37,7 +38,7 @@ def build_timed_model(
 
     if not row_available(row):
         raise UserInputError(f"{row.id}: no model in this build (family not installed)")
-    if part == "backbone" and row.task == "classification":
+    if part == "backbone" and get_task(row.task).builds_classifier:
         from vzoo.zoo import build_backbone
 
         module = build_backbone(row.arch)

@@ -13,34 +13,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vzoo.core.errors import UserInputError
+from vzoo.core.tasks import LoopDefaults, get_task
 
 PARTS = ("model", "backbone")
 DEVICES = ("cpu", "cuda")
 
 
-@dataclass(frozen=True)
-class LoopDefaults:
-    batch_size: int
-    warmup: int
-    iters: int
-
-
-# CUDA: Swin's throughput() exactly (bs 128, 50 warm-up, 30 timed) for classifiers; detectors and
-# segmentors at bs 1 with the same pass counts (a forward at the paper's input takes ~0.1 s).
-# CPU (2 cores here): bs 1 (single-image latency is what CPU inference serves; images/s at bs 1
-# is 1/latency) and 3 + 10 passes, so a T classifier (~0.1 s a pass) takes about 1.5 s and a B one
-# ~5 s; detectors at the paper's input (~2-4 s a pass for T) 1 + 3 passes.
-_DEFAULTS: dict[tuple[str, str], LoopDefaults] = {
-    ("cuda", "classification"): LoopDefaults(128, 50, 30),
-    ("cuda", "dense"): LoopDefaults(1, 50, 30),
-    ("cpu", "classification"): LoopDefaults(1, 3, 10),
-    ("cpu", "dense"): LoopDefaults(1, 1, 3),
-}
-
-
 def loop_defaults(device: str, task: str) -> LoopDefaults:
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    return _DEFAULTS[(kind, "classification" if task == "classification" else "dense")]
+    """`vzoo bench`'s batch size and pass counts for a row of `task` on `device` (its `Task`)."""
+    return get_task(task).loop_for(device)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vzoo.core.registry import Row
 from vzoo.core.results import ResultStore
+from vzoo.core.tasks import get_task
 
 if TYPE_CHECKING:
     from vzoo.speed.run import BenchOptions
@@ -36,7 +37,7 @@ def smallest_classifiers(rows: Iterable[Row]) -> list[Row]:
         return (r.published.get("flops_g", inf), r.published.get("params_m", inf))
 
     for row in rows:
-        if row.task != "classification" or not row_available(row):
+        if not get_task(row.task).builds_classifier or not row_available(row):
             continue
         if row.family not in best or cost(row) < cost(best[row.family]):
             best[row.family] = row

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vzoo.core.registry import GENERIC_METHODS, default_registry_path, load_registry, methods
+from vzoo.core.registry import default_registry_path, load_registry, methods
+from vzoo.core.tasks import generic_methods
 from vzoo.zoo import cards, list_archs
 
 ROOT = Path(cards.__file__).resolve().parents[1]  # the package (= repository) root
@@ -37,7 +38,7 @@ def test_every_row_and_arch_has_its_card() -> None:
             assert row.arch in card.archs and cards.card_for_arch(row.arch) is card, row.id
     assert list_archs() == sorted(a for c in cards.all_cards() for a in c.archs)
     # the methods a family brings are declared by its card, mmdet's own by the registry
-    assert set(methods()) == set(GENERIC_METHODS) | set(cards.card_methods())
+    assert set(methods()) == set(generic_methods()) | set(cards.card_methods())
 
 
 def test_unknown_arch_suggests_close_ones() -> None:
@@ -89,7 +90,7 @@ def test_no_family_is_named_outside_its_module() -> None:
     """The grep of issue 15: a family's name (its id, its module's name, its label) appears in
     code nowhere but in its own module, its configs, registry.yaml, tests and reports."""
     own = {card.module.rsplit(".", 1)[-1]: card for card in cards.all_cards()}
-    generic = {_squash(m) for m in GENERIC_METHODS}  # "sparse-rcnn" is also mmdet's method
+    generic = {_squash(m) for m in generic_methods()}  # "sparse-rcnn" is also mmdet's method
     needles = {
         card.name: {_squash(w) for w in (card.name, card.module.rsplit(".", 1)[-1], card.label)}
         - generic
@@ -113,3 +114,11 @@ def test_the_grep_finds_a_family_named_elsewhere(tmp_path: Path, monkeypatch) ->
     """The check above can fail: a module naming a family is caught."""
     words = [w for _, w in _code_words(ast.parse('PRE = {"mlla": 1}\nfrom vzoo.zoo import mlla'))]
     assert any("mlla" in _squash(w) for w in words)
+
+
+def test_each_card_declares_the_sizes_its_archs_name_in_order() -> None:
+    """The one size vocabulary: what reports read off an arch id is what its card declares."""
+    from vzoo.core.report import arch_parts
+
+    for card in cards.all_cards():
+        assert [arch_parts(card.name, a)[1] for a in card.archs] == list(card.sizes), card.name

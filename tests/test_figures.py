@@ -508,3 +508,27 @@ def test_write_figures_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert [p.name for p in tmp_path.iterdir()] == [f"{chart.key}.svg"]
     assert (tmp_path / f"{chart.key}.svg").read_text(encoding="utf-8") == "old"
     assert chart_svg(chart).startswith("<svg")
+
+
+def test_a_family_curve_follows_the_sizes_its_card_declares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sizes are the card's (one vocabulary): a family with sizes outside T/S/B is still drawn
+    smallest first, whatever the x of its points."""
+    from vzoo.zoo import cards
+
+    card = cards.FamilyCard(name="toy-fam", label="Toy", module="toy", sizes=("XS", "XL", "H"))
+    real = cards.find_card
+    monkeypatch.setattr(cards, "find_card", lambda f: card if f == "toy-fam" else real(f))
+    base = {
+        "family": "toy-fam", "task": "classification", "method": "classifier",
+        "schedule": "300e", "baseline": False, "convention": None, "measured": None,
+    }  # fmt: skip
+    records = [
+        dict(base, id=f"toy-{size.lower()}", arch=f"toy-fam-{size.lower()}", size=size,
+             metric=metric, published=value)
+        for size, flops, top1 in (("H", 1.0, 80.0), ("XS", 9.0, 70.0), ("XL", 5.0, 75.0))
+        for metric, value in (("flops_g", flops), ("top1", top1))
+    ]  # fmt: skip
+    (chart,) = [c for c in build_charts(records) if c.x_metric == "flops_g"]
+    assert [p.size for p in chart.series[0].points] == ["XS", "XL", "H"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.tasks import Method
 
 ENTRY_POINT_GROUP = "vzoo.families"
 _CARD_START = "\nCARD = FamilyCard("
@@ -48,22 +49,14 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
-class Method:
-    """A detection/segmentation method a family brings (beyond mmdet's and mmseg's own)."""
-
-    name: str
-    task: str  # detection | segmentation
-    iou_types: tuple[str, ...] = ()  # detection: what COCO scores ("bbox", "segm")
-    label: str = ""  # how reports and plots name it
-    framework: str | None = None  # charted with the rows of this method (one head swapped)
-
-
-@dataclass(frozen=True)
 class FamilyCard:
     name: str  # the registry's `family` value
     label: str  # how reports and plots name it
     module: str  # importing it defines the builders and registers the mmdet/mmseg types
     archs: tuple[str, ...] = ()  # arch ids `build_classifier` / `build_backbone` accept
+    # its sizes, smallest first, as its papers print them (T, S, B): arch ids end in them (mlla-t);
+    # reports name a row's size and figures order a family's curve by them (`core/sizes.py`)
+    sizes: tuple[str, ...] = ()
     methods: tuple[Method, ...] = ()
     # arch id -> ImageNet eval transform; archs not listed use `Preprocess()` (the Swin/timm one)
     preprocess: dict[str, Preprocess] = field(default_factory=dict)

@@ -36,6 +36,7 @@ CARD = FamilyCard(
     label="MLLA",
     module="vzoo.zoo.mlla",
     archs=("mlla-t", "mlla-s", "mlla-b"),
+    sizes=("T", "S", "B"),
     # MLLA config.py: DATA.INTERPOLATION bicubic, TEST.CROP True: the default transform
     checkpoint_keys="mmdet2",  # the detection releases were trained with mmdet 2.25
     flops={

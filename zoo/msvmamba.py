@@ -52,6 +52,7 @@ CARD = FamilyCard(
     label="MSVMamba",
     module="vzoo.zoo.msvmamba",
     archs=("msvmamba-nano", "msvmamba-micro", "msvmamba-tiny"),
+    sizes=("nano", "micro", "tiny"),
     # VMamba-derived config: bicubic, TEST.CROP True: the default transform
     flops={
         "classification": Convention(

@@ -9,10 +9,12 @@ config; flops, bench and predict call `build_row_model`.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from vzoo.core.errors import UserInputError, VzooError, quote
 from vzoo.core.registry import Row, config_path
+from vzoo.core.tasks import get_task
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,19 +67,14 @@ def check_cfg_option(cfg: Any, key: str, value: Any) -> None:
 def build_row_model(row: Row, cfg: Any | None = None) -> nn.Module:
     """The row's network with its initial weights, in eval mode (`cfg`: the row's config,
     already read)."""
-    if row.task == "classification":
+    task = get_task(row.task)
+    if task.builds_classifier:
         from vzoo.zoo import build_classifier
 
         return build_classifier(row.arch).eval()
     cfg = cfg if cfg is not None else row_config(row)
-    if row.task == "detection":
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-
-        register_all_modules(init_default_scope=True)
-        return MODELS.build(cfg.model).eval()
-    from mmseg.registry import MODELS as SEG_MODELS
-    from mmseg.utils import register_all_modules as register_seg
-
-    register_seg(init_default_scope=True)
-    return SEG_MODELS.build(cfg.model).eval()
+    # mmdet, mmseg (OpenMMLab libraries alike): `cfg.model` through the library's MODELS
+    utils = importlib.import_module(f"{task.model_library}.utils")
+    utils.register_all_modules(init_default_scope=True)
+    models = importlib.import_module(f"{task.model_library}.registry").MODELS
+    return models.build(cfg.model).eval()

@@ -47,6 +47,7 @@ CARD = FamilyCard(
     label="SparX-Mamba",
     module="vzoo.zoo.sparx_mamba",
     archs=("sparx-mamba-t", "sparx-mamba-s", "sparx-mamba-b"),
+    sizes=("T", "S", "B"),
     # the authors' validate script: crop 0.9 (T) and 0.95 (S, B), bicubic
     preprocess={
         "sparx-mamba-t": Preprocess(crop_pct=0.9),

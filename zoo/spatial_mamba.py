@@ -44,6 +44,7 @@ CARD = FamilyCard(
     label="Spatial-Mamba",
     module="vzoo.zoo.spatial_mamba",
     archs=("spatial-mamba-t", "spatial-mamba-s", "spatial-mamba-b"),
+    sizes=("T", "S", "B"),
     # VMamba-derived config: bicubic, TEST.CROP True: the default transform
     flops={
         "classification": Convention(
