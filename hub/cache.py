@@ -37,11 +37,14 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def is_sha256(value: object) -> bool:
+    """Whether `value` is a sha256 as the cache names blobs: 64 lowercase hex digits."""
     return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
 class CacheEntry:
+    """One cached checkpoint in the index: which row, its sha256 and size, where it came from and when."""
+
     row_id: str
     sha256: str
     size: int
@@ -54,12 +57,14 @@ class CacheEntry:
     host_check: str | None = None  # which host check published it (hub/integrity.py names)
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as stored in index.json (keyed by row id, so without it)."""
         data = asdict(self)
         data.pop("row_id")
         return data
 
 
 def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
+    """The sha256 hex digest of a file, read in `chunk`-byte blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(chunk):
@@ -74,26 +79,35 @@ def _safe_name(row_id: str) -> str:
 
 
 class CheckpointCache:
+    """The checkpoint cache under $VZOO_HOME/checkpoints: content-addressed blobs, an index
+    row id -> entry, per-row locks, .incomplete partial downloads and per-row extras (logs).
+    """
+
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else vzoo_home() / "checkpoints"
 
     # -- paths --
     @property
     def index_path(self) -> Path:
+        """The index file: row id -> `CacheEntry`."""
         return self.root / "index.json"
 
     def blob_path(self, sha256: str) -> Path:
+        """Where the checkpoint with this sha256 is stored."""
         if not is_sha256(sha256):  # the last guard: an index entry never names another path
             raise CacheIndexError(self.index_path, f"a blob name {sha256[:80]!r} is not a sha256")
         return self.root / "blobs" / sha256
 
     def partial_path(self, row_id: str) -> Path:
+        """The row's download in progress (`.incomplete`), resumed on the next try."""
         return self.root / "partial" / f"{_safe_name(row_id)}.incomplete"
 
     def extras_dir(self, row_id: str) -> Path:
+        """The row's extra files (a Drive folder's training logs)."""
         return self.root / "extras" / _safe_name(row_id)
 
     def row_lock(self, row_id: str, timeout: float = -1) -> FileLock:
+        """A file lock held while the row is downloaded (`timeout` seconds, -1: wait)."""
         path = self.root / "locks" / f"{_safe_name(row_id)}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path), timeout=timeout)
@@ -143,6 +157,7 @@ class CheckpointCache:
         )
 
     def entries(self, *, strict: bool = False) -> list[CacheEntry]:
+        """Every indexed checkpoint, by row id (`strict`: a broken index is an error, not empty)."""
         out = []
         for row_id, raw in sorted(self._read_index(strict=strict).items()):
             entry = _parse_entry(row_id, raw)
@@ -158,6 +173,7 @@ class CheckpointCache:
         return entry if self.blob_path(entry.sha256).is_file() else None
 
     def record(self, entry: CacheEntry) -> None:
+        """Add or replace the row's entry in the index (under the index lock, written atomically)."""
         with self._index_lock():
             rows = self._read_index()
             rows[entry.row_id] = entry.to_json()
@@ -259,4 +275,5 @@ def _first_line(e: BaseException) -> str:
 
 
 def now_iso() -> str:
+    """The current UTC time as ISO 8601 (what cache entries record)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

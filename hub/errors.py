@@ -18,6 +18,8 @@ class HostPageError(DownloadError):
 
 
 class ChecksumMismatchError(VzooError):
+    """A file's sha256 is not the one expected (pinned, or published by its host)."""
+
     def __init__(self, what: str, expected: str, actual: str, hint: str = "") -> None:
         self.expected = expected
         self.actual = actual

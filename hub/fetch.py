@@ -57,6 +57,7 @@ PREFER_CHOICES = ("original", "mirror")
 
 
 def offline_from_env() -> bool:
+    """Whether `VZOO_OFFLINE` asks for no network (1, true, yes or on)."""
     return os.environ.get("VZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -66,6 +67,10 @@ def _stderr(message: str) -> None:
 
 @dataclass
 class FetchResult:
+    """What `Downloader.fetch` did for a row: the cached file, its entry, whether it was
+    downloaded now and checked against a pinned sha256.
+    """
+
     row_id: str
     path: Path
     entry: CacheEntry
@@ -112,6 +117,10 @@ class Downloader:
         offline: bool | None = None,
         with_logs: bool = False,
     ) -> FetchResult:
+        """The row's checkpoint in the cache: found there, or downloaded (original URLs or
+        mirrors first, by `prefer`), verified and renamed into place; `offline`: the cache only;
+        `with_logs`: also a Drive folder's logs.
+        """
         with cache_write_errors(self.cache, row.id):
             self.cache.check_usable()
             return self._fetch(row, prefer=prefer, offline=offline, with_logs=with_logs)

@@ -54,6 +54,7 @@ def host_kind(url: str) -> str:
 
 
 def host_label(url: str) -> str:
+    """How messages name the host of a URL ("Google Drive", else its host name)."""
     kind = host_kind(url)
     return HOST_LABELS.get(kind) or (urlsplit(url).hostname or url)
 
@@ -72,15 +73,18 @@ class Endpoints:
 
     @classmethod
     def from_env(cls) -> Endpoints:
+        """Endpoints from the `VZOO_*_ENDPOINT` variables (unset: the public hosts)."""
         bases = {kind: os.environ.get(env) or None for kind, (_, env, _) in _HOSTS.items()}
         return cls(**bases, github_api=os.environ.get("VZOO_GITHUB_API_ENDPOINT") or None)
 
     def github_api_base(self) -> str:
+        """The GitHub API root (api.github.com, or an Enterprise/loopback server's /api/v3)."""
         if self.github_api:
             return self.github_api.rstrip("/")
         return f"{self.github.rstrip('/')}/api/v3" if self.github else "https://api.github.com"
 
     def base(self, kind: str) -> str:
+        """The base URL requests to a host kind ("drive", "hf", ...) go to."""
         return (getattr(self, kind) or _HOSTS[kind][0]).rstrip("/")
 
     def rewrite(self, url: str) -> str:
@@ -132,6 +136,7 @@ def drive_file_id(url: str) -> str | None:
 
 
 def drive_folder_id(url: str) -> str | None:
+    """The folder id of a Google Drive folder URL (None for any other URL)."""
     m = _DRIVE_FOLDER_PATTERN.search(urlsplit(url).path)
     if m:
         return m.group(1)
@@ -142,11 +147,13 @@ def drive_folder_id(url: str) -> str | None:
 
 
 def drive_download_url(endpoints: Endpoints, file_id: str) -> str:
+    """The URL that downloads a Drive file by id."""
     return f"{endpoints.base('drive')}/uc?{urlencode({'export': 'download', 'id': file_id})}"
 
 
 def drive_folder_url(endpoints: Endpoints, folder_id: str) -> str:
     # The embedded view lists a folder's entries as plain HTML (no JavaScript data blobs).
+    """The URL that lists a Drive folder's entries."""
     return f"{endpoints.base('drive')}/embeddedfolderview?{urlencode({'id': folder_id})}"
 
 
@@ -186,6 +193,8 @@ def drive_confirm_url(page: str, page_url: str) -> str | None:
 
 @dataclass(frozen=True)
 class DriveEntry:
+    """A file or sub-folder listed in a Google Drive folder."""
+
     id: str
     name: str
     is_folder: bool
@@ -227,6 +236,7 @@ _TITLE_TAG = re.compile(r"<title[^>]*>(.*?)</title>", re.S | re.I)
 
 
 def page_title(page: str) -> str:
+    """An HTML page's <title>, whitespace collapsed, at most 80 characters ("" without one)."""
     m = _TITLE_TAG.search(page)
     return " ".join(html.unescape(m.group(1)).split())[:80] if m else ""
 
@@ -323,6 +333,7 @@ def explain_html_page(url: str, page: str) -> str:
 
 
 def explain_http_status(url: str, status: int, reason: str) -> str:
+    """One line saying what an HTTP error from this host means and what to do about it."""
     label = host_label(url)
     if status == 404 and host_kind(url) == "tsinghua":
         return (

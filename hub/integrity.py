@@ -40,14 +40,17 @@ class HostDigest:
     sha256: str
 
     def matches(self, actual: str) -> bool:
+        """Whether a file's full sha256 agrees with this (possibly shortened) digest."""
         return actual.startswith(self.sha256)
 
     @property
     def shown(self) -> str:
+        """The digest as messages show it (a shortened one ends in "...")."""
         return self.sha256 if len(self.sha256) == 64 else f"{self.sha256}..."
 
     @property
     def where(self) -> str:
+        """Who publishes the digest, for messages."""
         return {
             OPENMMLAB: "the download.openmmlab.com file name carries",
             HF_ETAG: "the Hugging Face ETag says",
@@ -56,6 +59,7 @@ class HostDigest:
 
 
 def openmmlab_digest(url: str, filename: str | None) -> HostDigest | None:
+    """The sha256 prefix a download.openmmlab.com file name carries (None otherwise)."""
     if host_kind(url) != "openmmlab":
         return None
     name = filename or url.rsplit("/", 1)[-1]
@@ -122,5 +126,6 @@ def zip_crc_problem(path: Path) -> str | None:
 
 
 def is_zip(path: Path) -> bool:
+    """Whether the file starts as a zip archive (torch.save's format since 1.6)."""
     with path.open("rb") as f:
         return f.read(4) == b"PK\x03\x04"

@@ -53,9 +53,11 @@ class InertObject(dict):  # type: ignore[type-arg]
         self.state = state
 
     def append(self, item: Any) -> None:
+        """Keep an item a pickle appends to the stand-in object."""
         self.appended.append(item)
 
     def extend(self, items: Any) -> None:
+        """Keep items a pickle appends to the stand-in object."""
         self.appended.extend(items)
 
     def __repr__(self) -> str:
@@ -136,6 +138,9 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         self._inert: dict[str, type[InertObject]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        """A global the pickle names: allowed ones as themselves, anything else as an inert
+        stand-in class (never imported).
+        """
         if self.proto < 3 and self.fix_imports:
             if (module, name) in _compat_pickle.NAME_MAPPING:
                 module, name = _compat_pickle.NAME_MAPPING[(module, name)]
@@ -154,18 +159,21 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             raise _Refused(f"{opcode} on {_describe(func)}")
 
     def load_reduce(self) -> None:
+        """REDUCE: call a callable only if it is allowed."""
         args = self.stack.pop()
         func = self.stack[-1]
         self._check_callable(func, "a call")
         self.stack[-1] = func(*args)
 
     def load_newobj(self) -> None:
+        """NEWOBJ: create an object only of an allowed or stand-in class."""
         args = self.stack.pop()
         cls = self.stack.pop()
         self._check_callable(cls, "object creation")
         self.append(cls.__new__(cls, *args))
 
     def load_newobj_ex(self) -> None:
+        """NEWOBJ_EX: as NEWOBJ, with keyword arguments."""
         kwargs = self.stack.pop()
         args = self.stack.pop()
         cls = self.stack.pop()
@@ -177,6 +185,7 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         super()._instantiate(klass, args)
 
     def load_build(self) -> None:
+        """BUILD: set an object's state only through allowed `__setstate__`s."""
         import torch
 
         state = self.stack.pop()
@@ -192,10 +201,12 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             raise _Refused(f"setting the state of {_describe(inst)}")
 
     def load_append(self) -> None:
+        """APPEND: only to a list or a stand-in object."""
         value = self.stack.pop()
         self._list_target().append(value)
 
     def load_appends(self) -> None:
+        """APPENDS: only to a list or a stand-in object."""
         items = self.pop_mark()
         self._list_target().extend(items)
 
@@ -206,11 +217,13 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         return target
 
     def load_setitem(self) -> None:
+        """SETITEM: only into a dict or a stand-in object."""
         value = self.stack.pop()
         key = self.stack.pop()
         self._dict_target()[key] = value
 
     def load_setitems(self) -> None:
+        """SETITEMS: only into a dict or a stand-in object."""
         items = self.pop_mark()
         target = self._dict_target()
         for i in range(0, len(items), 2):
@@ -224,6 +237,7 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         return target
 
     def load_additems(self) -> None:
+        """ADDITEMS: only into a set."""
         items = self.pop_mark()
         target = self.stack[-1]
         if type(target) is not set:
@@ -232,6 +246,7 @@ class InertUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     def get_extension(self, code: int) -> None:
         # No process-wide extension cache: always through find_class.
+        """EXT1/2/4: a registered extension code, resolved through `find_class`."""
         key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
         if not key:
             raise pickle.UnpicklingError(f"unregistered extension code {code}")

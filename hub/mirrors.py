@@ -16,6 +16,8 @@ from vzoo.hub.errors import DownloadError
 
 @dataclass(frozen=True)
 class HfFile:
+    """A file in a Hugging Face Hub repository (`hf://org/repo[@revision]/path`)."""
+
     repo_id: str
     filename: str
     revision: str | None
@@ -26,6 +28,7 @@ class HfFile:
 
 
 def parse_hf_url(url: str) -> HfFile:
+    """The repository, revision and path of an `hf://` mirror URL (bad form: DownloadError)."""
     if not url.startswith("hf://"):
         raise DownloadError(f"{url}: not an hf:// mirror URL")
     parts = url[len("hf://") :].split("/")

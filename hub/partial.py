@@ -24,6 +24,10 @@ JOURNAL_EVERY = 8 << 20  # bytes between journal updates (a kill -9 loses at mos
 
 
 class PartialDownload:
+    """A download in progress: the `.incomplete` file, hashed as it is written, and its
+    journal (URL, validators, bytes hashed) so an interrupted download resumes where it stopped.
+    """
+
     def __init__(self, path: Path, url: str) -> None:
         self.path = path
         self.url = url
@@ -39,6 +43,7 @@ class PartialDownload:
 
     @property
     def journal(self) -> Path:
+        """The journal beside the partial file."""
         return self.path.with_suffix(".json")
 
     # -- starting --
@@ -117,6 +122,7 @@ class PartialDownload:
 
     # -- writing --
     def write(self, data: bytes) -> None:
+        """Append bytes to the file and the running hash (journalled every JOURNAL_EVERY bytes)."""
         if self._file is None:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
             self._file = os.fdopen(os.open(self.path, flags, 0o644), "ab")
@@ -136,15 +142,18 @@ class PartialDownload:
         self._write_journal()
 
     def close(self) -> None:
+        """Journal what was written and close the file."""
         if self._file is not None:
             self.checkpoint()
             self._file.close()
             self._file = None
 
     def sha256(self) -> str:
+        """The sha256 of every byte written so far."""
         return self._hash.hexdigest()
 
     def discard(self) -> None:
+        """Remove the partial file and its journal."""
         self.close()
         self.path.unlink(missing_ok=True)
         self.journal.unlink(missing_ok=True)

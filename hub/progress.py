@@ -7,21 +7,31 @@ from typing import Any, Protocol
 
 
 class ProgressReporter(Protocol):
-    def start(self, label: str, total: int | None, completed: int) -> None: ...
+    """What downloads report their progress to (a rich bar, or nothing)."""
 
-    def advance(self, n: int) -> None: ...
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        """Begin (or restart) a bar for `label`: `total` bytes (None: unknown), `completed` done."""
 
-    def close(self) -> None: ...
+    def advance(self, n: int) -> None:
+        """`n` more bytes done."""
+
+    def close(self) -> None:
+        """The transfer ended: remove the bar."""
 
 
 class NullProgress:
+    """Reports nothing (not a terminal, or quiet)."""
+
     def start(self, label: str, total: int | None, completed: int) -> None:
+        """Nothing to show."""
         pass
 
     def advance(self, n: int) -> None:
+        """Nothing to show."""
         pass
 
     def close(self) -> None:
+        """Nothing to show."""
         pass
 
 
@@ -56,6 +66,7 @@ class RichProgress:
         self._label: str | None = None
 
     def start(self, label: str, total: int | None, completed: int) -> None:
+        """Show a bar for `label`, or reset the current one for a new attempt."""
         if not self._started:
             self._progress.start()
             self._started = True
@@ -66,6 +77,7 @@ class RichProgress:
             self._progress.reset(self._task, total=total, completed=completed)
 
     def advance(self, n: int) -> None:
+        """Move the bar on by `n` bytes."""
         if self._task is not None:
             self._progress.advance(self._task, n)
 

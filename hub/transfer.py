@@ -60,6 +60,8 @@ _NETWORK_ERRORS = (
 
 @dataclass(frozen=True)
 class Transfer:
+    """A finished HTTP transfer into a partial file: its size, name and sha256."""
+
     size: int  # bytes in the finished file
     filename: str | None  # from Content-Disposition, when the server names the file
     sha256: str  # of the finished file, hashed as it was written
@@ -76,6 +78,7 @@ class RetryPolicy:
     max_backoff: float = 30.0
 
     def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry `attempt` (exponential back-off, capped)."""
         return min(self.backoff * (2**attempt), self.max_backoff)
 
 

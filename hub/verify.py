@@ -17,6 +17,8 @@ from vzoo.hub.integrity import PINNED, HostDigest, openmmlab_digest
 
 @dataclass(frozen=True)
 class Verdict:
+    """`vzoo cache verify`'s finding for one row: ok or not, and the line that says so."""
+
     row_id: str
     ok: bool
     line: str  # one line for the user: `row: ok (checks...)` or `row: PROBLEM ...; what to do`

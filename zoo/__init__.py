@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def list_archs() -> list[str]:
+    """Every arch id the family cards declare, sorted (what `build_classifier` accepts)."""
     from vzoo.zoo.cards import all_cards
 
     return sorted(a for card in all_cards() for a in card.archs)
@@ -36,14 +37,17 @@ def family_module(arch_id: str) -> ModuleType:
 
 
 def build_classifier(arch_id: str, **kwargs: Any) -> nn.Module:
+    """The ImageNet classifier of `arch_id`, built by its family's module (random init)."""
     return family_module(arch_id).build_classifier(arch_id, **kwargs)
 
 
 def build_backbone(arch_id: str, **overrides: Any) -> nn.Module:
+    """The detection/segmentation backbone of `arch_id` (4 feature maps out), random init."""
     return family_module(arch_id).build_backbone(arch_id, **overrides)
 
 
 def map_mmdet2_keys(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A detector state dict with mmdet-2 key names renamed to mmdet 3's."""
     from vzoo.zoo.mmdet2_keys import map_mmdet2_keys as _map
 
     return _map(state_dict)

@@ -50,6 +50,8 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class FamilyCard:
+    """Everything vzoo knows about one model family besides its code (see this module's doc)."""
+
     name: str  # the registry's `family` value
     label: str  # how reports and plots name it
     module: str  # importing it defines the builders and registers the mmdet/mmseg types
@@ -74,6 +76,7 @@ class FamilyCard:
     rows: tuple[str, ...] = ()  # plugins: registry files, relative to the card's module
 
     def preprocess_for(self, arch: str) -> Preprocess:
+        """The ImageNet eval transform of `arch` (the Swin/timm one unless declared)."""
         return self.preprocess.get(arch, Preprocess())
 
     def builder(self, kind: str) -> Callable[..., Any]:
@@ -162,14 +165,17 @@ def _cards() -> dict[str, FamilyCard]:
 
 
 def all_cards() -> list[FamilyCard]:
+    """Every family card: built-in ones, then plugins'."""
     return list(_cards().values())
 
 
 def family_names() -> tuple[str, ...]:
+    """The registry's valid `family` values, one per card."""
     return tuple(_cards())
 
 
 def find_card(family: str) -> FamilyCard | None:
+    """The card of a family (None for a family without one, e.g. mmdet's own models)."""
     return _cards().get(family)
 
 
@@ -185,6 +191,7 @@ def card_for_arch(arch: str) -> FamilyCard:
 
 
 def card_methods() -> dict[str, Method]:
+    """The methods the families bring, by name (mmdet's/mmseg's own are on their tasks)."""
     return {m.name: m for card in _cards().values() for m in card.methods}
 
 

@@ -11,6 +11,8 @@ from vzoo.core.errors import VzooError
 
 
 class CheckpointMismatchError(VzooError):
+    """A state dict that does not fit its model: missing, unexpected and wrongly shaped keys."""
+
     def __init__(
         self,
         source: str,

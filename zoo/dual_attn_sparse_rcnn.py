@@ -232,6 +232,7 @@ class StaticCBAM(nn.Module):
         self.spatial_conv = nn.Conv2d(2, 1, kernel_size=3, padding=1)
 
     def forward(self, roi: Tensor, proposal: Tensor | None = None) -> Tensor:
+        """CBAM on each RoI feature (R, C, S, S): channel then spatial gate, added to the RoI."""
         pooled = torch.stack((roi.mean(dim=(2, 3)), roi.amax(dim=(2, 3))), dim=1)  # (R, 2, C)
         channel_gate = self.channel_norm(self.channel_mlp(pooled)).sum(1).sigmoid()
         x = roi * channel_gate[:, :, None, None]

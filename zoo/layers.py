@@ -13,6 +13,7 @@ class DropPath(nn.Module):
         self.drop_prob = drop_prob
 
     def forward(self, x: Tensor) -> Tensor:
+        """Drop whole samples' residual branches while training (scaled by 1/keep)."""
         if self.drop_prob == 0.0 or not self.training:
             return x
         keep = 1.0 - self.drop_prob
@@ -20,6 +21,7 @@ class DropPath(nn.Module):
         return x * mask / keep
 
     def extra_repr(self) -> str:
+        """The drop probability, shown in the module's repr."""
         return f"drop_prob={self.drop_prob}"
 
 
@@ -34,6 +36,7 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
+        """fc1 -> activation -> dropout -> fc2 -> dropout, on the last dimension."""
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
@@ -61,6 +64,7 @@ class ConvLayer(nn.Module):
         self.act = nn.ReLU() if act else None
 
     def forward(self, x: Tensor) -> Tensor:
+        """Convolution, then the optional norm and activation."""
         x = self.conv(x)
         if self.norm is not None:
             x = self.norm(x)
@@ -87,6 +91,7 @@ class ConvStem(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Three convs, the second residual: (B, 3, H, W) -> (B, dim, H/4, W/4)."""
         x = self.conv1(x)
         x = self.conv2(x) + x
         return self.conv3(x)

@@ -88,6 +88,8 @@ CARD = FamilyCard(
 
 @dataclass(frozen=True)
 class MLLAConfig:
+    """The shape of one MLLA size: stem width, blocks and heads per stage, MLP ratio."""
+
     embed_dim: int
     depths: tuple[int, ...]
     num_heads: tuple[int, ...]
@@ -138,6 +140,7 @@ class RoPE(nn.Module):
         self.register_buffer("rotations", torch.stack([angles.cos(), angles.sin()], dim=-1))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Rotate (B, H, W, C) features by the stored angles (in at least float32)."""
         x = x.to(_at_least_float32(x.dtype))
         rot = self.rotations.to(x.dtype)
         return rotate_pairs(x, rot[..., 0], rot[..., 1])
@@ -184,6 +187,7 @@ class LinearAttention(nn.Module):
         return rot[..., 0], rot[..., 1]
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        """Linear attention over (B, N, C) tokens of an h x w map, with RoPE on q/k and LePE."""
         b, n, c = x.shape
         h, w = hw
         heads, head_dim = self.num_heads, c // self.num_heads
@@ -210,6 +214,8 @@ class LinearAttention(nn.Module):
 
 
 class MLLABlock(nn.Module):
+    """One MLLA block: CPE, the gated linear-attention branch, CPE, MLP (pre-norm residuals)."""
+
     def __init__(
         self,
         dim: int,
@@ -236,6 +242,7 @@ class MLLABlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        """(B, N, C) tokens of an h x w map -> the same shape."""
         x = x + _map_to_tokens(self.cpe1(_tokens_to_map(x, hw)))
         shortcut = x
         x = self.norm1(x)
@@ -261,6 +268,7 @@ class PatchMerging(nn.Module):
         )
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, tuple[int, int]]:
+        """Halve the map (pads odd sizes in the detection backbone): tokens and the new size."""
         x = _tokens_to_map(x, hw)
         if self.pad_odd and (hw[0] % 2 or hw[1] % 2):
             # Zero rows/columns before the 1×1 conv (its bias makes them non-zero after it),
@@ -274,11 +282,14 @@ class Stem(ConvStem):
     """The conv stem, returning tokens (B, H*W, C) and the token grid (H, W)."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:  # type: ignore[override]
+        """The conv stem's map as tokens, with its size."""
         x = super().forward(x)
         return _map_to_tokens(x), (x.shape[2], x.shape[3])
 
 
 class BasicLayer(nn.Module):
+    """One MLLA stage: its blocks (activation checkpointing optional) and its downsampling."""
+
     def __init__(
         self,
         dim: int,
@@ -311,6 +322,7 @@ class BasicLayer(nn.Module):
         self.downsample = PatchMerging(dim, pad_odd=dynamic_rope) if downsample else None
 
     def forward_blocks(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        """The stage's blocks alone (the backbone takes their output before downsampling)."""
         for blk in self.blocks:
             if self.use_checkpoint and x.requires_grad:
                 x = activation_checkpoint.checkpoint(blk, x, hw, use_reentrant=False)
@@ -441,6 +453,7 @@ class MLLA(nn.Module):
         self.apply(_trunc_normal_init)
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """The pooled, normed features of a 224x224 batch (other sizes: UserInputError)."""
         if tuple(x.shape[-2:]) != self.img_size:
             h, w = self.img_size
             raise UserInputError(
@@ -455,6 +468,7 @@ class MLLA(nn.Module):
         return self.norm(x).mean(dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits (B, 1000)."""
         return self.head(self.forward_features(x))
 
 
@@ -517,6 +531,7 @@ class MLLABackbone(_BackboneBase):
         self.apply(_trunc_normal_init)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Four normed NCHW maps at strides 4, 8, 16, 32 (any input size; odd sizes padded)."""
         h, w = x.shape[-2:]
         p = self.patch_size
         if h % p or w % p:  # pad right/bottom to a multiple of the patch size, as the authors
@@ -573,6 +588,7 @@ def _arch(arch_id: str) -> MLLAConfig:
 
 
 def build_classifier(arch_id: str, **kwargs: Any) -> MLLA:
+    """An MLLA classifier of `arch_id` (mlla-t/s/b); `kwargs` override its construction."""
     cfg = _arch(arch_id)
     params: dict[str, Any] = dict(
         embed_dim=cfg.embed_dim,

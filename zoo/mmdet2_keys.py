@@ -39,6 +39,7 @@ class KeyRule:
     why: str
 
     def apply(self, key: str) -> tuple[bool, str | None]:
+        """(whether the rule matches `key`, the renamed key or None to drop it)."""
         match = re.fullmatch(self.pattern, key)
         if match is None:
             return False, key
@@ -47,6 +48,8 @@ class KeyRule:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A named set of key-renaming rules, the first matching rule deciding."""
+
     name: str
     rules: tuple[KeyRule, ...]
 
@@ -55,6 +58,7 @@ class RuleSet:
         return any(re.fullmatch(rule.pattern, key) for rule in self.rules)
 
     def map_key(self, key: str) -> str | None:
+        """The key renamed by the first rule that matches it (None: dropped; unmatched: as is)."""
         for rule in self.rules:
             matched, new_key = rule.apply(key)
             if matched:

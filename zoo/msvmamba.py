@@ -121,11 +121,14 @@ def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
 
 
 class Permute(nn.Module):
+    """A module that permutes its input's dimensions (for nn.Sequential pipelines)."""
+
     def __init__(self, *dims: int) -> None:
         super().__init__()
         self.dims = dims
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x.permute(*dims)`."""
         return x.permute(*self.dims)
 
 
@@ -142,6 +145,7 @@ class SqueezeExcite(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
+        """Scale each channel of a (B, H, W, C) map by its globally pooled gate."""
         return x * self.fc(x.mean(dim=(1, 2)))[:, None, None, :]
 
 
@@ -162,6 +166,7 @@ class ConvFFN(nn.Module):
         self.dwc = nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
+        """Linear -> + depthwise conv -> activation -> linear, on NCHW maps."""
         x = self.drop1(F.linear(x, self.linear1.weight.flatten(1), self.linear1.bias))
         x = self.act(x + self.dwc(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
         return self.drop2(F.linear(x, self.linear2.weight.flatten(1), self.linear2.bias))
@@ -259,6 +264,7 @@ class MultiScaleSS2D(nn.Module):
         return self.out_norm(y.transpose(1, 2).to(u.dtype))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C) -> (B, H, W, C)
+        """Multi-scale 2-D selective scan: (B, H, W, C) -> (B, H, W, C)."""
         b, h, w, _ = x.shape
         x, z = self.in_proj(x).chunk(2, dim=-1)
         z = self.act(z)
@@ -298,6 +304,7 @@ class MSVSSBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The scan branch, then the conv FFN, each a residual with drop-path."""
         x = x + self.drop_path(self.op(self.norm(x)))
         return x + self.drop_path(self.convFFN(self.norm2(x)))
 
@@ -311,6 +318,7 @@ class PatchMerging2D(nn.Module):
         self.norm = nn.LayerNorm(4 * dim)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
+        """2x2 neighbours concatenated, normed and projected: (B, H, W, C) -> (B, H/2, W/2, 2C)."""
         h, w = x.shape[1:3]
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
@@ -321,6 +329,8 @@ class PatchMerging2D(nn.Module):
 
 
 class Stage(nn.Module):
+    """One stage: its blocks, then its downsampling (identity after the last)."""
+
     def __init__(self, blocks: list[nn.Module], downsample: nn.Module) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*blocks)
@@ -328,12 +338,15 @@ class Stage(nn.Module):
 
 
 class ClassifierHead(nn.Module):
+    """LayerNorm, global average pool, linear: (B, H, W, C) -> logits."""
+
     def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
+        """Logits of a channels-last map."""
         return self.head(self.norm(x).mean(dim=(1, 2)))
 
 
@@ -381,12 +394,14 @@ class MSVMamba(nn.Module):
         self.apply(_init_weights)
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """The last stage's (B, H, W, C) map."""
         x = self.patch_embed(x)
         for layer in self.layers:
             x = layer.downsample(layer.blocks(x))
         return x
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits (B, 1000)."""
         return self.classifier(self.forward_features(x))
 
 
@@ -479,6 +494,7 @@ class MSVMambaBackbone(MSVMamba):
         load_state_dict_strict(self, state, source=path)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+        """Each stage's output (before downsampling), normed, as NCHW maps."""
         x = self.patch_embed(x)
         outs = []
         for i, layer in enumerate(self.layers):

@@ -165,6 +165,7 @@ class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of an NCHW map."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """LayerNorm over the channels of an NCHW map."""
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
 
 
@@ -177,6 +178,7 @@ class LayerScale(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Per-channel scale and shift of an NCHW map."""
         return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
@@ -191,6 +193,7 @@ class ConvMlp(nn.Module):
         self.fc2 = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """1x1 conv, + depthwise conv, activation, 1x1 conv (NCHW)."""
         x = self.fc1(x)
         return self.fc2(self.act(x + self.dwconv(x)))
 
@@ -297,6 +300,7 @@ class SparXSS2D(nn.Module):
         self.Ds.fill_(1.0)
 
     def attention_scale(self, tokens: int) -> Tensor | float:
+        """The attention's scale: the learned one where the arch has it, else tokens**-0.5."""
         return self.scale if hasattr(self, "scale") else tokens**-0.5
 
     def cross_layer_input(self, x: Tensor, shortcut: Tensor) -> Tensor:
@@ -325,6 +329,7 @@ class SparXSS2D(nn.Module):
         return y
 
     def forward_ssm(self, x: Tensor) -> Tensor:
+        """The 4-direction selective scan of an NCHW map, merged back to (B, D, H, W)."""
         b, d, h, w = x.shape
         x = x.contiguous()  # channels-last in, the scan orders are gathered from NCHW
         k, n, r, length = self.K, self.d_state, self.dt_rank, h * w
@@ -349,6 +354,7 @@ class SparXSS2D(nn.Module):
         return self.out_norm(y)
 
     def forward(self, x: Tensor, shortcut: Tensor | None = None) -> Tensor:
+        """The SS2D mixer; a cross layer also mixes in the earlier layers' `shortcut`."""
         if self.is_cross_layer:
             if shortcut is None:
                 raise ValueError("SparXSS2D: a cross layer needs the cross-layer shortcut input")
@@ -392,6 +398,7 @@ class SparXBlock(nn.Module):
         self.layerscale_2: nn.Module = LayerScale(dim, ls) if ls is not None else nn.Identity()
 
     def forward(self, x: Tensor, shortcut: Tensor | None = None) -> Tensor:
+        """Positional conv, the mixer and the MLP, each a layer-scaled residual."""
         x = x + self.pos_embed(x)
         x = self.layerscale_1(x) + self.drop_path(self.op(self.norm(x), shortcut))
         return self.layerscale_2(x) + self.drop_path(self.mlp(self.norm2(x)))
@@ -444,6 +451,7 @@ class SparXStage(nn.Module):
         return earlier_cross + dense_step - 1
 
     def forward(self, x: Tensor, stage_input: Tensor | None) -> Tensor:
+        """The stage's blocks, cross layers fed with the outputs they connect to."""
         since_last_cross: list[Tensor] = []  # plain-block outputs since the last cross layer
         cross_outputs: list[Tensor] = []  # outputs of the recent cross layers
         if stage_input is not None:
@@ -571,9 +579,11 @@ class SparXMamba(_SparXTrunk):
         self.apply(_init_weights)
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """The last stage's map."""
         return self.stages(x)[-1]
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits (B, 1000)."""
         return self.classifier(self.forward_features(x))
 
 
@@ -618,6 +628,7 @@ class SparXMambaBackbone(BaseModule):
         self.apply(_init_weights)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Four normed NCHW maps at strides 4, 8, 16, 32."""
         x = self.patch_embed(_channels_last(x))
         outs: list[Tensor] = []
         stage_input = None
@@ -633,10 +644,14 @@ class SparXMambaBackbone(BaseModule):
 # builders and registration
 # ---------------------------------------------------------------------------------------------
 def build_classifier(arch_id: str, **kwargs: Any) -> SparXMamba:
+    """A SparX-Mamba classifier of `arch_id`; `kwargs` override its construction."""
     return SparXMamba(_resolve(arch_id), **kwargs)
 
 
 def build_backbone(arch_id: str, **overrides: Any) -> SparXMambaBackbone:
+    """A SparX-Mamba detection backbone of `arch_id` (the detection drop-path rate unless
+    overridden).
+    """
     a = _resolve(arch_id)
     cfg: dict[str, Any] = {"drop_path_rate": a.det_drop_path_rate, **overrides}
     return SparXMambaBackbone(a, **cfg)

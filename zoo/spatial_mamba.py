@@ -219,6 +219,7 @@ class StateFusion(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         # No cached merged kernel (the authors cache one on the first eval forward, which goes
         # stale if weights are loaded afterwards): the fusion always uses the current weights.
+        """Fuse the scan's hidden states (B, C, H, W) with the three dilated kernels."""
         return structure_aware_state_fusion(
             h, self.kernel_3, self.kernel_3_1, self.kernel_3_2, self.alpha
         )
@@ -233,6 +234,7 @@ class Stem(ConvStem):
     """The conv stem, channels last: (B, 3, H, W) -> (B, ceil(H/4), ceil(W/4), dim)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """The conv stem's map, channels last."""
         return super().forward(x).permute(0, 2, 3, 1)
 
 
@@ -249,6 +251,7 @@ class DownSampling(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, H, W, C) -> (B, H/2, W/2, 2C), channels last."""
         return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
@@ -365,6 +368,7 @@ class SpatialMambaBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor) -> Tensor:
+        """CPE, the SASF mixer, CPE, MLP on a (B, H, W, C) map (pre-norm residuals)."""
         x = x + self.cpe1(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         x = x + self.drop_path(self.self_attention(self.ln_1(x)))
         x = x + self.cpe2(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
@@ -392,6 +396,7 @@ class SpatialMambaLayer(nn.Module):
         self.downsample = DownSampling(dim) if downsample else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(the stage's output, its downsampled map or None after the last stage)."""
         for blk in self.blocks:
             if self.use_checkpoint and self.training:
                 x = activation_checkpoint.checkpoint(blk, x, use_reentrant=False)
@@ -491,6 +496,7 @@ class SpatialMamba(_SpatialMambaTrunk):
         self._init_linear_and_norm()
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """Pooled, normed features of the last stage (B, C)."""
         x = self.pos_drop(self.patch_embed(x))
         for layer in self.layers:
             out, down = layer(x)
@@ -498,6 +504,7 @@ class SpatialMamba(_SpatialMambaTrunk):
         return self.norm(x.flatten(1, 2)).mean(dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits (B, 1000)."""
         return self.head(self.forward_features(x))
 
 
@@ -578,6 +585,7 @@ class MM_SpatialMamba(_SpatialMambaTrunk):  # the authors' registered type name
         """mmengine calls this after building; the weights were initialised in __init__."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Each stage's output (before downsampling), normed, as NCHW maps."""
         x = self.patch_embed(x)
         outs = []
         for i, layer in enumerate(self.layers):
@@ -601,6 +609,7 @@ def _arch(arch_id: str) -> SpatialMambaArch:
 
 
 def classifier_kwargs(arch_id: str) -> dict[str, Any]:
+    """The `SpatialMamba` constructor arguments of `arch_id` (its ImageNet configuration)."""
     a = _arch(arch_id)
     return dict(depths=a.depths, dims=a.dims, d_state=a.d_state, dt_init="random",
                 mlp_ratio=a.mlp_ratio, drop_rate=0.0, drop_path_rate=a.drop_path_rate,
@@ -615,10 +624,12 @@ def backbone_config(arch_id: str) -> dict[str, Any]:
 
 
 def build_classifier(arch_id: str, **kwargs: Any) -> SpatialMamba:
+    """A Spatial-Mamba classifier of `arch_id`; `kwargs` override `classifier_kwargs`."""
     return SpatialMamba(**{**classifier_kwargs(arch_id), **kwargs})
 
 
 def build_backbone(arch_id: str, **overrides: Any) -> MM_SpatialMamba:
+    """A Spatial-Mamba detection backbone of `arch_id` (its detection config, overridable)."""
     cfg = {k: v for k, v in backbone_config(arch_id).items() if k != "type"}
     return MM_SpatialMamba(**{**cfg, **overrides})
 
