@@ -26,6 +26,7 @@ from types import ModuleType
 
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS, Metric
+from vzoo.core.plugins import entry_point_objects
 
 ENTRY_POINT_GROUP = "vzoo.tasks"
 # Counted, not scored: a row of any task may publish its params and FLOPs.
@@ -206,18 +207,7 @@ def tasks_generation() -> int:
 
 
 def _plugin_tasks() -> list[Task]:
-    from importlib.metadata import entry_points
-
-    found = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            task = ep.load()
-        except Exception as e:  # a broken plugin is named, not a traceback
-            raise VzooError(f"task plugin '{ep.name}' ({ep.value}) failed to load: {e}") from e
-        if not isinstance(task, Task):
-            raise VzooError(f"task plugin '{ep.name}' ({ep.value}) is not a vzoo Task")
-        found.append(task)
-    return found
+    return entry_point_objects(ENTRY_POINT_GROUP, "task", Task)
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.plugins import entry_point_objects
 from vzoo.core.tasks import Method
 
 ENTRY_POINT_GROUP = "vzoo.families"
@@ -137,18 +138,7 @@ def builtin_module_paths() -> dict[str, Path]:
 
 
 def _plugin_cards() -> list[FamilyCard]:
-    from importlib.metadata import entry_points
-
-    cards = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            card = ep.load()
-        except Exception as e:  # a broken plugin is named, not a traceback
-            raise VzooError(f"family plugin '{ep.name}' ({ep.value}) failed to load: {e}") from e
-        if not isinstance(card, FamilyCard):
-            raise VzooError(f"family plugin '{ep.name}' ({ep.value}) is not a vzoo FamilyCard")
-        cards.append(card)
-    return cards
+    return entry_point_objects(ENTRY_POINT_GROUP, "family", FamilyCard)
 
 
 @functools.lru_cache(maxsize=1)
