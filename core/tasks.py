@@ -155,28 +155,45 @@ BUILTIN_TASKS = (
 )
 
 _registered: dict[str, Task] = {}
+# task name -> the metrics its registration added to METRICS (removed with it)
+_added_metrics: dict[str, tuple[str, ...]] = {}
 
 
-def register_task(task: Task) -> Task:
-    """Add a task (and the metrics it brings). A name taken, a metric defined differently, or a
-    method or accuracy metric that does not fit: `VzooError`."""
-    known = tasks()
-    if task.name in known:
-        raise VzooError(f"task '{task.name}' is registered already")
-    for metric in task.new_metrics:
-        if METRICS.get(metric.name, metric) != metric:
-            raise VzooError(f"task {task.name}: metric '{metric.name}' is defined differently")
+def _problems(task: Task) -> list[str]:
+    """What does not fit in a task's entry (its metrics, accuracy metric, methods)."""
+    problems = [
+        f"metric '{m.name}' is defined differently"
+        for m in task.new_metrics
+        if METRICS.get(m.name, m) != m
+    ]
     brought = {m.name for m in task.new_metrics}
     unknown = [m for m in task.metrics if m not in METRICS and m not in brought]
-    problems = [f"metric '{m}' is not defined (add it to new_metrics)" for m in unknown]
+    problems += [f"metric '{m}' is not defined (add it to new_metrics)" for m in unknown]
     if task.accuracy_metric not in task.metrics:
         problems.append(f"accuracy metric '{task.accuracy_metric}' is not one of its metrics")
     problems += [
         f"method '{m.name}' is of task '{m.task}'" for m in task.methods if m.task != task.name
     ]
+    return problems
+
+
+def _admit(task: Task) -> tuple[str, ...]:
+    """Check a task's entry (`VzooError` naming what does not fit) and add the metrics it
+    brings; returns the names of those that were new."""
+    problems = _problems(task)
     if problems:
         raise VzooError(f"task {task.name}: " + "; ".join(problems))
+    added = tuple(m.name for m in task.new_metrics if m.name not in METRICS)
     METRICS.update({m.name: m for m in task.new_metrics})
+    return added
+
+
+def register_task(task: Task) -> Task:
+    """Add a task (and the metrics it brings). A name taken, a metric defined differently, or a
+    method or accuracy metric that does not fit: `VzooError`."""
+    if task.name in tasks():
+        raise VzooError(f"task '{task.name}' is registered already")
+    _added_metrics[task.name] = _admit(task)
     _registered[task.name] = task
     _clear()
     return task
@@ -184,11 +201,10 @@ def register_task(task: Task) -> Task:
 
 def unregister_task(name: str) -> None:
     """Forget a registered task and the metrics it brought (tests that add a toy task)."""
-    task = _registered.pop(name, None)
-    if task is None:
+    if _registered.pop(name, None) is None:
         raise VzooError(f"task '{name}' was not registered with register_task")
-    for metric in task.new_metrics:
-        METRICS.pop(metric.name, None)
+    for metric in _added_metrics.pop(name, ()):
+        METRICS.pop(metric, None)
     _clear()
 
 
@@ -214,7 +230,10 @@ def _plugin_tasks() -> list[Task]:
 def tasks() -> dict[str, Task]:
     """Task name -> Task: the built-in ones, then plugins' (`vzoo.tasks`), then registered."""
     out: dict[str, Task] = {}
-    for task in (*BUILTIN_TASKS, *_plugin_tasks(), *_registered.values()):
+    plugins = _plugin_tasks()
+    for task in plugins:
+        _admit(task)
+    for task in (*BUILTIN_TASKS, *plugins, *_registered.values()):
         if task.name in out:
             raise VzooError(f"task '{task.name}' is declared twice")
         out[task.name] = task

@@ -221,3 +221,10 @@ def test_a_task_that_does_not_fit_is_refused() -> None:
         "accuracy metric 'top1' is not one of its metrics"
     )
     assert "toy-depth" not in task_names()
+
+
+def test_unregistering_a_task_keeps_the_metrics_it_did_not_bring() -> None:
+    reusing = Task(**{**TOY.__dict__, "new_metrics": (*TOY.new_metrics, METRICS["top1"])})
+    register_task(reusing)
+    unregister_task(reusing.name)
+    assert "top1" in METRICS and "toy_rmse" not in METRICS
