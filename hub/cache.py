@@ -43,7 +43,7 @@ def is_sha256(value: object) -> bool:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One cached checkpoint in the index: which row, its sha256 and size, where it came from and when."""
+    """One cached checkpoint in the index: its row, sha256 and size, where and when it came."""
 
     row_id: str
     sha256: str
@@ -173,7 +173,7 @@ class CheckpointCache:
         return entry if self.blob_path(entry.sha256).is_file() else None
 
     def record(self, entry: CacheEntry) -> None:
-        """Add or replace the row's entry in the index (under the index lock, written atomically)."""
+        """Add or replace the row's entry in the index (under its lock, written atomically)."""
         with self._index_lock():
             rows = self._read_index()
             rows[entry.row_id] = entry.to_json()
