@@ -11,6 +11,7 @@ CARD = FamilyCard(
     label="TinyNet",
     module="vzoo_tinynet.model",  # build_classifier / build_backbone; registers "TinyNet"
     archs=("tinynet-s",),
+    sizes=("S",),  # smallest first, as arch ids end: reports and figures read sizes here
     preprocess={"tinynet-s": Preprocess(crop_pct=0.9)},
     registers=("TinyNet",),
     color="#56B4E9",
