@@ -13,7 +13,8 @@ entry point in the group `vzoo.tasks`) plus its evaluation module, which defines
 - `data_fingerprint(layout) -> str`: what identifies the evaluated data in a stored result;
 - `measured_metrics(row, tta: bool) -> tuple[str, ...]`: the metrics one run of the row records;
 - `check_installed() -> None`: the extra the task needs is installed (else `UserInputError`);
-- `evaluate(row, layout, options, state_dict, work_dir, cfg, seed) -> (metrics, is_main)`.
+- `evaluate(run) -> (metrics, is_main_process)`: one row's run (`evaluation.runner.RowRun`: the
+  row, its data, the options, weights, work dir, config and random-init seed).
 """
 
 from __future__ import annotations

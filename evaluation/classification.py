@@ -17,7 +17,7 @@ from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
 from vzoo.zoo.cards import Preprocess, find_card
 
 if TYPE_CHECKING:
-    from vzoo.evaluation.runner import EvalOptions
+    from vzoo.evaluation.runner import RowRun
 
 
 def preprocess_for(row: Row) -> Preprocess:
@@ -156,18 +156,11 @@ def check_installed() -> None:
     """Nothing beyond vzoo's own requirements."""
 
 
-def evaluate(
-    row: Row,
-    layout: ImageNetLayout,
-    options: EvalOptions,
-    state_dict: dict[str, Any] | None,
-    work_dir: Path,
-    cfg: Any,
-    seed: int | None,
-) -> tuple[dict[str, float], bool]:
+def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
     """One classifier row's top-1/top-5; (metrics, is_main_process)."""
+    options = run.options
     out = run_classification(
-        row, layout, state_dict, batch_size=options.batch_size or 64,
-        num_workers=options.num_workers, launcher=options.launcher, seed=seed,
+        run.row, run.layout, run.state_dict, batch_size=options.batch_size or 64,
+        num_workers=options.num_workers, launcher=options.launcher, seed=run.seed,
     )  # fmt: skip
     return out.metrics, out.is_main_process

@@ -22,7 +22,7 @@ from vzoo.zoo.cards import card_methods, find_card
 from vzoo.zoo.row_models import row_config
 
 if TYPE_CHECKING:
-    from vzoo.evaluation.runner import EvalOptions
+    from vzoo.evaluation.runner import RowRun
 
 # The registry metric each COCO AP goes to (the iou types a method produces are on its `Method`).
 METRIC_OF_IOU = {"bbox": "box_ap", "segm": "mask_ap"}
@@ -229,23 +229,16 @@ def check_installed() -> None:
     """mmdet is one of vzoo's own requirements."""
 
 
-def evaluate(
-    row: Row,
-    layout: CocoLayout,
-    options: EvalOptions,
-    state_dict: dict[str, Any] | None,
-    work_dir: Path,
-    cfg: Any,
-    seed: int | None,
-) -> tuple[dict[str, float], bool]:
+def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
     """One detection row's COCO APs; (metrics, is_main_process)."""
+    options = run.options
     out = run_detection(
         DetectionRun(
-            row=row, data=layout, work_dir=work_dir, state_dict=state_dict,
+            row=run.row, data=run.layout, work_dir=run.work_dir, state_dict=run.state_dict,
             batch_size=options.batch_size or 1, launcher=options.launcher,
             cfg_options=options.cfg_options, metric_backend=options.metric_backend,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=seed, config=cfg,
+            seed=run.seed, config=run.config,
         )
     )  # fmt: skip
     return out.metrics, out.is_main_process

@@ -164,6 +164,19 @@ def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
     return config_hash(cfg if cfg is not None else row_config(row, options))
 
 
+@dataclass(frozen=True)
+class RowRun:
+    """One row's evaluation as the runner hands it to its task's evaluation module."""
+
+    row: Row
+    layout: Any  # the data, as the task's `find_data` found it
+    options: EvalOptions
+    state_dict: dict[str, Any] | None  # None: the model's (seeded) init
+    work_dir: Path  # the row's logs and outputs
+    config: Any  # the row's config with --cfg-options (None for classifiers); the run changes it
+    seed: int | None  # random-init runs: the seed the model is initialised with
+
+
 def evaluate_row(
     row: Row,
     layout: Any,
@@ -175,8 +188,8 @@ def evaluate_row(
     """Run one row's evaluation; returns (metrics, is_main_process). `cfg`: the row's config if
     already read (the run changes it)."""
     seed = RANDOM_INIT_SEED if options.random_init else None
-    evaluation = get_task(row.task).evaluation_module()
-    return evaluation.evaluate(row, layout, options, state_dict, work_dir, cfg, seed)
+    run = RowRun(row, layout, options, state_dict, work_dir, cfg, seed)
+    return get_task(row.task).evaluation_module().evaluate(run)
 
 
 def device_name() -> str:

@@ -18,7 +18,7 @@ from vzoo.evaluation.detection import load_row_config
 from vzoo.evaluation.distributed import configure_runner
 
 if TYPE_CHECKING:
-    from vzoo.evaluation.runner import EvalOptions
+    from vzoo.evaluation.runner import RowRun
 
 
 def require_mmseg() -> None:
@@ -120,22 +120,15 @@ def check_installed() -> None:
     require_mmseg()
 
 
-def evaluate(
-    row: Row,
-    layout: Ade20kLayout,
-    options: EvalOptions,
-    state_dict: dict[str, Any] | None,
-    work_dir: Path,
-    cfg: Any,
-    seed: int | None,
-) -> tuple[dict[str, float], bool]:
+def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
     """One segmentation row's mIoU; (metrics, is_main_process)."""
+    options = run.options
     out = run_segmentation(
         SegmentationRun(
-            row=row, data=layout, work_dir=work_dir, state_dict=state_dict, tta=options.tta,
-            launcher=options.launcher, cfg_options=options.cfg_options,
+            row=run.row, data=run.layout, work_dir=run.work_dir, state_dict=run.state_dict,
+            tta=options.tta, launcher=options.launcher, cfg_options=options.cfg_options,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=seed, config=cfg,
+            seed=run.seed, config=run.config,
         )
     )  # fmt: skip
     return out.metrics, out.is_main_process

@@ -67,17 +67,9 @@ def check_installed() -> None:
     """The toy needs nothing installed."""
 
 
-def evaluate(
-    row: Row,
-    layout: Path,
-    options: Any,
-    state_dict: dict[str, Any] | None,
-    work_dir: Path,
-    cfg: Any,
-    seed: int | None,
-) -> tuple[dict[str, float], bool]:
+def evaluate(run: Any) -> tuple[dict[str, float], bool]:
     """RMSE of the toy predictor (a constant 2 m) against the val depths."""
-    depths = [float(line) for line in layout.read_text().split()]
+    depths = [float(line) for line in run.layout.read_text().split()]
     rmse = math.sqrt(sum((d - 2.0) ** 2 for d in depths) / len(depths))
     return {"toy_rmse": rmse}, True
 
