@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 # The axes a task's accuracy (`Task.accuracy_metric`) is plotted against.
 X_METRICS = ("flops_g", "params_m", "throughput")
 X_LABELS = {"flops_g": "FLOPs (G)", "params_m": "Params (M)", "throughput": "Throughput (images/s)"}
-# What the title and legend call an axis' quantity ("box AP vs FLOPs").
+# What the title and legend call an x axis' quantity ("box AP vs FLOPs"; the y axis': its task's
+# `accuracy_word`).
 X_WORDS = {"flops_g": "FLOPs", "params_m": "params", "throughput": "throughput"}
-Y_WORDS = {"top1": "top-1", "box_ap": "box AP", "miou_ss": "mIoU"}
 # Axes whose value can be published (throughput never is: only measured rows are on its chart).
 PUBLISHABLE_X = ("flops_g", "params_m")
 # Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
@@ -206,7 +206,13 @@ def _title(task: str, framework: str, schedule: str | None, y_metric: str, x_met
     method = _method_label(framework)
     if method:
         parts.append(f"{method} {schedule.replace('x', '×')}" if schedule else method)
-    return f"{', '.join(parts)}: {Y_WORDS.get(y_metric, y_metric)} vs {X_WORDS[x_metric]}"
+    return f"{', '.join(parts)}: {accuracy_word(task)} vs {X_WORDS[x_metric]}"
+
+
+def accuracy_word(task: str) -> str:
+    """What titles and legends call a task's accuracy axis ("box AP"): its `Task.accuracy_word`."""
+    known = tasks().get(task)
+    return known.accuracy_word if known is not None else "accuracy"
 
 
 def _x_label(x_metric: str, rows: list[_RowValues]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vzoo.core.figures import X_WORDS, Y_WORDS, Chart, ChartPoint, ChartSeries
+from vzoo.core.figures import X_WORDS, Chart, ChartPoint, ChartSeries, accuracy_word
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -69,7 +69,7 @@ LEVEL_LABEL_PT = 8.0  # level labels (outside the right edge) keep this far apar
 
 def measured_legend(axes: str, chart: Chart) -> str:
     """The legend entry of a measured-point kind ("xy", "x", "y")."""
-    x_word, y_word = X_WORDS[chart.x_metric], Y_WORDS.get(chart.y_metric, "accuracy")
+    x_word, y_word = X_WORDS[chart.x_metric], accuracy_word(chart.task)
     if axes == "x":
         return f"measured {x_word}, published {y_word}"
     if axes == "y":

@@ -65,6 +65,7 @@ class Task:
     metrics: tuple[str, ...]  # the scored metrics a row may publish (METRICS names)
     accuracy_metric: str  # the one figures plot a row by
     accuracy_label: str  # the figures' y-axis label of `accuracy_metric`
+    accuracy_word: str  # what chart titles and legends call it ("box AP vs FLOPs")
     dataset_label: str  # short dataset name in chart titles and file names ("COCO")
     report_title: str  # the heading of the task's table in `vzoo compare`
     evaluation: str  # the module that evaluates its rows (the protocol in this module's doc)
@@ -112,6 +113,7 @@ BUILTIN_TASKS = (
         metrics=("top1", "top5"),
         accuracy_metric="top1",
         accuracy_label="ImageNet-1K top-1 (%)",
+        accuracy_word="top-1",
         dataset_label="ImageNet-1K",
         report_title="ImageNet-1K classification (val, 224²)",
         evaluation="vzoo.evaluation.classification",
@@ -127,6 +129,7 @@ BUILTIN_TASKS = (
         metrics=("box_ap", "mask_ap"),
         accuracy_metric="box_ap",
         accuracy_label="COCO box AP",
+        accuracy_word="box AP",
         dataset_label="COCO",
         report_title="COCO 2017 detection / instance segmentation (val2017)",
         evaluation="vzoo.evaluation.detection",
@@ -145,6 +148,7 @@ BUILTIN_TASKS = (
         metrics=("miou_ss", "miou_ms"),
         accuracy_metric="miou_ss",
         accuracy_label="ADE20K mIoU (%, single-scale)",
+        accuracy_word="mIoU",
         dataset_label="ADE20K",
         report_title="ADE20K semantic segmentation (val)",
         evaluation="vzoo.evaluation.segmentation",

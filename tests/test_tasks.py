@@ -35,6 +35,7 @@ TOY = Task(
     metrics=("toy_rmse",),
     accuracy_metric="toy_rmse",
     accuracy_label="Toy-NYU RMSE (m)",
+    accuracy_word="RMSE",
     dataset_label="Toy-NYU",
     report_title="Toy-NYU depth estimation (val)",
     evaluation=__name__,  # this module implements the evaluation protocol below
@@ -163,7 +164,7 @@ def test_eval_runs_the_tasks_module_and_compare_reports_its_metric(
     assert record["metric"] == "toy_rmse" and record["published"] == 0.5
     assert record["measured"] == pytest.approx(expected)
     code, out, _ = cli("compare", "my-toy", "--registry", overlay)
-    assert "## Toy-NYU depth estimation (val)" in out and "| my-toy | RMSE | 0.5 |" in out
+    assert "## Toy-NYU depth estimation (val)" in out and "| my-toy | RMSE | 0.5 m |" in out
 
     # a missing dataset is the task module's one line, exit 2
     code, _, err = cli("eval", "my-toy", "--random-init", "--data-root", tmp_path / "none",
@@ -189,7 +190,10 @@ def test_figures_plot_the_new_task_by_its_accuracy_metric(toy_task: Task) -> Non
         "toy_rmse",
         TOY.accuracy_label,
     )
-    assert chart.title == "Toy-NYU, Toy head" and chart.key == "toy-nyu-toy-head-toy-rmse-vs-params"
+    assert (
+        chart.title == "Toy-NYU, Toy head: RMSE vs params"
+        and chart.key == "toy-nyu-toy-head-toy-rmse-vs-params"
+    )
 
 
 def test_bench_and_flops_defaults_come_from_the_table(toy_task: Task) -> None:
