@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
     all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),

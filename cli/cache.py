@@ -69,7 +69,7 @@ def list_cache(
 
 @cache_app.command("path")
 def path(
-    row_id: str = typer.Argument(..., help="Row id."),
+    row_id: str = typer.Argument(..., metavar="ID", help="Row id."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Print the cached checkpoint's path (exit 1 if it is not downloaded)."""
@@ -84,7 +84,7 @@ def path(
 
 @cache_app.command("verify")
 def verify(
-    row_id: Optional[str] = typer.Argument(None, help="Row id (default: every cached row)."),
+    row_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Row id (default: every cached row)."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Check cached files (recorded and pinned sha256, host digests, zip CRC-32s); a corrupt one
@@ -130,7 +130,7 @@ def add(
 
 @cache_app.command("remove")
 def remove(
-    row_id: str = typer.Argument(..., help="Row id."),
+    row_id: str = typer.Argument(..., metavar="ID", help="Row id."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Remove a row's checkpoint from the cache (the file goes once no row uses it)."""

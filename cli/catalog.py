@@ -94,7 +94,7 @@ def list_rows(
 
 
 def show_row(
-    row_id: str = typer.Argument(..., help="Registry row id (see `vzoo list`)."),
+    row_id: str = typer.Argument(..., metavar="ID", help="Registry row id (see `vzoo list`)."),
     fmt: ShowFormat = typer.Option(ShowFormat.text, "--format", help="Output format."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids (default: all rows)."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids (default: all rows)."),
     all_rows: bool = typer.Option(False, "--all", help="All rows (the default without ids)."),
     task: Optional[str] = typer.Option(None, help="Only rows of this task."),
     report: Optional[ReportFormat] = typer.Option(
@@ -37,7 +37,7 @@ def compare(
         "and SVG; alone, no report is printed.",
     ),
     tolerance: Optional[list[str]] = typer.Option(
-        None, "--tolerance", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
+        None, "--tolerance", metavar="METRIC=VALUE", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
     ),
     details: bool = typer.Option(
         False, "--details", help="Also COCO's AP50/AP75/APs/m/l and AR (no paper prints them)."

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def download(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids to download."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids to download."),
     all_rows: bool = typer.Option(False, "--all", help="Every row that lists weights."),
     task: Optional[str] = typer.Option(None, help="With --all: only rows of this task."),
     prefer: Prefer = typer.Option(

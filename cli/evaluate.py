@@ -89,7 +89,7 @@ def _strip(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 
 def eval_rows(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
     all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     data_root: Optional[Path] = typer.Option(
@@ -110,7 +110,7 @@ def eval_rows(
     partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (srun)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-process batch size."),
     cfg_options: Optional[list[str]] = typer.Option(
-        None, "--cfg-options", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
+        None, "--cfg-options", metavar="KEY=VALUE", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
     ),
     metric_backend: Optional[str] = typer.Option(
         None, "--metric-backend", help="COCO scoring: faster-coco-eval (default) | pycocotools."

@@ -30,7 +30,7 @@ def parse_input(text: str) -> tuple[int, int, int]:
 
 
 def flops(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
     all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     input_hw: Optional[str] = typer.Option(

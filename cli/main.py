@@ -18,8 +18,35 @@ if _IS_PROGRAM:
     interrupt.guard_startup()
 
 import typer  # noqa: E402
+from typer.core import TyperArgument, TyperGroup  # noqa: E402
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its metavar alone: typer appends the type (`ID <list[str]>`)."""
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:
+        return None if self.metavar else super().display_type_rich(ctx)
+
+
+class _Group(TyperGroup):
+    """vzoo's command tree: arguments given a metavar print as that metavar."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        _name_arguments(self)
+
+
+def _name_arguments(group: TyperGroup) -> None:
+    for command in group.commands.values():
+        if isinstance(command, TyperGroup):  # `vzoo cache ...`, `vzoo results ...`
+            _name_arguments(command)
+        for param in command.params:
+            if type(param) is TyperArgument and param.metavar:
+                param.__class__ = _NamedArgument
+
 
 app = typer.Typer(
+    cls=_Group,
     name="vzoo",
     help="Model zoo and benchmark for visual state-space and linear-attention backbones: "
     "published numbers next to measured ones.",
@@ -27,13 +54,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # `-h` as well as `--help`, here and (inherited by their contexts) on every command
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from vzoo import __version__
+
+        typer.echo(f"vzoo {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _global_options(
     verbose: bool = typer.Option(
         False, "--verbose", help="Show third-party libraries' warnings and logs too."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        expose_value=False,
+        help="Print vzoo's version and exit.",
     ),
 ) -> None:
     """Options that apply to every command."""

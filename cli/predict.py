@@ -16,8 +16,8 @@ def register(app: typer.Typer) -> None:
 
 
 def predict(
-    row_id: str = typer.Argument(..., help="Row id (see `vzoo list`)"),
-    image: Path = typer.Argument(..., help="The picture (png, jpg, ...)."),
+    row_id: str = typer.Argument(..., metavar="ID", help="Row id (see `vzoo list`)"),
+    image: Path = typer.Argument(..., metavar="IMAGE", help="The picture (png, jpg, ...)."),
     out: Path = typer.Option(..., "--out", help="Write the drawn picture here (png, jpg, ...)."),
     score_thr: float = typer.Option(
         0.3, "--score-thr", help="Detection rows: draw boxes scoring at least this."
@@ -30,7 +30,7 @@ def predict(
     ),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     cfg_options: Optional[list[str]] = typer.Option(
-        None, "--cfg-options", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
+        None, "--cfg-options", metavar="KEY=VALUE", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
     ),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
     registry: Optional[list[Path]] = registry_option(),

@@ -22,6 +22,7 @@ def registry_option() -> Any:
     return typer.Option(
         None,
         "--registry",
+        metavar="FILE",
         help="Registry file laid over the packaged rows (repeatable; also "
         "VZOO_REGISTRY=a.yaml:b.yaml). A row id defined twice is an error.",
     )

@@ -5,6 +5,10 @@ and SQLite's locking (WAL above all) is not safe there. So the shared truth is p
 
     $VZOO_HOME/results/records/<shard>/<run>.json
 
+(without `VZOO_HOME`: the user data dir, e.g. ~/.local/share/vzoo/results; never the cache dir,
+where earlier versions kept it: a store found there is imported once and renamed
+`results.imported`.)
+
 One file holds one *run* — the numbers one `record()` call stores together (e.g. a row's box and
 mask AP) — so a run lands whole or not at all. Each file is written once, to a temporary name in
 its own directory, fsync'ed and renamed (core/atomic.py); a rename within a directory is atomic
@@ -61,7 +65,7 @@ from vzoo.core.errors import (
     warn,
 )
 from vzoo.core.metrics import METRICS
-from vzoo.core.paths import package_root, vzoo_home
+from vzoo.core.paths import data_home, former_data_homes, package_root
 from vzoo.core.registry import Registry, is_row_id
 
 RECORD_FORMAT = "vzoo-results/1"  # the "format" field of every record file and export line
@@ -271,8 +275,9 @@ def _git_sha() -> str | None:
 
 
 def default_store_path() -> Path:
-    """The store's directory in the vzoo home (record files under `records/`)."""
-    return vzoo_home() / "results"
+    """The store's directory in the data home (record files under `records/`): `$VZOO_HOME`, else
+    the user data dir, never a cache folder (clearing caches must not delete measurements)."""
+    return data_home() / "results"
 
 
 def default_index_dir() -> Path:
@@ -340,7 +345,7 @@ def _index_is_unusable(e: sqlite3.Error) -> bool:
 class ResultStore:
     """Append-only store; the latest record per (row, metric) is the 'measured' value.
 
-    `path` is the store's directory (default `$VZOO_HOME/results`); `index_dir` where this node
+    `path` is the store's directory (default `default_store_path()`); `index_dir` where this node
     keeps its local index (default `default_index_dir()`).
     """
 
@@ -365,6 +370,8 @@ class ResultStore:
         self._skipped: dict[str, tuple[str, str]] = {}
         self._temps_cleaned = False
         if path is None:
+            for former in former_data_homes():
+                self._adopt_former_home(former)
             legacy = self.path.parent / LEGACY_DB_NAME
             if legacy.is_file():
                 self._migrate(legacy)
@@ -457,6 +464,36 @@ class ResultStore:
         except OSError as e:
             raise StoreError(f"cannot write {dest}: {_os_reason(e)}; choose another --out") from e
         return len(runs)
+
+    def _adopt_former_home(self, former: Path) -> None:
+        """Bring the results an earlier vzoo kept in `former` (the cache dir) into this store,
+        once: record files are imported (copied), then the old folder is renamed
+        `results.imported`, never deleted; an old `results.sqlite` there is imported as well."""
+        old = former / "results"
+        if old.is_dir() and old.resolve() != self.path.resolve():
+            if any(p for p in old.rglob("*.json") if not p.name.startswith(".")):
+                try:
+                    self.import_from(old)
+                except StoreError as e:
+                    raise StoreError(
+                        f"cannot move the results kept in {old} (where earlier vzoo versions "
+                        f"kept them) to {self.path}: {e}. Nothing was lost: the old folder is "
+                        f"untouched; fix it or import it yourself (`vzoo results import {old}`)"
+                    ) from e
+            done = old.with_name(old.name + ".imported")
+            try:
+                os.replace(old, done)
+            except FileNotFoundError:  # another process moved it at the same moment
+                pass
+            except OSError as e:
+                raise StoreError(
+                    f"imported {old} into {self.records_dir} but cannot rename it to {done.name}: "
+                    f"{_os_reason(e)}; rename or move it yourself (its results are all in the "
+                    f"store)"
+                ) from e
+        legacy = former / LEGACY_DB_NAME
+        if legacy.is_file() and legacy.parent.resolve() != self.path.parent.resolve():
+            self._migrate(legacy)
 
     def _migrate(self, legacy: Path) -> None:
         """Import the old single-file database once, then rename it (kept, never deleted)."""
