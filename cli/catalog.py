@@ -32,6 +32,11 @@ def register(app: typer.Typer) -> None:
 
 
 def list_rows(
+    patterns: Optional[list[str]] = typer.Argument(
+        None,
+        metavar="PATTERN",
+        help="Only row ids matching one of these shell wildcards, e.g. '*mamba*' (quote it).",
+    ),
     task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
     family: Optional[str] = typer.Option(None, help="A family (`vzoo list` shows them)."),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
@@ -58,7 +63,13 @@ def list_rows(
     known = dict.fromkeys([*families(), *(r.family for r in reg)])
     if family is not None and family not in known:
         raise UserInputError(f"unknown family '{family}'; choose one of {', '.join(known)}")
-    rows = reg.select(task=task, family=family)
+    rows = reg.select(task=task, family=family, patterns=patterns)
+    if patterns and not rows:
+        raise UserInputError(
+            f"no row id matches {' or '.join(repr(p) for p in patterns)}"
+            + (" with these filters" if task or family else "")
+            + "; `vzoo list` shows every id"
+        )
     cols = ("id", "family", "task", "method", "schedule", "published")
     records = [
         {
@@ -80,9 +91,15 @@ def list_rows(
         import csv
         import sys
 
-        w = csv.DictWriter(sys.stdout, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(records)
+        from vzoo.core.metrics import METRICS
+
+        # one column per published metric (its unit in the header), the number alone in the cell
+        metrics = [m for m in METRICS if any(m in r.published for r in rows)]
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow([*cols[:-1], *(f"{m} [{METRICS[m].unit}]" for m in metrics)])
+        for row, rec in zip(rows, records, strict=True):
+            numbers = [f"{row.published[m]:g}" if m in row.published else "" for m in metrics]
+            w.writerow([*(rec[c] or "" for c in cols[:-1]), *numbers])
     else:
         from vzoo.core.terminal import Column, print_table
 

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,13 @@ class Registry:
         *,
         task: str | None = None,
         family: str | None = None,
+        patterns: Sequence[str] | None = None,
     ) -> list[Row]:
-        """Rows by id (validated, in the given order) or all rows, filtered by task/family."""
+        """Rows by id (validated, in the given order) or all rows, filtered by task/family and,
+        with `patterns`, by shell-style wildcards on the id (`*mamba*`, as `timm.list_models`)."""
         rows = [self.get(i) for i in ids] if ids else list(self)
+        if patterns:
+            rows = [r for r in rows if any(fnmatchcase(r.id, p) for p in patterns)]
         if task is not None:
             rows = [r for r in rows if r.task == task]
         if family is not None:

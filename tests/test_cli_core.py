@@ -46,8 +46,30 @@ def test_list_json_and_csv(cli) -> None:
     recs = list(csv.DictReader(io.StringIO(out)))
     assert [r["id"] for r in recs] == [r.id for r in reg.select(task="segmentation")]
     tiny = next(r for r in recs if r["id"] == "msvmamba-tiny-upernet-160k")
-    assert tiny["published"] == "miou_ss=47.8, params_m=65M, flops_g=942G"  # as printed
+    # one column per published metric, its unit in the header, the number alone in the cell
+    assert "published" not in tiny
+    assert tiny["miou_ss [%]"] == "47.8" and tiny["params_m [M]"] == "65"
+    assert tiny["flops_g [G]"] == "942" and tiny["miou_ms [%]"] == ""  # not published
+    micro = next(r for r in recs if r["id"] == "msvmamba-micro-upernet-160k")
+    assert micro["miou_ms [%]"] == "45.4"
     assert tiny["schedule"] == "160k" and tiny["method"] == "upernet"
+
+
+def test_list_wildcards_match_ids_as_timm_list_models(cli) -> None:
+    reg = load_registry()
+    code, out, _ = cli("list", "*mamba*", "--format", "json")
+    assert code == 0
+    ids = [d["id"] for d in json.loads(out)]
+    assert ids == [i for i in reg.ids if "mamba" in i] and "mlla-t" not in ids
+    code, out, _ = cli("list", "mlla-t", "msvmamba-n*", "--format", "json")
+    assert [d["id"] for d in json.loads(out)] == [
+        i for i in reg.ids if i == "mlla-t" or i.startswith("msvmamba-n")
+    ]
+    code, out, err = cli("list", "*mamba*", "--task", "segmentation", "--format", "csv")
+    assert code == 0 and all("mamba" in r["id"] for r in csv.DictReader(io.StringIO(out)))
+    code, out, err = cli("list", "zz*")
+    assert code == 2 and out == ""
+    assert err.strip() == "vzoo: error: no row id matches 'zz*'; `vzoo list` shows every id"
 
 
 def test_list_table_filters_by_family(cli) -> None:
