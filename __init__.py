@@ -6,14 +6,62 @@ Importing `vzoo` is cheap: torch, mmdet and friends are imported only by the mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+    from torch import nn
+
+    from vzoo.hub import Downloader
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "compare_frame"]
+__all__ = ["__version__", "compare_frame", "create_model"]
+# documented subpackages of the API (vzoo.zoo.build_classifier, vzoo.kernels.selective_scan):
+# listed by dir(), not in __all__ (a star import must stay torch-free)
+_PUBLIC_SUBPACKAGES = ("kernels", "zoo")
+
+
+def __dir__() -> list[str]:
+    """Only the public API: not the modules vzoo imported along the way (cli, core, hub ...)."""
+    return sorted([*__all__, *_PUBLIC_SUBPACKAGES])
+
+
+def create_model(
+    row_id: str,
+    pretrained: bool = False,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    registry: Sequence[str | os.PathLike[str]] = (),
+    downloader: Downloader | None = None,
+) -> nn.Module:
+    """A registry row's model (`vzoo list` shows the ids), in eval mode, as `timm.create_model`.
+
+    `pretrained=True`: with the row's published weights, fetched as `vzoo download` fetches them
+    (the cache first; resumable; sha256-verified against the registry's pin) and loaded strictly
+    by the checkpoint loader that never runs a pickle. `pretrained=False`: as initialised (random
+    init; seed torch for a repeatable one). `checkpoint`: load this file instead. `offline`:
+    never touch the network (default: `VZOO_OFFLINE`). `registry`: overlay files, as
+    `--registry`. `downloader`: a `vzoo.hub.Downloader` (its endpoints, retries, cache).
+
+    A classification row returns the classifier (B,3,H,W) -> logits; a detection or segmentation
+    row the whole mmdet/mmseg model its config describes.
+    """
+    from pathlib import Path
+
+    from vzoo.core.registry import load_registry
+    from vzoo.evaluation.pretrained import pretrained_model
+
+    row = load_registry(overlays=[Path(p) for p in registry]).get(row_id)
+    return pretrained_model(
+        row,
+        pretrained=pretrained,
+        checkpoint=Path(checkpoint) if checkpoint is not None else None,
+        offline=offline,
+        downloader=downloader,
+    )
 
 
 def compare_frame(

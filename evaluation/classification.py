@@ -7,6 +7,7 @@ padding so every val image counts exactly once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,16 @@ from vzoo.zoo.cards import Preprocess, find_card
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun
+
+
+@functools.cache
+def imagenet_class_names() -> tuple[str, ...]:
+    """ImageNet-1K class names by class index (WordNet lemmas, e.g. "tench, Tinca tinca"),
+    shipped as package data: no installed library carries them (torchvision and timm do, but
+    neither is a dependency)."""
+    text = (Path(__file__).parent / "imagenet_classes.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    return tuple(lemmas for _index, _wnid, lemmas in rows)
 
 
 def preprocess_for(row: Row) -> Preprocess:

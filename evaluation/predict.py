@@ -74,16 +74,11 @@ def write_image(out: Path, rgb: Any) -> None:
 
 def load_state(row: Row, options: PredictOptions) -> dict[str, Any] | None:
     """The row's weights exactly as `vzoo eval` gets them (None with --random-init)."""
-    from vzoo.evaluation.checkpoints import read_checkpoint
-    from vzoo.evaluation.runner import EvalOptions, pinned_sha256, resolve_checkpoint
-
-    as_eval = EvalOptions(
-        checkpoint=options.checkpoint, random_init=options.random_init, offline=options.offline
-    )
-    path, sha = resolve_checkpoint(row, as_eval)
-    if path is None:
+    if options.random_init:
         return None
-    return read_checkpoint(path, pinned_sha256(row, as_eval), actual_sha256=sha)
+    from vzoo.evaluation.pretrained import row_state_dict
+
+    return row_state_dict(row, checkpoint=options.checkpoint, offline=options.offline)
 
 
 def predict(row: Row, image: Path, out: Path, options: PredictOptions) -> Prediction:
@@ -108,7 +103,8 @@ def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Predictio
     from mmdet.registry import VISUALIZERS
     from mmdet.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_detector_weights, load_row_config
+    from vzoo.evaluation.detection import load_row_config
+    from vzoo.evaluation.pretrained import load_row_weights
 
     register_all_modules(init_default_scope=True)
     cfg = load_row_config(row, options.cfg_options)
@@ -119,7 +115,7 @@ def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Predictio
     state = load_state(row, options)
     model = init_detector(cfg, checkpoint=None, device=options.device)
     if state is not None:
-        load_detector_weights(model, row, state)
+        load_row_weights(model, row, state)
     result = inference_detector(model, img[..., ::-1].copy())  # mmdet takes BGR arrays
     visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
     visualizer.dataset_meta = model.dataset_meta
@@ -164,7 +160,7 @@ def _segment(row: Row, img: Any, out: Path, options: PredictOptions) -> Predicti
     from mmseg.utils import register_all_modules
 
     from vzoo.evaluation.detection import load_row_config
-    from vzoo.zoo.checkpoint import load_state_dict_strict
+    from vzoo.evaluation.pretrained import load_row_weights
 
     register_all_modules(init_default_scope=True)
     cfg = load_row_config(row, options.cfg_options)
@@ -173,7 +169,7 @@ def _segment(row: Row, img: Any, out: Path, options: PredictOptions) -> Predicti
     state = load_state(row, options)
     model = init_model(cfg, checkpoint=None, device=options.device)
     if state is not None:
-        load_state_dict_strict(model, state, source=f"checkpoint of {row.id}")
+        load_row_weights(model, row, state)
     model.dataset_meta = dict(ADE20KDataset.METAINFO)
     result = inference_model(model, img[..., ::-1].copy())
     visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
@@ -198,29 +194,37 @@ def _classify(row: Row, image: Path, img: Any, out: Path, options: PredictOption
     import torch
     from PIL import Image, ImageDraw
 
-    from vzoo.evaluation.classification import load_image, preprocess_for
-    from vzoo.zoo.checkpoint import load_state_dict_strict
-    from vzoo.zoo.row_models import build_row_model
+    from vzoo.evaluation.classification import imagenet_class_names, load_image, preprocess_for
+    from vzoo.evaluation.pretrained import pretrained_model
 
-    state = load_state(row, options)
-    model = build_row_model(row)
-    if state is not None:
-        load_state_dict_strict(model, state, source=f"checkpoint of {row.id}")
-    model.eval().to(options.device)
+    model = pretrained_model(
+        row,
+        pretrained=not options.random_init,
+        checkpoint=options.checkpoint,
+        offline=options.offline,
+    ).to(options.device)
     x = load_image(image, preprocess_for(row)).unsqueeze(0).to(options.device)  # eval's transform
     with torch.inference_mode():
         probs = model(x).softmax(-1)[0].float().cpu()
     top = probs.topk(5)
-    # ImageNet-1K class indices (no class-name list ships with the installed packages)
+    names = imagenet_class_names() if len(probs) == 1000 else ()
     lines = [
-        f"  class {int(i)}  p={float(p):.3f}" for p, i in zip(top.values, top.indices, strict=True)
+        f"  {float(p):.3f}  {_class_label(int(i), names)}"
+        for p, i in zip(top.values, top.indices, strict=True)
     ]
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
-    label = f"class {int(top.indices[0])} p={float(top.values[0]):.2f}"
+    # drawn as printed: the first lemma and the same 3-decimal probability
+    best = int(top.indices[0])
+    first = names[best].split(",")[0] if names else f"class {best}"
+    label = f"{first} {float(top.values[0]):.3f}"
     draw.rectangle((0, 0, 8 + 7 * len(label), 18), fill=(0, 0, 0))
     draw.text((4, 3), label, fill=(255, 255, 255))
     import numpy as np
 
     write_image(out, np.asarray(pil))
-    return Prediction(row.id, out, ["top-5:", *lines])
+    return Prediction(row.id, out, ["top-5 (probability, ImageNet class):", *lines])
+
+
+def _class_label(index: int, names: tuple[str, ...]) -> str:
+    return f"{names[index]} (class {index})" if names else f"class {index}"

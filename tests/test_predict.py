@@ -61,3 +61,27 @@ def test_bad_input_exits_2_with_one_line(
     code, _, err = cli("predict", "msvmamba-micro-1x", str(path), "--out", "o.txt")
     assert code == 2 and "--out o.txt" in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_classifier_prints_imagenet_class_names_and_probabilities(
+    cli, tmp_path: Path, picture: tuple[Path, np.ndarray]
+) -> None:
+    from vzoo.evaluation.classification import imagenet_class_names
+
+    names = imagenet_class_names()
+    assert len(names) == 1000 and len(set(names)) == 999  # "maillot" is two ILSVRC classes
+    assert names[0] == "tench, Tinca tinca"
+    assert names[999] == "toilet tissue, toilet paper, bathroom tissue"
+    path, _ = picture
+    out = tmp_path / "drawn.png"
+    code, stdout, err = cli("predict", "msvmamba-nano", str(path), "--out", str(out), "--random-init")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0] == "top-5 (probability, ImageNet class):" and len(lines) == 6
+    probs = []
+    for line in lines[1:]:
+        m = re.fullmatch(r"  (0\.\d{3})  (.+) \(class (\d+)\)", line)
+        assert m, line  # a probability as printed (0.002, not 0.2 or 2.4) and the class's name
+        probs.append(float(m.group(1)))
+        assert m.group(2) == names[int(m.group(3))]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0
