@@ -24,10 +24,16 @@ def register(app: typer.Typer) -> None:
 
 def compare(
     ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids (default: all rows)."),
-    all_rows: bool = typer.Option(False, "--all", help="All rows (the default without ids)."),
+    all_rows: bool = typer.Option(
+        False,
+        "--all",
+        help="All rows (the default without ids); on a terminal, also every metric not measured.",
+    ),
     task: Optional[str] = typer.Option(None, help="Only rows of this task."),
     report: Optional[ReportFormat] = typer.Option(
-        None, "--report", help="Report format [default: markdown]."
+        None,
+        "--report",
+        help="Report format [default: markdown; on a terminal, a table of what was measured].",
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report here (atomically)."),
     plot: Optional[Path] = typer.Option(
@@ -43,13 +49,24 @@ def compare(
         False, "--details", help="Also COCO's AP50/AP75/APs/m/l and AR (no paper prints them)."
     ),
     registry: Optional[list[Path]] = registry_option(),
+    wide: bool = typer.Option(False, "--wide", help="Terminal view: every column at full width."),
 ) -> None:
-    """Compare published and measured numbers; one verdict per (row, metric)."""
+    """Compare published and measured numbers; one verdict per (row, metric).
+
+    On a terminal (no --report, no --out): tables of what was measured and, per task, how many
+    rows are not measured and the command that measures them; files and pipes get markdown."""
     from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.errors import UserInputError
-    from vzoo.core.report import compare_stored, parse_tolerances, render, to_frame
+    from vzoo.core.report import (
+        compare_stored,
+        parse_tolerances,
+        print_terminal,
+        render,
+        to_frame,
+    )
     from vzoo.core.results import ResultStore
     from vzoo.core.sweep import sweeps_from_store
+    from vzoo.core.terminal import stdout_is_terminal
 
     rows = select_rows(ids, all_rows, task=task, registry=registry, default_all=True)
     if out is not None:
@@ -76,6 +93,9 @@ def compare(
         )
         if report is None and out is None:
             return
+    if report is None and out is None and stdout_is_terminal():
+        print_terminal(frame, everything=all_rows or bool(ids), by_id=bool(ids), wide=wide)
+        return
     text = render(frame, (report or ReportFormat.markdown).value, sweeps)
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))

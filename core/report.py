@@ -642,3 +642,75 @@ def parse_tolerances(items: list[str]) -> dict[str, float]:
             ) from None
         out[name] = tol
     return out
+
+
+# -- the terminal view of `vzoo compare` ---------------------------------------------------------
+
+# Which command measures a metric: accuracy by `eval`, params/FLOPs by `flops`, speed by `bench`.
+_MEASURED_BY = {"params_m": "flops", "flops_g": "flops", "flops_true_g": "flops"}
+_MEASURED_BY.update(dict.fromkeys(SPEED_METRICS, "bench"))
+
+
+def _measured_by(metric: str) -> str:
+    return _MEASURED_BY.get(metric, "eval")
+
+
+def not_measured_line(
+    task: str, recs: list[dict[str, Any]], *, by_id: bool = False
+) -> str | None:
+    """'<task>: N of M rows not measured — top-1: vzoo eval ...; params, FLOPs: vzoo flops ...'
+    (each command with the metrics it measures; `by_id`: naming the rows, else `--all --task`),
+    or None when everything is measured."""
+    missing = [r for r in recs if r["measured"] is None or _isnan(r["measured"])]
+    if not missing:
+        return None
+    labels: dict[str, dict[str, None]] = {}  # measuring command -> its metrics' labels
+    ids: dict[str, dict[str, None]] = {}  # measuring command -> the rows it would measure
+    for r in missing:
+        labels.setdefault(_measured_by(r["metric"]), {})[METRICS[r["metric"]].label] = None
+        ids.setdefault(_measured_by(r["metric"]), {})[r["id"]] = None
+    which = {k: " ".join(ids[k]) if by_id else f"--all --task {task}" for k in labels}
+    order = ("eval", "flops", "bench")  # accuracy first, as the tables
+    by_command = {f"vzoo {k} {which[k]}": labels[k] for k in order if k in labels}
+    how = "; ".join(f"{', '.join(names)}: {command}" for command, names in by_command.items())
+    rows = len({r["id"] for r in recs})
+    return f"{task}: {len({r['id'] for r in missing})} of {rows} rows not measured — {how}"
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def print_terminal(
+    frame: pd.DataFrame, *, everything: bool, by_id: bool = False, wide: bool = False
+) -> None:
+    """`vzoo compare` on a terminal: per task, a table of what was measured (`everything`: of
+    every (row, metric)), then one line saying how many rows are not measured and the command
+    that measures them (`by_id`: rows named by the user, so the command names them too). Files
+    and pipes get the markdown report instead."""
+    from vzoo.core.terminal import Column, console, print_table
+
+    con = console()
+    con.print(_summary_line(frame))
+    columns = [
+        Column("row", 0, no_wrap=True), Column("metric", 0), Column("published", 0, justify="right"),
+        Column("measured", 0, justify="right"), Column("verdict", 0),
+        Column("delta", 1, justify="right"),
+    ]  # fmt: skip
+    for task, recs in _task_tables(frame).items():
+        shown = [r for r in recs if everything or not (r["measured"] is None or _isnan(r["measured"]))]
+        con.print()
+        if shown:
+            cells = [
+                [r["id"], METRICS[r["metric"]].label, _published(r),
+                 _fmt(r["measured"], r["unit"]), r["verdict"], _delta(r)]
+                for r in shown
+            ]  # fmt: skip
+            print_table(columns, cells, title=TASK_TITLES.get(task, task), wide=wide)
+            for line in speed_lines(shown):
+                con.print(line)
+        line = not_measured_line(task, recs, by_id=by_id)
+        if line is not None:
+            con.print(line, soft_wrap=True)  # the terminal wraps it: commands stay whole
+    if not everything:
+        con.print("\n(`vzoo compare --all` shows every row, `--report markdown` the full report)")

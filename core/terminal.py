@@ -37,6 +37,11 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
+def stdout_is_terminal() -> bool:
+    """Is stdout a terminal (rich's view: `TTY_COMPATIBLE=1` / `FORCE_COLOR` force it)?"""
+    return console().is_terminal
+
+
 def _cell_widths(col: Column, cells: Sequence[str]) -> tuple[int, int]:
     """(narrowest with every word whole, natural) width of a column's text."""
     from rich.cells import cell_len
@@ -52,7 +57,8 @@ def _overhead(n: int) -> int:
     """Characters a table of `n` columns spends on borders and padding."""
     from rich.console import Console
 
-    probe = Console(width=1000, file=io.StringIO(), highlight=False)
+    # never a terminal: with TTY_COMPATIBLE / FORCE_COLOR set, styles' escape codes were counted
+    probe = Console(width=1000, file=io.StringIO(), highlight=False, force_terminal=False)
     probe.print(_build(None, [Column("x")] * n, [["x"] * n], [1] * n))
     text = probe.file.getvalue()  # type: ignore[attr-defined]
     return max(len(line) for line in text.splitlines()) - n
