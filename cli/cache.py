@@ -84,7 +84,9 @@ def path(
 
 @cache_app.command("verify")
 def verify(
-    row_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Row id (default: every cached row)."),
+    row_id: Optional[str] = typer.Argument(
+        None, metavar="[ID]", help="Row id (default: every cached row)."
+    ),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Check cached files (recorded and pinned sha256, host digests, zip CRC-32s); a corrupt one

@@ -23,7 +23,9 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids (default: all rows)."),
+    ids: Optional[list[str]] = typer.Argument(
+        None, metavar="ID", help="Row ids (default: all rows)."
+    ),
     all_rows: bool = typer.Option(
         False,
         "--all",
@@ -43,7 +45,10 @@ def compare(
         "and SVG; alone, no report is printed.",
     ),
     tolerance: Optional[list[str]] = typer.Option(
-        None, "--tolerance", metavar="METRIC=VALUE", help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative)."
+        None,
+        "--tolerance",
+        metavar="METRIC=VALUE",
+        help="METRIC=VALUE, e.g. box_ap=0.5 or flops_g=0.05 (relative).",
     ),
     details: bool = typer.Option(
         False, "--details", help="Also COCO's AP50/AP75/APs/m/l and AR (no paper prints them)."

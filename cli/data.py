@@ -38,7 +38,9 @@ def _writing(path: Path, write: Callable[[], Path]) -> Path:
 
 @data_app.command("synth-coco")
 def synth_coco(
-    path: Path = typer.Argument(..., metavar="PATH", help="Directory to write (val2017/ + annotations/)."),
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="Directory to write (val2017/ + annotations/)."
+    ),
     images: int = typer.Option(8, "--images", min=1, help="Number of images."),
     seed: int = typer.Option(0, "--seed"),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
@@ -53,7 +55,9 @@ def synth_coco(
 
 @data_app.command("synth-imagenet")
 def synth_imagenet(
-    path: Path = typer.Argument(..., metavar="PATH", help="Directory to write (val/<wnid>/*.JPEG)."),
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="Directory to write (val/<wnid>/*.JPEG)."
+    ),
     classes: int = typer.Option(4, "--classes", min=1),
     per_class: int = typer.Option(2, "--per-class", min=1),
     seed: int = typer.Option(0, "--seed"),

@@ -110,7 +110,10 @@ def eval_rows(
     partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (srun)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-process batch size."),
     cfg_options: Optional[list[str]] = typer.Option(
-        None, "--cfg-options", metavar="KEY=VALUE", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
+        None,
+        "--cfg-options",
+        metavar="KEY=VALUE",
+        help="Override a config key, mmengine syntax KEY=VALUE (repeat).",
     ),
     metric_backend: Optional[str] = typer.Option(
         None, "--metric-backend", help="COCO scoring: faster-coco-eval (default) | pycocotools."

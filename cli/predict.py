@@ -30,7 +30,10 @@ def predict(
     ),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     cfg_options: Optional[list[str]] = typer.Option(
-        None, "--cfg-options", metavar="KEY=VALUE", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
+        None,
+        "--cfg-options",
+        metavar="KEY=VALUE",
+        help="Override a config key, mmengine syntax KEY=VALUE (repeat).",
     ),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network."),
     registry: Optional[list[Path]] = registry_option(),

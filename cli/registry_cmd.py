@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 @registry_app.command("check")
 def check(
-    path: Optional[Path] = typer.Argument(None, metavar="[FILE]", help="Registry file (default: the packaged one)."),
+    path: Optional[Path] = typer.Argument(
+        None, metavar="[FILE]", help="Registry file (default: the packaged one)."
+    ),
 ) -> None:
     """Validate the registry: one line per problem, naming the row id and the field."""
     from vzoo.core.errors import RegistryError
@@ -38,7 +40,9 @@ def check(
 
 @registry_app.command("pin")
 def pin(
-    row_id: str = typer.Argument(..., metavar="ID", help="Row id whose downloaded checkpoint to pin."),
+    row_id: str = typer.Argument(
+        ..., metavar="ID", help="Row id whose downloaded checkpoint to pin."
+    ),
     registry: Optional[Path] = typer.Option(
         None,
         "--registry",

@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
 
 @results_app.command("list")
 def list_results(
-    row: Optional[list[str]] = typer.Option(None, "--row", metavar="ID", help="Only this row id (repeat)."),
+    row: Optional[list[str]] = typer.Option(
+        None, "--row", metavar="ID", help="Only this row id (repeat)."
+    ),
     metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric."),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
     wide: bool = typer.Option(False, "--wide", help="Every column, however wide the terminal."),
@@ -74,8 +76,12 @@ def list_results(
 
 @results_app.command("export")
 def export_results(
-    file: Path = typer.Argument(..., metavar="FILE", help="Where to write (JSON lines, one run per line)."),
-    row: Optional[list[str]] = typer.Option(None, "--row", metavar="ID", help="Only runs of this row (repeat)."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="Where to write (JSON lines, one run per line)."
+    ),
+    row: Optional[list[str]] = typer.Option(
+        None, "--row", metavar="ID", help="Only runs of this row (repeat)."
+    ),
 ) -> None:
     """Write the store's runs to FILE, to give to `vzoo results import` elsewhere."""
     from vzoo.core.errors import UserInputError
@@ -90,7 +96,9 @@ def export_results(
 @results_app.command("import")
 def import_results(
     sources: list[Path] = typer.Argument(
-        ..., metavar="FILE", help="Export files, record files, store directories or an old results.sqlite."
+        ...,
+        metavar="FILE",
+        help="Export files, record files, store directories or an old results.sqlite.",
     ),
 ) -> None:
     """Merge results into the store; runs already present are skipped (importing is idempotent)."""

@@ -655,13 +655,11 @@ def _measured_by(metric: str) -> str:
     return _MEASURED_BY.get(metric, "eval")
 
 
-def not_measured_line(
-    task: str, recs: list[dict[str, Any]], *, by_id: bool = False
-) -> str | None:
+def not_measured_line(task: str, recs: list[dict[str, Any]], *, by_id: bool = False) -> str | None:
     """'<task>: N of M rows not measured — top-1: vzoo eval ...; params, FLOPs: vzoo flops ...'
     (each command with the metrics it measures; `by_id`: naming the rows, else `--all --task`),
     or None when everything is measured."""
-    missing = [r for r in recs if r["measured"] is None or _isnan(r["measured"])]
+    missing = [r for r in recs if _not_measured(r)]
     if not missing:
         return None
     labels: dict[str, dict[str, None]] = {}  # measuring command -> its metrics' labels
@@ -677,8 +675,9 @@ def not_measured_line(
     return f"{task}: {len({r['id'] for r in missing})} of {rows} rows not measured — {how}"
 
 
-def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
+def _not_measured(rec: Mapping[str, Any]) -> bool:
+    v = rec["measured"]
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def print_terminal(
@@ -693,12 +692,12 @@ def print_terminal(
     con = console()
     con.print(_summary_line(frame))
     columns = [
-        Column("row", 0, no_wrap=True), Column("metric", 0), Column("published", 0, justify="right"),
-        Column("measured", 0, justify="right"), Column("verdict", 0),
-        Column("delta", 1, justify="right"),
+        Column("row", 0, no_wrap=True), Column("metric", 0),
+        Column("published", 0, justify="right"), Column("measured", 0, justify="right"),
+        Column("verdict", 0), Column("delta", 1, justify="right"),
     ]  # fmt: skip
     for task, recs in _task_tables(frame).items():
-        shown = [r for r in recs if everything or not (r["measured"] is None or _isnan(r["measured"]))]
+        shown = [r for r in recs if everything or not _not_measured(r)]
         con.print()
         if shown:
             cells = [

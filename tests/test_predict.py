@@ -74,7 +74,9 @@ def test_classifier_prints_imagenet_class_names_and_probabilities(
     assert names[999] == "toilet tissue, toilet paper, bathroom tissue"
     path, _ = picture
     out = tmp_path / "drawn.png"
-    code, stdout, err = cli("predict", "msvmamba-nano", str(path), "--out", str(out), "--random-init")
+    code, stdout, err = cli(
+        "predict", "msvmamba-nano", str(path), "--out", str(out), "--random-init"
+    )
     assert code == 0, err
     lines = stdout.splitlines()
     assert lines[0] == "top-5 (probability, ImageNet class):" and len(lines) == 6
