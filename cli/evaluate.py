@@ -193,7 +193,15 @@ def eval_rows(
         vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
         typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
 
-    reports = evaluate(rows, options, on_row=show if main_process else None)
+    from vzoo.core.terminal import ImagesProgress
+
+    with ImagesProgress() as progress:
+        reports = evaluate(
+            rows,
+            options,
+            on_row=show if main_process else None,
+            on_images=progress.update if main_process else None,
+        )
     if main_process:
         _summary(reports, wide)
     if any(r.status == "failed" for r in reports):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vzoo.core.errors import printable
 
@@ -159,3 +159,45 @@ def print_table(
     if hidden:
         note = f"({len(hidden)} more column{'s' if len(hidden) > 1 else ''} with --wide: "
         con.print(note + ", ".join(hidden) + ")")
+
+
+class ImagesProgress:
+    """One bar per row on stderr, as flops and download show theirs: images done / total, the
+    rate and the time left. Drawn only when stderr is a terminal (logs and pipes stay clean).
+    Use as a context manager; `update(row id, done, total)` after each batch."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._bars: dict[str, Any] = {}
+
+    def __enter__(self) -> ImagesProgress:
+        con = console(stderr=True)
+        if con.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("images"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), console=con,
+            )  # fmt: skip
+            self._progress.start()
+        return self
+
+    def update(self, row_id: str, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        bar = self._bars.get(row_id)
+        if bar is None:
+            bar = self._bars[row_id] = self._progress.add_task(f"eval {row_id}", total=total)
+        self._progress.update(bar, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

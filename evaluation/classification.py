@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from vzoo.core.registry import Row
 from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
+from vzoo.evaluation.distributed import ImagesDone
 from vzoo.zoo.cards import Preprocess, find_card
 
 if TYPE_CHECKING:
@@ -97,8 +98,11 @@ def run_classification(
     launcher: str = "none",
     device: str | None = None,
     seed: int | None = None,
+    images_done: ImagesDone | None = None,
 ) -> ClassificationOutcome:
-    """`seed`: for random-init runs (no `state_dict`), the seed the model is initialised with."""
+    """`seed`: for random-init runs (no `state_dict`), the seed the model is initialised with;
+    `images_done`: progress after each batch (main process; scaled by the processes, which each
+    do ~1/N of the images in step)."""
     import torch
     import torch.distributed as dist
     from torch.utils.data import DataLoader
@@ -128,6 +132,10 @@ def run_classification(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, shuffle=False
     )
     per_image: dict[int, tuple[bool, bool]] = {}
+    report = images_done if rank == 0 else None
+    processes = dist.get_world_size() if distributed else 1
+    if report is not None:
+        report(0, len(dataset))
     with torch.inference_mode():
         for images, labels, indices in loader:
             logits = model(images.to(dev))
@@ -136,6 +144,8 @@ def run_classification(
                 indices.tolist(), labels.tolist(), top5.tolist(), strict=True
             ):
                 per_image[idx] = (pred[0] == label, label in pred)
+            if report is not None:
+                report(min(len(dataset), len(per_image) * processes), len(dataset))
     if distributed:
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, per_image)
@@ -173,5 +183,6 @@ def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
     out = run_classification(
         run.row, run.layout, run.state_dict, batch_size=options.batch_size or 64,
         num_workers=options.num_workers, launcher=options.launcher, seed=run.seed,
+        images_done=run.images_done,
     )  # fmt: skip
     return out.metrics, out.is_main_process

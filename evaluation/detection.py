@@ -17,7 +17,7 @@ from vzoo.core.tasks import generic_methods
 from vzoo.evaluation import datasets
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
-from vzoo.evaluation.distributed import configure_runner
+from vzoo.evaluation.distributed import ImagesDone, configure_runner, register_progress
 from vzoo.zoo.cards import card_methods, find_card
 from vzoo.zoo.row_models import row_config
 
@@ -86,6 +86,7 @@ class DetectionRun:
     log_level: str = "WARNING"  # mmengine's own progress logs only with --verbose
     seed: int | None = None  # random-init runs: the seed the model is initialised with
     config: Any = None  # the row's Config with cfg_options merged, if already read (it is changed)
+    images_done: ImagesDone | None = None  # progress after each test batch (main process)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,8 @@ def _build_and_test(
     runner = Runner.from_cfg(cfg)
     from mmengine.model import is_model_wrapper
 
+    register_progress(runner, run.images_done)
+
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.state_dict is not None:
         load_detector_weights(model, run.row, run.state_dict)
@@ -238,7 +241,7 @@ def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
             batch_size=options.batch_size or 1, launcher=options.launcher,
             cfg_options=options.cfg_options, metric_backend=options.metric_backend,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=run.seed, config=run.config,
+            seed=run.seed, config=run.config, images_done=run.images_done,
         )
     )  # fmt: skip
     return out.metrics, out.is_main_process

@@ -9,6 +9,7 @@ model wrapper (DistributedDataParallel) is also told not to pin the model to a G
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vzoo.core.errors import UserInputError
@@ -77,3 +78,35 @@ def configure_runner(cfg: Any, launcher: str, seed: int | None) -> None:
             cfg.model_wrapper_cfg = wrapper
     if seed is not None:
         cfg.randomness = dict(seed=seed)
+
+
+# `(images done, images in all)` after each test batch, on the main process only
+ImagesDone = Callable[[int, int], None]
+
+
+def progress_hook(images_done: ImagesDone) -> Any:
+    """An mmengine hook reporting images done after each test batch (main process only: with N
+    processes each does ~1/N of the images in step, so the main one's count is scaled by N)."""
+    from mmengine.dist import get_rank
+    from mmengine.hooks import Hook
+
+    class ImagesProgressHook(Hook):
+        def before_test(self, runner: Any) -> None:
+            self.total = len(runner.test_dataloader.dataset)
+            self.done = 0
+            images_done(0, self.total)
+
+        def after_test_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
+                            outputs: Any = None) -> None:  # fmt: skip
+            batch = len(data_batch["inputs"]) if isinstance(data_batch, dict) else 1
+            self.done = min(self.total, self.done + batch * world_size())
+            images_done(self.done, self.total)
+
+    return ImagesProgressHook() if get_rank() == 0 else None
+
+
+def register_progress(runner: Any, images_done: ImagesDone | None) -> None:
+    """Report the runner's test progress to `images_done` (if given, on the main process)."""
+    hook = progress_hook(images_done) if images_done is not None else None
+    if hook is not None:
+        runner.register_hook(hook, priority="LOWEST")

@@ -7,6 +7,7 @@ store for a row that failed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -30,7 +31,7 @@ from vzoo.core.results import (
 )
 from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
-from vzoo.evaluation.distributed import check_launcher_environment
+from vzoo.evaluation.distributed import ImagesDone, check_launcher_environment
 from vzoo.hub.cache import sha256_file
 
 LAUNCHERS = ("none", "pytorch", "slurm")
@@ -175,6 +176,7 @@ class RowRun:
     work_dir: Path  # the row's logs and outputs
     config: Any  # the row's config with --cfg-options (None for classifiers); the run changes it
     seed: int | None  # random-init runs: the seed the model is initialised with
+    images_done: ImagesDone | None = None  # progress after each batch (main process)
 
 
 def evaluate_row(
@@ -184,11 +186,12 @@ def evaluate_row(
     state_dict: dict[str, Any] | None,
     work_dir: Path,
     cfg: Any = None,
+    images_done: ImagesDone | None = None,
 ) -> tuple[dict[str, float], bool]:
     """Run one row's evaluation; returns (metrics, is_main_process). `cfg`: the row's config if
-    already read (the run changes it)."""
+    already read (the run changes it); `images_done`: progress, after each batch."""
     seed = RANDOM_INIT_SEED if options.random_init else None
-    run = RowRun(row, layout, options, state_dict, work_dir, cfg, seed)
+    run = RowRun(row, layout, options, state_dict, work_dir, cfg, seed, images_done)
     return get_task(row.task).evaluation_module().evaluate(run)
 
 
@@ -205,7 +208,10 @@ def evaluate(
     options: EvalOptions,
     store: ResultStore | None = None,
     on_row: Callable[[RowReport], None] | None = None,
+    on_images: Callable[[str, int, int], None] | None = None,
 ) -> list[RowReport]:
+    """Evaluate `rows`; `on_row` gets each row's report, `on_images(row id, images done, images
+    in all)` the progress within a row (after each batch)."""
     check_options(options)
     if options.checkpoint is not None and len(rows) != 1:
         raise UserInputError("--checkpoint applies to exactly one row id")
@@ -222,8 +228,9 @@ def evaluate(
         t0 = time.perf_counter()
         try:
             report = _evaluate_one(
-                row, layouts[row.dataset], options, store, env, env_key, work_dir
-            )
+                row, layouts[row.dataset], options, store, env, env_key, work_dir,
+                None if on_images is None else functools.partial(on_images, row.id),
+            )  # fmt: skip
         except UserInputError:
             raise
         except VzooError as e:
@@ -246,6 +253,7 @@ def _evaluate_one(
     env: dict[str, Any],
     env_key: str,
     work_root: Path,
+    images_done: ImagesDone | None = None,
 ) -> RowReport:
     ckpt_path, ckpt_sha = resolve_checkpoint(row, options)
     cfg = row_config(row, options)
@@ -264,7 +272,9 @@ def _evaluate_one(
         from vzoo.evaluation.checkpoints import read_checkpoint
 
         state_dict = read_checkpoint(ckpt_path, pinned_sha256(row, options), actual_sha256=ckpt_sha)
-    values, is_main = evaluate_row(row, layout, options, state_dict, work_root / row.id, cfg)
+    values, is_main = evaluate_row(
+        row, layout, options, state_dict, work_root / row.id, cfg, images_done
+    )
     if is_main:
         from vzoo.evaluation.distributed import world_size
 

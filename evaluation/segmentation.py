@@ -15,7 +15,7 @@ from vzoo.core.registry import Row
 from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import Ade20kLayout
 from vzoo.evaluation.detection import load_row_config
-from vzoo.evaluation.distributed import configure_runner
+from vzoo.evaluation.distributed import ImagesDone, configure_runner, register_progress
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun
@@ -43,6 +43,7 @@ class SegmentationRun:
     log_level: str = "WARNING"
     seed: int | None = None  # random-init runs: the seed the model is initialised with
     config: Any = None  # the row's Config with cfg_options merged, if already read (it is changed)
+    images_done: ImagesDone | None = None  # progress after each test batch (main process)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     cfg.resume = False
     run.work_dir.mkdir(parents=True, exist_ok=True)
     runner = Runner.from_cfg(cfg)
+    register_progress(runner, run.images_done)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model  # DDP
     if run.tta:
         model = model.module  # SegTTAModel wraps the segmentor
@@ -128,7 +130,7 @@ def evaluate(run: RowRun) -> tuple[dict[str, float], bool]:
             row=run.row, data=run.layout, work_dir=run.work_dir, state_dict=run.state_dict,
             tta=options.tta, launcher=options.launcher, cfg_options=options.cfg_options,
             num_workers=options.num_workers, log_level="INFO" if options.verbose else "WARNING",
-            seed=run.seed, config=run.config,
+            seed=run.seed, config=run.config, images_done=run.images_done,
         )
     )  # fmt: skip
     return out.metrics, out.is_main_process
