@@ -189,13 +189,14 @@ def eval_rows(
     if os.environ.get("VZOO_OFFLINE") == "1":
         options.offline = True
 
-    def show(report: RowReport) -> None:
-        vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
-        typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
-
     from vzoo.core.terminal import ImagesProgress
 
     with ImagesProgress() as progress:
+
+        def show(report: RowReport) -> None:
+            vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
+            progress.print(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip())
+
         reports = evaluate(
             rows,
             options,

@@ -10,6 +10,7 @@ rich reads it).
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,13 @@ class ImagesProgress:
         if bar is None:
             bar = self._bars[row_id] = self._progress.add_task(f"eval {row_id}", total=total)
         self._progress.update(bar, completed=done, total=total)
+
+    def print(self, line: str) -> None:
+        """A line on stderr: above the bars while they are drawn (never into them)."""
+        if self._progress is not None:
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stderr.write(line + "\n")
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
