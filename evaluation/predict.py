@@ -117,16 +117,16 @@ def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Predictio
     if state is not None:
         load_row_weights(model, row, state)
     result = inference_detector(model, img[..., ::-1].copy())  # mmdet takes BGR arrays
-    visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
-    visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample(
-        "prediction", img, data_sample=result, draw_gt=False, show=False,
-        pred_score_thr=options.score_thr,
-    )  # fmt: skip
-    write_image(out, visualizer.get_image())
     pred = result.pred_instances
     keep = pred.scores >= options.score_thr
     classes = model.dataset_meta.get("classes") or ()
+    visualizer = VISUALIZERS.build({**cfg.visualizer, "name": f"vzoo-predict-{uuid.uuid4()}"})
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample(
+        "prediction", img, data_sample=_drawn_as_printed(pred[keep], classes), draw_gt=True,
+        draw_pred=False, show=False,
+    )  # fmt: skip
+    write_image(out, visualizer.get_image())
     lines = [f"{int(keep.sum())} detections with score >= {options.score_thr:g}"]
     order = pred.scores[keep].argsort(descending=True)[:10]
     for i in order.tolist():
@@ -135,6 +135,23 @@ def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Predictio
         box = ", ".join(f"{v:.0f}" for v in pred.bboxes[keep][i].tolist())
         lines.append(f"  {name} {float(pred.scores[keep][i]):.3f} [{box}]")
     return Prediction(row.id, out, lines)
+
+
+def _drawn_as_printed(kept: Any, classes: tuple[str, ...]) -> Any:
+    """The kept detections labelled as printed ("person 0.025"): mmdet's visualiser writes a
+    prediction's score x100 ("person: 2.5"), so they are drawn through its annotation path,
+    which writes the given label names as they are (same boxes, masks and colours)."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    names = [
+        f"{classes[int(label)] if int(label) < len(classes) else label} {float(score):.3f}"
+        for label, score in zip(kept.labels, kept.scores, strict=True)
+    ]
+    fields = {k: kept.get(k) for k in ("bboxes", "labels", "masks") if k in kept}
+    sample = DetDataSample()
+    sample.gt_instances = InstanceData(**fields, label_names=names)
+    return sample
 
 
 def _lower_score_thr(test_cfg: Any, score_thr: float) -> None:

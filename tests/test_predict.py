@@ -87,3 +87,24 @@ def test_classifier_prints_imagenet_class_names_and_probabilities(
         probs.append(float(m.group(1)))
         assert m.group(2) == names[int(m.group(3))]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0
+
+
+def test_detections_are_drawn_with_scores_as_printed() -> None:
+    """mmdet's visualiser writes a prediction's score x100 ("person: 2.5"); vzoo draws the label
+    it prints ("person 0.025"), with the same boxes and masks."""
+    import torch
+    from mmengine.structures import InstanceData
+
+    from vzoo.evaluation.predict import _drawn_as_printed
+
+    kept = InstanceData(
+        bboxes=torch.tensor([[1.0, 2.0, 30.0, 40.0], [5.0, 5.0, 9.0, 9.0]]),
+        labels=torch.tensor([0, 2]),
+        scores=torch.tensor([0.025, 0.5]),
+        masks=torch.zeros(2, 48, 48, dtype=torch.bool),
+    )
+    drawn = _drawn_as_printed(kept, ("person", "bicycle", "car"))
+    assert list(drawn.gt_instances.label_names) == ["person 0.025", "car 0.500"]
+    assert "scores" not in drawn.gt_instances  # nothing for the visualiser to append x100
+    assert torch.equal(drawn.gt_instances.bboxes, kept.bboxes)
+    assert torch.equal(drawn.gt_instances.masks, kept.masks)
