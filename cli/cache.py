@@ -118,7 +118,7 @@ def verify(
 
 @cache_app.command("add")
 def add(
-    row_id: str = typer.Argument(..., help="Row id the file is the checkpoint of."),
+    row_id: str = typer.Argument(..., metavar="ID", help="Row id the file is the checkpoint of."),
     file: Path = typer.Argument(..., metavar="FILE", help="The hand-downloaded checkpoint."),
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
