@@ -480,17 +480,7 @@ class ResultStore:
                         f"kept them) to {self.path}: {e}. Nothing was lost: the old folder is "
                         f"untouched; fix it or import it yourself (`vzoo results import {old}`)"
                     ) from e
-            done = old.with_name(old.name + ".imported")
-            try:
-                os.replace(old, done)
-            except FileNotFoundError:  # another process moved it at the same moment
-                pass
-            except OSError as e:
-                raise StoreError(
-                    f"imported {old} into {self.records_dir} but cannot rename it to {done.name}: "
-                    f"{_os_reason(e)}; rename or move it yourself (its results are all in the "
-                    f"store)"
-                ) from e
+            self._set_aside(old)
         legacy = former / LEGACY_DB_NAME
         if legacy.is_file() and legacy.parent.resolve() != self.path.parent.resolve():
             self._migrate(legacy)
@@ -503,15 +493,20 @@ class ResultStore:
             if not legacy.exists():  # another process migrated (and renamed) it meanwhile
                 return
             raise
-        done = legacy.with_name(legacy.name + ".imported")
+        self._set_aside(legacy)
+
+    def _set_aside(self, imported: Path) -> None:
+        """Rename what was just imported to `<name>.imported`: kept, never deleted, not again."""
+        done = imported.with_name(imported.name + ".imported")
         try:
-            os.replace(legacy, done)
+            os.replace(imported, done)
         except FileNotFoundError:  # another process migrated it at the same moment
             pass
         except OSError as e:
             raise StoreError(
-                f"imported {legacy} into {self.records_dir} but cannot rename it to {done.name}: "
-                f"{_os_reason(e)}; rename or move it yourself (its results are all in the store)"
+                f"imported {imported} into {self.records_dir} but cannot rename it to "
+                f"{done.name}: {_os_reason(e)}; rename or move it yourself (its results are all "
+                f"in the store)"
             ) from e
 
     # -- reading --------------------------------------------------------------------------------
