@@ -109,8 +109,9 @@ def probe_mmcv_ops() -> Check:
     """mmcv's compiled ops (RoIAlign, nms: Mask R-CNN needs both) load and run on CPU."""
     fix = (
         "mmcv was installed without its compiled ops (mmcv-lite, or a build for another torch): "
-        "pip install --force-reinstall --find-links ../shared/wheels mmcv==2.1.0, or build it "
-        "from source (README: Quick start)"
+        "pip install --force-reinstall --no-deps --no-build-isolation "
+        "--find-links ../shared/wheels mmcv==2.1.0 (it builds from source where that wheel is "
+        "absent: README, Quick start)"
     )
     try:
         import torch
