@@ -15,7 +15,11 @@ def register(app: typer.Typer) -> None:
 
 
 def quickstart(
-    report: ReportFormat = typer.Option(ReportFormat.markdown, "--report", help="Report format."),
+    report: Optional[ReportFormat] = typer.Option(
+        None,
+        "--report",
+        help="Report format [default: markdown; on a terminal, a table of what was measured].",
+    ),
     task: Optional[str] = typer.Option(None, help="Only this task's rows in the report."),
 ) -> None:
     """Params, FLOPs and CPU speed of the smallest classifier of each family (about a minute,
@@ -24,8 +28,9 @@ def quickstart(
 
     settle_wait_policy()  # before torch loads, as `vzoo bench` does
     from vzoo.cli.selection import check_task, load_rows
-    from vzoo.core.report import compare_stored, render
+    from vzoo.core.report import compare_stored, print_terminal, render, to_frame
     from vzoo.core.results import ResultStore
+    from vzoo.core.terminal import stdout_is_terminal
 
     check_task(task)
     registry = load_rows()
@@ -40,5 +45,9 @@ def quickstart(
     )
     measure(rows, store, on_step=lambda what: typer.echo(f"  {what}", err=True))
     typer.echo(f"measured in {time.perf_counter() - started:.0f} s", err=True)
-    text = render(compare_stored(registry.select(task=task), store), report.value)
+    records = compare_stored(registry.select(task=task), store)
+    if report is None and stdout_is_terminal():  # as `vzoo compare` on a terminal
+        print_terminal(to_frame(records), everything=False)
+        return
+    text = render(records, (report or ReportFormat.markdown).value)
     typer.echo(text, nl=not text.endswith("\n"))
