@@ -706,7 +706,7 @@ def print_terminal(
                  _fmt(r["measured"], r["unit"]), r["verdict"], _delta(r)]
                 for r in shown
             ]  # fmt: skip
-            print_table(columns, cells, title=TASK_TITLES.get(task, task), wide=wide)
+            print_table(columns, cells, title=task_title(task), wide=wide)
             for line in speed_lines(shown):
                 con.print(line)
         line = not_measured_line(task, recs, by_id=by_id)
