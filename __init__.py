@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__version__ = "0.1.0"
+from vzoo.core import __version__
+
 __all__ = ["__version__", "compare_frame"]
 
 

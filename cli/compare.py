@@ -47,7 +47,7 @@ def compare(
     """Compare published and measured numbers; one verdict per (row, metric)."""
     from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.errors import UserInputError
-    from vzoo.core.report import compare_stored, parse_tolerances, render, to_frame
+    from vzoo.core.report import charts_for, compare_stored, parse_tolerances, render, to_frame
     from vzoo.core.results import ResultStore
     from vzoo.core.sweep import sweeps_from_store
 
@@ -59,7 +59,6 @@ def compare(
     frame = to_frame(compare_stored(rows, store, tolerances, details))
     sweeps = sweeps_from_store(rows, store)
     if plot is not None:
-        from vzoo.core.figures import charts_for
         from vzoo.core.plot import write_figures
         from vzoo.core.sweep_plot import write_sweep_figures
 

@@ -30,7 +30,7 @@ def quickstart(
     check_task(task)
     registry = load_rows()
     store = ResultStore()
-    from vzoo.speed.quickstart import measure, smallest_classifiers
+    from vzoo.workflows.quickstart import measure, smallest_classifiers
 
     rows = smallest_classifiers(registry)
     started = time.perf_counter()

@@ -164,7 +164,7 @@ def is_row_id(text: str) -> bool:
 
 def families() -> tuple[str, ...]:
     """The family names: one per family card (built-in or plugin)."""
-    from vzoo.zoo.cards import family_names
+    from vzoo.core.cards import family_names
 
     return family_names()
 
@@ -172,7 +172,7 @@ def families() -> tuple[str, ...]:
 def methods() -> dict[str, str]:
     """Method name -> task: mmdet's/mmseg's own (on their tasks), then those the family cards
     bring."""
-    from vzoo.zoo.cards import card_methods
+    from vzoo.core.cards import card_methods
 
     return {m.name: m.task for m in (*generic_methods().values(), *card_methods().values())}
 
@@ -240,7 +240,7 @@ def load_registry(
 
 def plugin_registry_paths() -> list[Path]:
     """Registry files shipped by family plugins (entry-point group `vzoo.families`)."""
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     return [f for card in all_cards() for f in card.row_files()]
 

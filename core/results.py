@@ -50,7 +50,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vzoo import __version__
+from vzoo.core import __version__
 from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
 from vzoo.core.errors import (
     StoreError,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vzoo.core.cards import Preprocess, find_card
 from vzoo.core.registry import Row
 from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
-from vzoo.zoo.cards import Preprocess, find_card
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun

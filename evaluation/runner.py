@@ -142,14 +142,14 @@ def pinned_sha256(row: Row, options: EvalOptions) -> str | None:
     return row.weights.sha256
 
 
-def row_config(row: Row, options: EvalOptions) -> Any:
+def _read_config(row: Row, options: EvalOptions) -> Any:
     """The row's mmengine Config with `--cfg-options` merged; None for classifiers (no config).
     Read once per row: parsing a detector's config takes ~1.5 s here."""
     if row.config is None:
         return None
-    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo import row_models
 
-    return load_row_config(row, options.cfg_options)
+    return row_models.row_config(row, options.cfg_options)
 
 
 def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
@@ -161,7 +161,7 @@ def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
     from vzoo.evaluation.detection import config_hash
 
-    return config_hash(cfg if cfg is not None else row_config(row, options))
+    return config_hash(cfg if cfg is not None else _read_config(row, options))
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def _evaluate_one(
     work_root: Path,
 ) -> RowReport:
     ckpt_path, ckpt_sha = resolve_checkpoint(row, options)
-    cfg = row_config(row, options)
+    cfg = _read_config(row, options)
     cfg_hash = row_config_hash(row, options, cfg)
     metrics = expected_metrics(row, options.tta)
     if (

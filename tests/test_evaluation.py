@@ -237,7 +237,7 @@ def test_detection_row_end_to_end_via_cli(synth_coco: Path, tmp_path: Path) -> N
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo.row_models import row_config as load_row_config
 
     register_all_modules()
     row = load_registry().get("msvmamba-micro-1x")
@@ -279,8 +279,8 @@ def test_segmentation_row_end_to_end(tmp_path: Path) -> None:
     from mmseg.registry import DATASETS, MODELS
     from mmseg.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
     from vzoo.evaluation.synthetic import write_synthetic_ade20k
+    from vzoo.zoo.row_models import row_config as load_row_config
 
     register_all_modules()
     root = write_synthetic_ade20k(tmp_path / "ade", images=2, seed=5)
@@ -395,12 +395,12 @@ def test_random_init_is_seeded_and_recorded(
 ) -> None:
     """Two `--random-init` runs of a row start from the same weights: the same detections, the
     same AP; the seed is in the record. Each run reads the row's config once (~1.5 s a read)."""
-    from vzoo.evaluation import detection
+    from vzoo.zoo import row_models
 
     reads = []
-    real_read = detection.load_row_config
+    real_read = row_models.row_config
     monkeypatch.setattr(
-        detection, "load_row_config", lambda *a, **k: reads.append(a[0].id) or real_read(*a, **k)
+        row_models, "row_config", lambda *a, **k: reads.append(a[0].id) or real_read(*a, **k)
     )
     store = ResultStore(tmp_path / "store")
     runs = []

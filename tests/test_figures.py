@@ -24,10 +24,10 @@ import pytest
 from servers.fresh_interpreter import same_vzoo_env
 
 import vzoo
-from vzoo.core.figures import build_charts, charts_for
+from vzoo.core.figures import build_charts
 from vzoo.core.plot import chart_svg, draw, write_figures
 from vzoo.core.registry import load_registry
-from vzoo.core.report import FRAME_COLUMNS, JSON_KEYS, compare, render, to_frame
+from vzoo.core.report import FRAME_COLUMNS, JSON_KEYS, charts_for, compare, render, to_frame
 from vzoo.core.results import EvalResult, ResultStore
 
 SVG = "{http://www.w3.org/2000/svg}"
