@@ -116,9 +116,8 @@ def bench(
     else:
         _table(results, wide)
     for f in failures:
-        typer.echo(f"vzoo: error: {f}", err=True)
-    if failures:
-        raise typer.Exit(1)
+        typer.echo(f"vzoo: failed: {f}", err=True)
+    run.raise_if_failed(len(rows), "timings")
 
 
 def _table(results: list[BenchResult], wide: bool) -> None:

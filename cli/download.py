@@ -43,7 +43,8 @@ def download(
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
-    from vzoo.core.errors import UserInputError, VzooError
+    from vzoo.core.errors import UserInputError
+    from vzoo.core.row_runs import RowsRun
     from vzoo.hub.fetch import Downloader, result_line
     from vzoo.hub.progress import default_progress
 
@@ -64,25 +65,19 @@ def download(
         if timeout is not None
         else Downloader(progress=progress)
     )
-    failed: list[tuple[str, str]] = []
+    run: RowsRun[None] = RowsRun()
     try:
         for row in rows:
-            try:
+            with run.attempt(row, alone=len(rows) == 1) as attempt:
                 res = downloader.fetch(
                     row, prefer=prefer.value, offline=offline or None, with_logs=with_logs
                 )
-            except VzooError as e:
+            if attempt.failed:
                 progress.close()  # the line goes below the finished bar, not into it
-                if len(rows) == 1:
-                    raise
-                failed.append((row.id, str(e)))
-                typer.echo(f"vzoo: error: {e}", err=True)
+                typer.echo(f"vzoo: failed: {run.failures[-1]}", err=True)
                 continue
             progress.close()
             typer.echo(result_line(res))
     finally:
         progress.close()
-    if failed:
-        raise VzooError(
-            f"{len(failed)} of {len(rows)} downloads failed: {', '.join(i for i, _ in failed)}"
-        )
+    run.raise_if_failed(len(rows), "downloads")

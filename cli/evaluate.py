@@ -136,6 +136,7 @@ def eval_rows(
         from vzoo.core.noise import restore_third_party
 
         restore_third_party()
+    from vzoo.core.row_runs import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows
 
     part = parse_shard(shard) if shard is not None else None
@@ -144,7 +145,7 @@ def eval_rows(
     if gpus > 0 and nproc > 0:
         raise UserInputError("give --gpus N (GPU processes) or --nproc N (CPU processes), not both")
     rows = select_rows(ids, all_rows, task=task, registry=registry)
-    from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate
+    from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate_rows
 
     options = EvalOptions(
         data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
@@ -190,11 +191,15 @@ def eval_rows(
         vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
         typer.echo(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip(), err=True)
 
-    reports = evaluate(rows, options, on_row=show if main_process else None)
+    reports = []
+    for report in evaluate_rows(rows, options):
+        reports.append(report)
+        if main_process:
+            show(report)
     if main_process:
         _summary(reports, wide)
-    if any(r.status == "failed" for r in reports):
-        raise typer.Exit(1)
+    failed = [r.row_id for r in reports if r.status == "failed"]
+    raise_if_failed(failed, len(reports), "evaluations")
 
 
 def _is_rank_zero(launcher: str) -> bool:

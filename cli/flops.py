@@ -87,6 +87,5 @@ def flops(
         )
         write_text_atomic(out, render_flops_markdown(results, convention.value, failures, timing))
     for f in failures:
-        typer.echo(f"vzoo: error: {f}", err=True)
-    if failures:
-        raise typer.Exit(1)
+        typer.echo(f"vzoo: failed: {f}", err=True)
+    run.raise_if_failed(len(rows), "counts")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vzoo.core.atomic import check_writable_dir
 from vzoo.core.bounds import check_batch, check_workers
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import (
@@ -28,6 +28,7 @@ from vzoo.core.results import (
     environment_fingerprint,
     environment_key,
 )
+from vzoo.core.row_runs import RowsRun
 from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
 from vzoo.evaluation.distributed import check_launcher_environment
@@ -201,11 +202,17 @@ def device_name() -> str:
 
 
 def evaluate(
-    rows: list[Row],
-    options: EvalOptions,
-    store: ResultStore | None = None,
-    on_row: Callable[[RowReport], None] | None = None,
+    rows: list[Row], options: EvalOptions, store: ResultStore | None = None
 ) -> list[RowReport]:
+    """Evaluate every row (`evaluate_rows`), their reports once all are done."""
+    return list(evaluate_rows(rows, options, store))
+
+
+def evaluate_rows(
+    rows: list[Row], options: EvalOptions, store: ResultStore | None = None
+) -> Iterator[RowReport]:
+    """Evaluate the rows in turn, each report as soon as its row is done (and stored). A row's
+    failure is its report's one line (`core.row_runs`); a single row's is raised."""
     check_options(options)
     if options.checkpoint is not None and len(rows) != 1:
         raise UserInputError("--checkpoint applies to exactly one row id")
@@ -217,25 +224,17 @@ def evaluate(
     env = environment_fingerprint(device_name())
     env_key = environment_key(env)
     work_dir = work_root(options)
-    reports: list[RowReport] = []
+    run: RowsRun[RowReport] = RowsRun()
     for row in rows:
         t0 = time.perf_counter()
-        try:
+        with run.attempt(row, alone=len(rows) == 1) as attempt:
             report = _evaluate_one(
                 row, layouts[row.dataset], options, store, env, env_key, work_dir
             )
-        except UserInputError:
-            raise
-        except VzooError as e:
-            if len(rows) == 1:
-                raise
-            report = RowReport(row.id, "failed", {}, str(e))
-        report = RowReport(report.row_id, report.status, report.metrics, report.message,
-                           time.perf_counter() - t0)  # fmt: skip
-        reports.append(report)
-        if on_row is not None:
-            on_row(report)
-    return reports
+        if attempt.reason is not None:
+            report = RowReport(row.id, "failed", {}, attempt.reason)
+        yield RowReport(report.row_id, report.status, report.metrics, report.message,
+                        time.perf_counter() - t0)  # fmt: skip
 
 
 def _evaluate_one(
@@ -273,7 +272,7 @@ def _evaluate_one(
             env = {**env, "processes": world_size()}
         if options.random_init:
             env = {**env, "random_init_seed": RANDOM_INIT_SEED}
-        store.record(
+        store.record([
             EvalResult(
                 row_id=row.id,
                 metric=m,
@@ -287,5 +286,5 @@ def _evaluate_one(
                 dataset_fingerprint=fp,
             )
             for m, v in values.items()
-        )  # fmt: skip
+        ])  # fmt: skip
     return RowReport(row.id, RANDOM_INIT_STATUS if options.random_init else "measured", values)
