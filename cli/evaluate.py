@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import typer
 
+from vzoo import settings
 from vzoo.cli.interrupt import run_child
 from vzoo.cli.selection import registry_option, select_rows
 from vzoo.core.errors import UserInputError
@@ -184,7 +185,7 @@ def eval_rows(
     if shard_note and main_process:
         typer.echo(shard_note + ": " + ", ".join(r.id for r in rows), err=True)
 
-    if os.environ.get("VZOO_OFFLINE") == "1":
+    if settings.offline():
         options.offline = True
 
     def show(report: RowReport) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from vzoo import settings
 from vzoo.cli.selection import load_rows, registry_option
 
 
@@ -54,7 +54,7 @@ def predict(
     check_device(device)
     options = PredictOptions(
         checkpoint=checkpoint, random_init=random_init, score_thr=score_thr, device=device,
-        offline=offline or os.environ.get("VZOO_OFFLINE") == "1",
+        offline=offline or settings.offline(),
         cfg_options=parse_cfg_options(cfg_options or []),
     )  # fmt: skip
     result = run_predict(row, image, out, options)

@@ -22,13 +22,13 @@ def registry_option() -> Any:
     return typer.Option(
         None,
         "--registry",
-        help="Registry file laid over the packaged rows (repeatable; also "
+        help="Registry file laid over the packaged rows (repeatable; replaces "
         "VZOO_REGISTRY=a.yaml:b.yaml). A row id defined twice is an error.",
     )
 
 
 def load_rows(registry: list[Path] | None = None) -> Registry:
-    """The packaged rows, plugins' rows and the overlays (`VZOO_REGISTRY`, then `--registry`);
+    """The packaged rows, plugins' rows and the overlays (`--registry`, else `VZOO_REGISTRY`);
     the `VZOO_*` settings the rows' commands read are checked first."""
     from vzoo.core.environment import check_environment
     from vzoo.core.registry import load_registry

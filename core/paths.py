@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from vzoo import settings
 
 
 def vzoo_home_path() -> Path:
     """Where the vzoo home is (`VZOO_HOME`, else the user cache dir), without creating it."""
-    env = os.environ.get("VZOO_HOME")
-    if env:
-        return Path(env).expanduser()
+    home = settings.home()
+    if home is not None:
+        return home
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("vzoo", appauthor=False))

@@ -8,13 +8,13 @@ store for a row that failed.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vzoo import settings
 from vzoo.core.atomic import check_writable_dir
 from vzoo.core.bounds import check_batch, check_workers
 from vzoo.core.errors import UserInputError
@@ -99,7 +99,7 @@ def check_options(options: EvalOptions) -> None:
 
 def work_root(options: EvalOptions) -> Path:
     """Where the rows' logs and detections go: --work-dir, $VZOO_WORK_DIR, or work_dirs/."""
-    return options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))
+    return options.work_root or settings.work_dir() or Path("work_dirs/vzoo-eval")
 
 
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
