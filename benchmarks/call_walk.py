@@ -32,9 +32,10 @@ from types import FrameType
 from typing import Any
 
 LAYERS = {
-    "kernels": 0, "core": 1, "hub": 2, "zoo": 3, "flops": 4, "speed": 4, "evaluation": 4,
-    "workflows": 5, "cli": 6, "vzoo": 7,
+    "settings": -1, "kernels": 0, "core": 1, "hub": 2, "zoo": 3,
+    "flops": 4, "speed": 4, "evaluation": 4, "workflows": 5, "cli": 6, "vzoo": 7,
 }  # fmt: skip
+NOT_PACKAGED = ("tests/", "benchmarks/", "examples/")  # in the checkout, not in the package
 # A small, fast test: the images are scaled to 128 px and the heads keep few boxes.
 SMALL_RUN = (
     "test_dataloader.dataset.pipeline.1.scale=(128,128)",
@@ -55,7 +56,8 @@ class Walk:
     def _own(self, filename: str) -> str | None:
         for prefix in self.prefixes:
             if filename.startswith(prefix):
-                return filename[len(prefix) :]
+                rel = filename[len(prefix) :]
+                return None if rel.startswith(NOT_PACKAGED) else rel
         return None
 
     def profile(self, frame: FrameType, event: str, _arg: Any) -> None:
@@ -84,7 +86,7 @@ class Walk:
             caller_frame = caller_frame.f_back
 
     def summary(self) -> dict[str, Any]:
-        files = [f for f in self.entered if not f.startswith(("tests/", "benchmarks/"))]
+        files = list(self.entered)
         folders = sorted({folder(f) for f in files})
         returns, climbs, sideways = [], [], []
         entered: set[str] = set()
@@ -109,7 +111,11 @@ class Walk:
 
 
 def folder(rel: str) -> str:
-    return rel.split("/", 1)[0] if "/" in rel else "vzoo"
+    """The layer a file is in: its top-level folder; `settings` (below every layer) or the
+    `vzoo` facade for the root's own modules."""
+    if "/" in rel:
+        return rel.split("/", 1)[0]
+    return "settings" if rel == "settings.py" else "vzoo"
 
 
 def main() -> int:

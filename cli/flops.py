@@ -23,12 +23,6 @@ def register(app: typer.Typer) -> None:
     app.command("flops")(flops)
 
 
-def parse_input(text: str) -> tuple[int, int, int]:
-    from vzoo.core.bounds import parse_hw
-
-    return (3, *parse_hw(text))
-
-
 def flops(
     ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
     all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
@@ -50,13 +44,12 @@ def flops(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vzoo.core.atomic import check_writable_file, write_text_atomic
-    from vzoo.core.bounds import check_device
+    from vzoo.core.bounds import parse_hw
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 
     rows = select_rows(ids, all_rows, task=task, registry=registry)
-    check_device(device)
-    shape = parse_input(input_hw) if input_hw else None
+    shape = (3, *parse_hw(input_hw)) if input_hw else None
     if out is not None:
         check_writable_file(out, "--out")
 

@@ -224,9 +224,12 @@ def count_rows(
     - One row's failure does not lose the others' counts (`core.row_runs.measure_rows`).
     - Only counts at the paper's input size are recorded in `store` (comparable with the
       published figure).
+    - `--device cuda` without CUDA is bad input, found before any model is built.
     """
+    from vzoo.core.bounds import check_device
     from vzoo.zoo.row_models import model_key
 
+    check_device(device)
     counted: dict[str, RowFlops] = {}
 
     def count(row: Row) -> RowFlops:
