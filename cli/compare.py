@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 
 
 class ReportFormat(str, Enum):
@@ -23,9 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids (default: all rows)."),
-    all_rows: bool = typer.Option(False, "--all", help="All rows (the default without ids)."),
-    task: Optional[str] = typer.Option(None, help="Only rows of this task."),
+    ids: Optional[list[str]] = ids_argument("Row ids (default: all rows)."),
+    all_rows: bool = all_option("All rows (the default without ids)."),
+    task: Optional[str] = task_option("Only rows of this task."),
     report: Optional[ReportFormat] = typer.Option(
         None, "--report", help="Report format [default: markdown]."
     ),

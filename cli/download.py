@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 
 
 class Prefer(str, Enum):
@@ -21,9 +22,9 @@ def register(app: typer.Typer) -> None:
 
 
 def download(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids to download."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row that lists weights."),
-    task: Optional[str] = typer.Option(None, help="With --all: only rows of this task."),
+    ids: Optional[list[str]] = ids_argument("Row ids to download."),
+    all_rows: bool = all_option("Every row that lists weights."),
+    task: Optional[str] = task_option("With --all: only rows of this task."),
     prefer: Prefer = typer.Option(
         Prefer.original, "--prefer", help="Try the published URLs or the mirrors first."
     ),

@@ -17,7 +17,8 @@ import typer
 
 from vzoo import settings
 from vzoo.cli.interrupt import run_child
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 from vzoo.core.errors import UserInputError
 
 
@@ -39,9 +40,9 @@ def parse_cfg_options(items: list[str]) -> dict[str, Any]:
 
 
 def eval_rows(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    ids: Optional[list[str]] = ids_argument(),
+    all_rows: bool = all_option(),
+    task: Optional[str] = task_option(),
     data_root: Optional[Path] = typer.Option(
         None, "--data-root", help="Dataset directory (default: $VZOO_DATA/<name> or data/<name>)."
     ),

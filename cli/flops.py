@@ -10,7 +10,15 @@ from typing import Any, Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import (
+    all_option,
+    device_option,
+    ids_argument,
+    input_option,
+    registry_option,
+    task_option,
+)
+from vzoo.cli.selection import select_rows
 
 
 class Convention(str, Enum):
@@ -24,14 +32,12 @@ def register(app: typer.Typer) -> None:
 
 
 def flops(
-    ids: Optional[list[str]] = typer.Argument(None, help="Row ids."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
-    input_hw: Optional[str] = typer.Option(
-        None, "--input", help="HxW (default: the paper's: 224x224, 1280x800, 512x2048)."
-    ),
+    ids: Optional[list[str]] = ids_argument(),
+    all_rows: bool = all_option(),
+    task: Optional[str] = task_option(),
+    input_hw: Optional[str] = input_option(),
     convention: Convention = typer.Option(Convention.paper, "--convention"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = device_option(),
     allow_uncounted: bool = typer.Option(
         False, "--allow-uncounted", help="Report ops without a handle instead of failing."
     ),

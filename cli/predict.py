@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from vzoo import settings
-from vzoo.cli.selection import load_rows, registry_option
+from vzoo.cli.options import device_option, registry_option
+from vzoo.cli.selection import load_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,7 @@ def predict(
     random_init: bool = typer.Option(
         False, "--random-init", help="Plumbing test: the model's init, no weights."
     ),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = device_option(),
     cfg_options: Optional[list[str]] = typer.Option(
         None, "--cfg-options", help="Override a config key, mmengine syntax KEY=VALUE (repeat)."
     ),

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from vzoo.cli.compare import ReportFormat
+from vzoo.cli.options import task_option
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def quickstart(
     report: ReportFormat = typer.Option(ReportFormat.markdown, "--report", help="Report format."),
-    task: Optional[str] = typer.Option(None, help="Only this task's rows in the report."),
+    task: Optional[str] = task_option("Only this task's rows in the report."),
 ) -> None:
     """Params, FLOPs and CPU speed of the smallest classifier of each family (about a minute,
     no download), recorded; then the published-vs-measured report over every row."""

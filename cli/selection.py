@@ -1,4 +1,5 @@
-"""What every row-reading command shares: the `--registry` overlay option and "ids or --all".
+"""What every row-reading command shares: the rows, and "ids or --all" (`cli.options` declares
+the options).
 
 Commands only parse arguments; the rows come from `vzoo.core.registry`. One helper here so
 `list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both.
@@ -7,24 +8,12 @@ Commands only parse arguments; the rows come from `vzoo.core.registry`. One help
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import typer
+from typing import TYPE_CHECKING
 
 from vzoo.core.errors import UserInputError
 
 if TYPE_CHECKING:
     from vzoo.core.registry import Registry, Row
-
-
-def registry_option() -> Any:
-    """`--registry PATH` (repeatable): a registry file laid over the packaged rows."""
-    return typer.Option(
-        None,
-        "--registry",
-        help="Registry file laid over the packaged rows (repeatable; replaces "
-        "VZOO_REGISTRY=a.yaml:b.yaml). A row id defined twice is an error.",
-    )
 
 
 def load_rows(registry: list[Path] | None = None) -> Registry:
