@@ -1,7 +1,7 @@
 """`vzoo eval`: run the real evaluation of rows and record the measured numbers.
 
 Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh
-(`vzoo.evaluation.launch` says how; this command runs what it says).
+(`vzoo.evaluation.distributed` says how; this command runs what it says).
 `--shard I/N` evaluates only the I-th of N parts of the selected rows (independent jobs, e.g. a
 SLURM array), whose results meet in the results store.
 """
@@ -87,10 +87,9 @@ def eval_rows(
         from vzoo.core.noise import restore_third_party
 
         restore_third_party()
-    from vzoo.core.inputs import require_gpus
     from vzoo.core.row_runs import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows
-    from vzoo.evaluation.launch import is_rank_zero, relaunch
+    from vzoo.evaluation.distributed import is_rank_zero, relaunch
 
     part = parse_shard(shard) if shard is not None else None
     if gpus < 0 or nproc < 0:
@@ -117,7 +116,6 @@ def eval_rows(
             return
     if nproc > 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks: the CPU, as asked
-    require_gpus(gpus)
     again = relaunch(sys.argv[1:], gpus=gpus, nproc=nproc, launcher=launcher, partition=partition)
     if again is not None:
         if again.hide_gpus:

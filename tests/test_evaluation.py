@@ -333,7 +333,7 @@ def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
 ) -> None:
     """`--gpus N` re-executes the same command under torchrun (mmengine's pytorch launcher);
     `--launcher slurm --partition P` submits it with srun, like mmdet's slurm_test.sh."""
-    from vzoo.evaluation import launch
+    from vzoo.evaluation import distributed as launch
 
     monkeypatch.setattr(launch.shutil, "which", lambda name: f"/opt/bin/{name}")
     monkeypatch.delenv("MASTER_PORT", raising=False)
