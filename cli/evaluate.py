@@ -89,7 +89,7 @@ def eval_rows(
         restore_third_party()
     from vzoo.core.row_runs import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows
-    from vzoo.evaluation.distributed import is_rank_zero, relaunch
+    from vzoo.evaluation.distributed import check_gpus, is_rank_zero, relaunch
 
     part = parse_shard(shard) if shard is not None else None
     if gpus < 0 or nproc < 0:
@@ -116,6 +116,7 @@ def eval_rows(
             return
     if nproc > 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks: the CPU, as asked
+    check_gpus(gpus)
     again = relaunch(sys.argv[1:], gpus=gpus, nproc=nproc, launcher=launcher, partition=partition)
     if again is not None:
         if again.hide_gpus:

@@ -56,14 +56,7 @@ def relaunch(
     argv: list[str], *, gpus: int, nproc: int, launcher: str, partition: str | None
 ) -> Relaunch | None:
     """The command that runs this `vzoo eval` (its `argv`, without the program name) on several
-    processes; None when it runs here, in this process. `--gpus N` without CUDA is bad input."""
-    if gpus > 0:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserInputError(
-                f"--gpus {gpus} was given but CUDA is not available here: use --gpus 0 for CPU"
-            )
+    processes; None when it runs here, in this process."""
     if launcher == "slurm" and partition is not None and "SLURM_PROCID" not in os.environ:
         argv = strip_options(argv, ("--partition", "--launcher"))
         return Relaunch(srun_command(argv, partition, max(gpus, 1)), replaces_process=True)
@@ -75,6 +68,18 @@ def relaunch(
         argv = strip_options(argv, ("--launcher", "--nproc"))
         return Relaunch(torchrun_command(argv, nproc), hide_gpus=True)
     return None
+
+
+def check_gpus(gpus: int) -> None:
+    """`--gpus N` (N > 0) without CUDA here is bad input."""
+    if gpus <= 0:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserInputError(
+            f"--gpus {gpus} was given but CUDA is not available here: use --gpus 0 for CPU"
+        )
 
 
 def torchrun_command(argv: list[str], nproc: int) -> list[str]:
