@@ -15,7 +15,6 @@ from typing import Any, Optional
 
 import typer
 
-from vzoo import settings
 from vzoo.cli.interrupt import run_child
 from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
 from vzoo.cli.selection import select_rows
@@ -129,9 +128,6 @@ def eval_rows(
     main_process = is_rank_zero(launcher)
     if shard_note and main_process:
         typer.echo(shard_note + ": " + ", ".join(r.id for r in rows), err=True)
-
-    if settings.offline():
-        options.offline = True
 
     def show(report: RowReport) -> None:
         vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
