@@ -17,7 +17,7 @@ from vzoo.cli.options import (
     registry_option,
     task_option,
 )
-from vzoo.cli.selection import select_rows
+from vzoo.cli.selection import end_rows_run, select_rows
 from vzoo.core.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -110,9 +110,10 @@ def bench(
         swept = sweep_rows(rows, options, sizes, named=bool(ids), store=store, on_row=announce)
         results = [r for s in swept.results for r in s.results]
         failures = [f for s in swept.results for f in s.failures] + swept.failures
+        failed = [s.row.id for s in swept.results if s.failures] + swept.failed_rows
     else:
         run = bench_rows(rows, options, named=bool(ids), store=store, on_row=announce)
-        results, failures = run.results, run.failures
+        results, failures, failed = run.results, run.failures, run.failed_rows
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([rec for r in results for rec in r.records()], indent=2))
     elif fmt is OutputFormat.csv:
@@ -121,9 +122,7 @@ def bench(
         _sweep_tables(rows, results, wide)
     else:
         _table(results, wide)
-    for f in failures:
-        typer.echo(f"vzoo: failed: {f}", err=True)
-    run.raise_if_failed(len(rows), "timings")
+    end_rows_run(failures, failed, len(rows), "timings")
 
 
 def _table(results: list[BenchResult], wide: bool) -> None:

@@ -18,7 +18,7 @@ from vzoo.cli.options import (
     registry_option,
     task_option,
 )
-from vzoo.cli.selection import select_rows
+from vzoo.cli.selection import end_rows_run, select_rows
 
 
 class Convention(str, Enum):
@@ -85,6 +85,4 @@ def flops(
             f"(device {device}; machine shared with other jobs while measured)"
         )
         write_text_atomic(out, render_flops_markdown(results, convention.value, failures, timing))
-    for f in failures:
-        typer.echo(f"vzoo: failed: {f}", err=True)
-    run.raise_if_failed(len(rows), "counts")
+    end_rows_run(failures, run.failed_rows, len(rows), "counts")

@@ -2,7 +2,8 @@
 the options).
 
 Commands only parse arguments; the rows come from `vzoo.core.registry`. One helper here so
-`list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both.
+`list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both,
+and the commands that work row after row end the same way (`end_rows_run`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vzoo.core.errors import UserInputError
+import typer
+
+from vzoo.core.errors import UserInputError, VzooError
 
 if TYPE_CHECKING:
     from vzoo.core.registry import Registry, Row
@@ -25,6 +28,18 @@ def load_rows(registry: list[Path] | None = None) -> Registry:
     check_environment()
 
     return load_registry(overlays=registry or ())
+
+
+def end_rows_run(failures: list[str], failed_rows: list[str], total: int, what: str) -> None:
+    """The end of a command over rows (`core.row_runs`'s policy): a lone row's lone failure is the
+    command's own error; otherwise each failure is one line, then one error naming the rows."""
+    from vzoo.core.row_runs import raise_if_failed
+
+    if total == 1 and len(failures) == 1:
+        raise VzooError(failures[0])
+    for line in failures:
+        typer.echo(f"vzoo: failed: {line}", err=True)
+    raise_if_failed(failed_rows, total, what)
 
 
 def check_task(task: str | None) -> None:
