@@ -105,6 +105,8 @@ COCO_TYPICAL_META: dict[str, Any] = dict(
 
 @dataclass
 class CountableModel:
+    """A row's network as one tensor forward: `module(*inputs)` runs the graph the papers count."""
+
     module: nn.Module  # called as module(*inputs) under torch.jit.trace
     inputs: tuple[Any, ...]
     full_model: nn.Module  # whose parameters are counted
@@ -164,12 +166,15 @@ def row_available(row: Row) -> bool:
 
 
 def default_input(row: Row) -> tuple[int, int, int]:
+    """The (C, H, W) a row is counted and timed at: the row's `flops_input`, else its task's."""
     if row.flops_input is not None:
         return row.flops_input  # type: ignore[return-value]
     return get_task(row.task).default_input
 
 
 def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -> CountableModel:
+    """The row's network wrapped as one traceable tensor forward on a fixed random input
+    (what `vzoo flops` traces and `vzoo bench` times)."""
     c, h, w = input_shape or default_input(row)
     # the RPN's proposals depend on the input: fixed, so counts are reproducible
     x = torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(0))
@@ -234,6 +239,8 @@ def model_key(row: Row, input_shape: tuple[int, int, int]) -> str:
 
 @dataclass
 class TimedModel:
+    """What `vzoo bench` times: a module and the batch of inputs it is called on."""
+
     module: nn.Module
     batch_size: int
     input_shape: tuple[int, int, int]  # C, H, W
@@ -243,6 +250,7 @@ class TimedModel:
 def build_timed_model(
     row: Row, part: str, input_shape: tuple[int, int, int], batch_size: int
 ) -> TimedModel:
+    """The row's model (`part`: "model", or "backbone" alone) for `vzoo bench` to time."""
     if not row_available(row):
         raise UserInputError(f"{row.id}: no model in this build (family not installed)")
     if part == "backbone" and get_task(row.task).builds_classifier:
