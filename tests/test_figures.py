@@ -515,7 +515,7 @@ def test_a_family_curve_follows_the_sizes_its_card_declares(
 ) -> None:
     """Sizes are the card's (one vocabulary): a family with sizes outside T/S/B is still drawn
     smallest first, whatever the x of its points."""
-    from vzoo.zoo import cards
+    from vzoo.core import cards
 
     card = cards.FamilyCard(name="toy-fam", label="Toy", module="toy", sizes=("XS", "XL", "H"))
     real = cards.find_card
