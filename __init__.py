@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from vzoo.hub import Downloader
 
-__version__ = "0.1.0"
+from vzoo.core import __version__
+
 __all__ = ["__version__", "compare_frame", "create_model"]
 # documented subpackages of the API (vzoo.zoo.build_classifier, vzoo.kernels.selective_scan):
 # listed by dir(), not in __all__ (a star import must stay torch-free)

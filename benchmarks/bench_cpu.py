@@ -39,11 +39,10 @@ from yardstick import count_gmac, load_text, profile_ops
 
 from vzoo.core.atomic import write_text_atomic
 from vzoo.core.registry import load_registry
-from vzoo.flops.models import default_input, row_available
-from vzoo.speed.models import build_timed_model, make_input, move
 from vzoo.speed.protocol import BenchProtocol
-from vzoo.speed.run import device_name, time_module
+from vzoo.speed.run import device_name, make_input, move, time_module
 from vzoo.speed.timing import WallClock
+from vzoo.zoo.row_models import build_timed_model, default_input, row_available
 
 T_DETECTORS = ("mlla-t-1x", "spatial-mamba-t-1x", "msvmamba-tiny-1x", "sparx-mamba-t-1x")
 T_CLASSIFIERS = ("mlla-t", "spatial-mamba-t", "msvmamba-tiny", "sparx-mamba-t")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import vzoo as package
 from vzoo.core.atomic import write_text_atomic
-from vzoo.core.figures import charts_for
+from vzoo.core.report import charts_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIERS = ["mlla-t", "msvmamba-nano", "sparx-mamba-t", "spatial-mamba-t"]

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import (
+    all_option,
+    device_option,
+    ids_argument,
+    input_option,
+    registry_option,
+    task_option,
+)
+from vzoo.cli.selection import end_rows_run, select_rows
 from vzoo.core.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -28,16 +36,14 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    ids: Optional[list[str]] = ids_argument(),
+    all_rows: bool = all_option(),
+    task: Optional[str] = task_option(),
+    device: str = device_option(),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", help="Images per pass (default: cuda 128 for classifiers, else 1)."
     ),
-    input_hw: Optional[str] = typer.Option(
-        None, "--input", help="HxW (default: the paper's: 224x224, 1280x800, 512x2048)."
-    ),
+    input_hw: Optional[str] = input_option(),
     warmup: Optional[int] = typer.Option(
         None, "--warmup", help="Untimed passes (default: cuda 50; cpu 3, detectors 1)."
     ),
@@ -104,9 +110,10 @@ def bench(
         swept = sweep_rows(rows, options, sizes, named=bool(ids), store=store, on_row=announce)
         results = [r for s in swept.results for r in s.results]
         failures = [f for s in swept.results for f in s.failures] + swept.failures
+        failed = [s.row.id for s in swept.results if s.failures] + swept.failed_rows
     else:
         run = bench_rows(rows, options, named=bool(ids), store=store, on_row=announce)
-        results, failures = run.results, run.failures
+        results, failures, failed = run.results, run.failures, run.failed_rows
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([rec for r in results for rec in r.records()], indent=2))
     elif fmt is OutputFormat.csv:
@@ -115,10 +122,7 @@ def bench(
         _sweep_tables(rows, results, wide)
     else:
         _table(results, wide)
-    for f in failures:
-        typer.echo(f"vzoo: error: {f}", err=True)
-    if failures:
-        raise typer.Exit(1)
+    end_rows_run(failures, failed, len(rows), "timings")
 
 
 def _table(results: list[BenchResult], wide: bool) -> None:

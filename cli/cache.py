@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import load_rows, registry_option
+from vzoo.cli.options import registry_option
+from vzoo.cli.selection import load_rows
 
 cache_app = typer.Typer(help="Inspect and maintain the checkpoint cache.", no_args_is_help=True)
 

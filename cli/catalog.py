@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from vzoo.cli.selection import check_task, load_rows, registry_option
+from vzoo.cli.options import registry_option, task_option
+from vzoo.cli.selection import check_task, load_rows
 from vzoo.core.errors import UserInputError
 from vzoo.core.metrics import format_published
 
@@ -37,7 +38,7 @@ def list_rows(
         metavar="PATTERN",
         help="Only row ids matching one of these shell wildcards, e.g. '*mamba*' (quote it).",
     ),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    task: Optional[str] = task_option(),
     family: Optional[str] = typer.Option(None, help="A family (`vzoo list` shows them)."),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="Output format."),
     source: Optional[str] = typer.Option(

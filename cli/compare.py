@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 
 
 class ReportFormat(str, Enum):
@@ -23,15 +24,11 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    ids: Optional[list[str]] = typer.Argument(
-        None, metavar="ID", help="Row ids (default: all rows)."
+    ids: Optional[list[str]] = ids_argument("Row ids (default: all rows)."),
+    all_rows: bool = all_option(
+        "All rows (the default without ids); on a terminal, also every metric not measured."
     ),
-    all_rows: bool = typer.Option(
-        False,
-        "--all",
-        help="All rows (the default without ids); on a terminal, also every metric not measured.",
-    ),
-    task: Optional[str] = typer.Option(None, help="Only rows of this task."),
+    task: Optional[str] = task_option("Only rows of this task."),
     report: Optional[ReportFormat] = typer.Option(
         None,
         "--report",
@@ -63,6 +60,7 @@ def compare(
     from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.errors import UserInputError
     from vzoo.core.report import (
+        charts_for,
         compare_stored,
         parse_tolerances,
         print_terminal,
@@ -81,7 +79,6 @@ def compare(
     frame = to_frame(compare_stored(rows, store, tolerances, details))
     sweeps = sweeps_from_store(rows, store)
     if plot is not None:
-        from vzoo.core.figures import charts_for
         from vzoo.core.plot import write_figures
         from vzoo.core.sweep_plot import write_sweep_figures
 

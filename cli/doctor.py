@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 if TYPE_CHECKING:
-    from vzoo.core.doctor import Check
+    from vzoo.workflows.doctor import Check
 
 
 class DoctorFormat(str, Enum):
@@ -36,8 +36,8 @@ def doctor(
     fmt: DoctorFormat = typer.Option(DoctorFormat.text, "--format", help="Output format."),
 ) -> None:
     """Check this machine can run `vzoo eval`; exit 1 with one fix per problem if not."""
-    from vzoo.core.doctor import DoctorOptions, ready, run_checks
     from vzoo.hub.fetch import offline_from_env
+    from vzoo.workflows.doctor import DoctorOptions, ready, run_checks
 
     options = DoctorOptions(
         offline=offline or offline_from_env(), data_root=data_root, host_timeout=timeout

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 
 
 class Prefer(str, Enum):
@@ -21,9 +22,9 @@ def register(app: typer.Typer) -> None:
 
 
 def download(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids to download."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row that lists weights."),
-    task: Optional[str] = typer.Option(None, help="With --all: only rows of this task."),
+    ids: Optional[list[str]] = ids_argument("Row ids to download."),
+    all_rows: bool = all_option("Every row that lists weights."),
+    task: Optional[str] = task_option("With --all: only rows of this task."),
     prefer: Prefer = typer.Option(
         Prefer.original, "--prefer", help="Try the published URLs or the mirrors first."
     ),
@@ -43,7 +44,8 @@ def download(
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
-    from vzoo.core.errors import UserInputError, VzooError
+    from vzoo.core.errors import UserInputError
+    from vzoo.core.row_runs import RowsRun
     from vzoo.hub.fetch import Downloader, result_line
     from vzoo.hub.progress import default_progress
 
@@ -64,25 +66,19 @@ def download(
         if timeout is not None
         else Downloader(progress=progress)
     )
-    failed: list[tuple[str, str]] = []
+    run: RowsRun[None] = RowsRun()
     try:
         for row in rows:
-            try:
+            with run.attempt(row, alone=len(rows) == 1) as attempt:
                 res = downloader.fetch(
                     row, prefer=prefer.value, offline=offline or None, with_logs=with_logs
                 )
-            except VzooError as e:
+            if attempt.failed:
                 progress.close()  # the line goes below the finished bar, not into it
-                if len(rows) == 1:
-                    raise
-                failed.append((row.id, str(e)))
-                typer.echo(f"vzoo: error: {e}", err=True)
+                typer.echo(f"vzoo: failed: {run.failures[-1]}", err=True)
                 continue
             progress.close()
             typer.echo(result_line(res))
     finally:
         progress.close()
-    if failed:
-        raise VzooError(
-            f"{len(failed)} of {len(rows)} downloads failed: {', '.join(i for i, _ in failed)}"
-        )
+    run.raise_if_failed(len(rows), "downloads")

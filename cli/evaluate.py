@@ -1,10 +1,7 @@
 """`vzoo eval`: run the real evaluation of rows and record the measured numbers.
 
-Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh:
-`--gpus N` runs this same command as a child under
-`torchrun --nproc_per_node N ... --launcher pytorch`;
-`--nproc N` does the same with N CPU processes (gloo; CUDA hidden from them);
-`--launcher slurm --partition P` submits it through `srun`, and inside SLURM it runs as one task.
+Multi-GPU runs go through torchrun and SLURM (srun), as mmdet's dist_test.sh / slurm_test.sh
+(`vzoo.evaluation.distributed` says how; this command runs what it says).
 `--shard I/N` evaluates only the I-th of N parts of the selected rows (independent jobs, e.g. a
 SLURM array), whose results meet in the results store.
 """
@@ -12,7 +9,6 @@ SLURM array), whose results meet in the results store.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +16,8 @@ from typing import Any, Optional
 import typer
 
 from vzoo.cli.interrupt import run_child
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.selection import select_rows
 from vzoo.core.errors import UserInputError
 
 
@@ -41,57 +38,10 @@ def parse_cfg_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _relaunch(argv: list[str], nproc: int, cpu: bool = False) -> None:
-    """Run this same command under torchrun (torch.distributed.run, with this interpreter), one
-    process per GPU, or `nproc` CPU processes with CUDA hidden (`cpu`). A free rendezvous port
-    is picked (--standalone) unless MASTER_PORT is set."""
-    port = os.environ.get("MASTER_PORT")
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-        *([f"--master_port={port}"] if port else ["--standalone"]),
-        "-m", "vzoo.cli.main", *argv, "--launcher", "pytorch",
-    ]  # fmt: skip
-    if cpu:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    # a child, not exec: Ctrl-C then reaches this process only, which stops torchrun's whole
-    # process group and prints one line instead of torchrun's and every rank's shutdown noise
-    raise typer.Exit(run_child(cmd))
-
-
-def _submit_slurm(argv: list[str], partition: str, gpus: int, cpus_per_task: int) -> None:
-    """Submit through srun, as mmdet's slurm_test.sh: one task per GPU."""
-    srun = shutil.which("srun")
-    if srun is None:
-        raise UserInputError("--launcher slurm --partition needs srun on PATH (a SLURM login node)")
-    cmd = [
-        srun, "-p", partition, "--job-name=vzoo-eval", f"--gres=gpu:{min(gpus, 8)}",
-        f"--ntasks={gpus}", f"--ntasks-per-node={min(gpus, 8)}",
-        f"--cpus-per-task={cpus_per_task}", "--kill-on-bad-exit=1",
-        sys.executable, "-m", "vzoo.cli.main", *argv, "--launcher", "slurm",
-    ]  # fmt: skip
-    os.execvp(cmd[0], cmd)
-
-
-def _strip(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """argv without the given `--option value` pairs (they are re-added by the launcher)."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in options:
-            skip = True
-            continue
-        if any(a.startswith(o + "=") for o in options):
-            continue
-        out.append(a)
-    return out
-
-
 def eval_rows(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
+    ids: Optional[list[str]] = ids_argument(),
+    all_rows: bool = all_option(),
+    task: Optional[str] = task_option(),
     data_root: Optional[Path] = typer.Option(
         None, "--data-root", help="Dataset directory (default: $VZOO_DATA/<name> or data/<name>)."
     ),
@@ -139,7 +89,9 @@ def eval_rows(
         from vzoo.core.noise import restore_third_party
 
         restore_third_party()
+    from vzoo.core.row_runs import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows
+    from vzoo.evaluation.distributed import check_gpus, is_rank_zero, relaunch
 
     part = parse_shard(shard) if shard is not None else None
     if gpus < 0 or nproc < 0:
@@ -147,7 +99,7 @@ def eval_rows(
     if gpus > 0 and nproc > 0:
         raise UserInputError("give --gpus N (GPU processes) or --nproc N (CPU processes), not both")
     rows = select_rows(ids, all_rows, task=task, registry=registry)
-    from vzoo.evaluation.runner import EvalOptions, RowReport, check_options, evaluate
+    from vzoo.evaluation.runner import EvalOptions, check_options, evaluate_rows
 
     options = EvalOptions(
         data_root=data_root, ann_file=ann_file, checkpoint=checkpoint, launcher=launcher,
@@ -166,52 +118,35 @@ def eval_rows(
             return
     if nproc > 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks: the CPU, as asked
-    if gpus > 0:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserInputError(
-                f"--gpus {gpus} was given but CUDA is not available here: use --gpus 0 for CPU"
-            )
-    argv = sys.argv[1:]
-    if launcher == "slurm" and partition is not None and "SLURM_PROCID" not in os.environ:
-        _submit_slurm(_strip(argv, ("--partition", "--launcher")), partition, max(gpus, 1), 5)
-    if gpus > 1 and launcher == "none":
-        _relaunch(_strip(argv, ("--launcher",)), gpus)
-    if nproc > 1 and launcher == "none":
-        # --nproc is dropped: torchrun's parser would take it for its own --nproc-per-node; the
-        # processes know they are on the CPU from the hidden GPUs
-        _relaunch(_strip(argv, ("--launcher", "--nproc")), nproc, cpu=True)
-    main_process = _is_rank_zero(launcher)  # under torchrun / srun only rank 0 reports
+    check_gpus(gpus)
+    again = relaunch(sys.argv[1:], gpus=gpus, nproc=nproc, launcher=launcher, partition=partition)
+    if again is not None:
+        if again.hide_gpus:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        if again.replaces_process:
+            os.execvp(again.command[0], again.command)
+        # a child, not exec: Ctrl-C then reaches this process only, which stops torchrun's whole
+        # process group and prints one line instead of torchrun's and every rank's shutdown noise
+        raise typer.Exit(run_child(again.command))
+    main_process = is_rank_zero(launcher)
     if shard_note and main_process:
         typer.echo(shard_note + ": " + ", ".join(r.id for r in rows), err=True)
 
-    if os.environ.get("VZOO_OFFLINE") == "1":
-        options.offline = True
-
     from vzoo.core.terminal import ImagesProgress
 
+    reports = []
     with ImagesProgress() as progress:
-
-        def show(report: RowReport) -> None:
-            vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
-            progress.print(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip())
-
-        reports = evaluate(
-            rows,
-            options,
-            on_row=show if main_process else None,
-            on_images=progress.update if main_process else None,
-        )
+        for report in evaluate_rows(
+            rows, options, on_images=progress.update if main_process else None
+        ):
+            reports.append(report)
+            if main_process:
+                vals = ", ".join(f"{k}={v:.2f}" for k, v in headline(report.metrics).items())
+                progress.print(f"{report.row_id}: {report.status} {vals} {report.message}".rstrip())
     if main_process:
         _summary(reports, wide)
-    if any(r.status == "failed" for r in reports):
-        raise typer.Exit(1)
-
-
-def _is_rank_zero(launcher: str) -> bool:
-    var = "SLURM_PROCID" if launcher == "slurm" else "RANK"
-    return os.environ.get(var, "0") == "0"
+    failed = [r.row_id for r in reports if r.status == "failed"]
+    raise_if_failed(failed, len(reports), "evaluations")
 
 
 def headline(metrics: dict[str, float]) -> dict[str, float]:

@@ -10,7 +10,15 @@ from typing import Any, Optional
 
 import typer
 
-from vzoo.cli.selection import registry_option, select_rows
+from vzoo.cli.options import (
+    all_option,
+    device_option,
+    ids_argument,
+    input_option,
+    registry_option,
+    task_option,
+)
+from vzoo.cli.selection import end_rows_run, select_rows
 
 
 class Convention(str, Enum):
@@ -23,21 +31,13 @@ def register(app: typer.Typer) -> None:
     app.command("flops")(flops)
 
 
-def parse_input(text: str) -> tuple[int, int, int]:
-    from vzoo.core.bounds import parse_hw
-
-    return (3, *parse_hw(text))
-
-
 def flops(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Row ids."),
-    all_rows: bool = typer.Option(False, "--all", help="Every row (of --task)."),
-    task: Optional[str] = typer.Option(None, help="classification | detection | segmentation"),
-    input_hw: Optional[str] = typer.Option(
-        None, "--input", help="HxW (default: the paper's: 224x224, 1280x800, 512x2048)."
-    ),
+    ids: Optional[list[str]] = ids_argument(),
+    all_rows: bool = all_option(),
+    task: Optional[str] = task_option(),
+    input_hw: Optional[str] = input_option(),
     convention: Convention = typer.Option(Convention.paper, "--convention"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = device_option(),
     allow_uncounted: bool = typer.Option(
         False, "--allow-uncounted", help="Report ops without a handle instead of failing."
     ),
@@ -50,13 +50,12 @@ def flops(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vzoo.core.atomic import check_writable_file, write_text_atomic
-    from vzoo.core.bounds import check_device
+    from vzoo.core.bounds import parse_hw
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 
     rows = select_rows(ids, all_rows, task=task, registry=registry)
-    check_device(device)
-    shape = parse_input(input_hw) if input_hw else None
+    shape = (3, *parse_hw(input_hw)) if input_hw else None
     if out is not None:
         check_writable_file(out, "--out")
 
@@ -86,7 +85,4 @@ def flops(
             f"(device {device}; machine shared with other jobs while measured)"
         )
         write_text_atomic(out, render_flops_markdown(results, convention.value, failures, timing))
-    for f in failures:
-        typer.echo(f"vzoo: error: {f}", err=True)
-    if failures:
-        raise typer.Exit(1)
+    end_rows_run(failures, run.failed_rows, len(rows), "counts")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from vzoo import settings
 from vzoo.cli import interrupt
 
 # The console script or `python -m vzoo.cli.main` (not an in-process import, e.g. by tests):
@@ -143,6 +144,7 @@ def _run(argv: list[str] | None) -> int:
         TyperClickException = click.ClickException
 
     try:
+        settings.debug()  # a bad VZOO_DEBUG is bad input, found before the command runs
         code = app(args=argv, standalone_mode=False)
     except BaseException as e:
         if interrupt.interrupted() or isinstance(
@@ -152,12 +154,14 @@ def _run(argv: list[str] | None) -> int:
         interrupt.command_done()  # it ended on its own: its exit code stands
         if isinstance(e, VzooError):
             _fail(str(e), e.exit_code)
+        if isinstance(e, settings.SettingError):
+            _fail(str(e), 2)
         if isinstance(e, (click.exceptions.Exit, typer.Exit)):
             return e.exit_code
         if isinstance(e, (click.ClickException, TyperClickException)):
             e.show()
             return e.exit_code
-        if not isinstance(e, Exception) or os.environ.get("VZOO_DEBUG"):
+        if not isinstance(e, Exception) or settings.debug():
             raise  # SystemExit; or the traceback was asked for
         # a bug: still one line unless asked for the traceback
         _fail(f"internal error: {type(e).__name__}: {e} (run with VZOO_DEBUG=1 for a traceback)", 1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from vzoo.cli.selection import load_rows, registry_option
+from vzoo import settings
+from vzoo.cli.options import device_option, registry_option
+from vzoo.cli.selection import load_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,7 @@ def predict(
     random_init: bool = typer.Option(
         False, "--random-init", help="Plumbing test: the model's init, no weights."
     ),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = device_option(),
     cfg_options: Optional[list[str]] = typer.Option(
         None,
         "--cfg-options",
@@ -57,7 +58,7 @@ def predict(
     check_device(device)
     options = PredictOptions(
         checkpoint=checkpoint, random_init=random_init, score_thr=score_thr, device=device,
-        offline=offline or os.environ.get("VZOO_OFFLINE") == "1",
+        offline=offline or settings.offline(),
         cfg_options=parse_cfg_options(cfg_options or []),
     )  # fmt: skip
     result = run_predict(row, image, out, options)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from vzoo.cli.compare import ReportFormat
+from vzoo.cli.options import task_option
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +21,7 @@ def quickstart(
         "--report",
         help="Report format [default: markdown; on a terminal, a table of what was measured].",
     ),
-    task: Optional[str] = typer.Option(None, help="Only this task's rows in the report."),
+    task: Optional[str] = task_option("Only this task's rows in the report."),
 ) -> None:
     """Params, FLOPs and CPU speed of the smallest classifier of each family (about a minute,
     no download), recorded; then the published-vs-measured report over every row."""
@@ -35,7 +36,7 @@ def quickstart(
     check_task(task)
     registry = load_rows()
     store = ResultStore()
-    from vzoo.speed.quickstart import measure, smallest_classifiers
+    from vzoo.workflows.quickstart import measure, smallest_classifiers
 
     rows = smallest_classifiers(registry)
     started = time.perf_counter()

@@ -1,35 +1,26 @@
-"""What every row-reading command shares: the `--registry` overlay option and "ids or --all".
+"""What every row-reading command shares: the rows, and "ids or --all" (`cli.options` declares
+the options).
 
 Commands only parse arguments; the rows come from `vzoo.core.registry`. One helper here so
-`list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both.
+`list`, `show`, `download`, `cache`, `flops`, `eval`, `compare` (and `bench`) agree on both,
+and the commands that work row after row end the same way (`end_rows_run`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import UserInputError, VzooError
 
 if TYPE_CHECKING:
     from vzoo.core.registry import Registry, Row
 
 
-def registry_option() -> Any:
-    """`--registry PATH` (repeatable): a registry file laid over the packaged rows."""
-    return typer.Option(
-        None,
-        "--registry",
-        metavar="FILE",
-        help="Registry file laid over the packaged rows (repeatable; also "
-        "VZOO_REGISTRY=a.yaml:b.yaml). A row id defined twice is an error.",
-    )
-
-
 def load_rows(registry: list[Path] | None = None) -> Registry:
-    """The packaged rows, plugins' rows and the overlays (`VZOO_REGISTRY`, then `--registry`);
+    """The packaged rows, plugins' rows and the overlays (`--registry`, else `VZOO_REGISTRY`);
     the `VZOO_*` settings the rows' commands read are checked first."""
     from vzoo.core.environment import check_environment
     from vzoo.core.registry import load_registry
@@ -37,6 +28,18 @@ def load_rows(registry: list[Path] | None = None) -> Registry:
     check_environment()
 
     return load_registry(overlays=registry or ())
+
+
+def end_rows_run(failures: list[str], failed_rows: list[str], total: int, what: str) -> None:
+    """The end of a command over rows (`core.row_runs`'s policy): a lone row's lone failure is the
+    command's own error; otherwise each failure is one line, then one error naming the rows."""
+    from vzoo.core.row_runs import raise_if_failed
+
+    if total == 1 and len(failures) == 1:
+        raise VzooError(failures[0])
+    for line in failures:
+        typer.echo(f"vzoo: failed: {line}", err=True)
+    raise_if_failed(failed_rows, total, what)
 
 
 def check_task(task: str | None) -> None:

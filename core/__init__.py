@@ -2,3 +2,7 @@
 
 Nothing here imports torch or mmdet, so `vzoo list/show/compare` start fast.
 """
+
+# Defined here, not in the `vzoo` facade above every layer: results record it, and the facade
+# (which may import any room) re-exports it.
+__version__ = "0.1.0"

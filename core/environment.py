@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 
+from vzoo import settings
 from vzoo.core.errors import UserInputError, quote
 from vzoo.core.urls import url_problem
 
@@ -19,14 +20,14 @@ SCAN_BACKEND_VAR = "VZOO_SCAN_BACKEND"
 
 def check_environment() -> None:
     """Every `VZOO_*_ENDPOINT` an http(s) URL with a host; `VZOO_SCAN_BACKEND` a known backend."""
-    for name in sorted(os.environ):
-        value = os.environ[name]
-        if _ENDPOINT_VAR.fullmatch(name) and value and (problem := url_problem(value)):
+    for name in sorted(os.environ):  # which are set; their values come from `settings`
+        value = settings.text(name) if _ENDPOINT_VAR.fullmatch(name) else None
+        if value and (problem := url_problem(value)):
             raise UserInputError(
                 f"{name}={quote(value)} is not an http(s) URL ({problem}): set it to the "
                 f"host's base URL (e.g. https://host:port) or unset it"
             )
-    backend = os.environ.get(SCAN_BACKEND_VAR)
+    backend = settings.scan_backend()
     if backend and backend != "auto":
         from vzoo.kernels.selective_scan import BACKENDS  # torch: only when the variable is set
 

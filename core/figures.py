@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vzoo.core.results import RANDOM_INIT
-from vzoo.core.sizes import size_rank
+from vzoo.core.sizes import arch_parts, size_rank
 from vzoo.core.tasks import generic_methods, tasks
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 # The axes a task's accuracy (`Task.accuracy_metric`) is plotted against.
 X_METRICS = ("flops_g", "params_m", "throughput")
@@ -29,7 +29,7 @@ X_LABELS = {"flops_g": "FLOPs (G)", "params_m": "Params (M)", "throughput": "Thr
 X_WORDS = {"flops_g": "FLOPs", "params_m": "params", "throughput": "throughput"}
 # Axes whose value can be published (throughput never is: only measured rows are on its chart).
 PUBLISHABLE_X = ("flops_g", "params_m")
-# Backbone families of baseline rows (`report.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
+# Backbone families of baseline rows (`sizes.arch_parts`: r50 -> "r", swin-t-p4-w7 -> "swin").
 BACKBONE_LABELS = {"r": "ResNet", "x": "ResNeXt", "swin": "Swin", "convnext": "ConvNeXt"}
 Point = tuple[float, float]
 
@@ -160,22 +160,20 @@ def _row_label(row: _RowValues) -> str:
     """A baseline's name on the chart: "ResNet-50", "Swin-T" (zoo rows: their legend says it)."""
     if not row.baseline:
         return ""
-    from vzoo.core.report import arch_parts
-
     backbone, size = arch_parts(row.family, row.arch)
     return f"{BACKBONE_LABELS.get(backbone, backbone)}-{size}"
 
 
 def family_label(family: str) -> str:
     """How charts name a family: its card's label (the id for a family without a card)."""
-    from vzoo.zoo.cards import find_card
+    from vzoo.core.cards import find_card
 
     card = find_card(family)
     return card.label if card is not None else family
 
 
 def _method_label(method: str) -> str:
-    from vzoo.zoo.cards import card_methods
+    from vzoo.core.cards import card_methods
 
     declared = card_methods().get(method)
     if declared is not None and declared.label:
@@ -186,7 +184,7 @@ def _method_label(method: str) -> str:
 
 def _framework(method: str) -> str:
     """Rows of a method that swaps one head of another framework are charted with it."""
-    from vzoo.zoo.cards import card_methods
+    from vzoo.core.cards import card_methods
 
     declared = card_methods().get(method)
     return declared.framework if declared is not None and declared.framework else method
@@ -246,7 +244,7 @@ def _in_size_order(points: list[ChartPoint], declared: tuple[str, ...]) -> tuple
 
 def family_sizes(family: str) -> tuple[str, ...]:
     """The sizes a family's card declares, smallest first (none for a family without a card)."""
-    from vzoo.zoo.cards import find_card
+    from vzoo.core.cards import find_card
 
     card = find_card(family)
     return card.sizes if card is not None else ()
@@ -345,10 +343,3 @@ def build_charts(records: Iterable[Mapping[str, Any]]) -> list[Chart]:
                 )
             )
     return charts
-
-
-def charts_for(frame: pd.DataFrame) -> list[Chart]:
-    """The charts of a `compare_frame` / `report.to_frame` frame."""
-    from vzoo.core.report import _records
-
-    return build_charts(_records(frame))

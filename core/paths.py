@@ -9,8 +9,9 @@ overlay) under the user *data* dir (e.g. ~/.local/share/vzoo), caches under the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from vzoo import settings
 
 
 def _created(home: Path) -> Path:
@@ -27,8 +28,7 @@ def _created(home: Path) -> Path:
 
 
 def _home_from_env() -> Path | None:
-    env = os.environ.get("VZOO_HOME")
-    return Path(env).expanduser() if env else None
+    return settings.home()
 
 
 def user_cache_home() -> Path:

@@ -39,7 +39,7 @@ _RC = {
 def series_styles(series: Iterable[ChartSeries]) -> dict[str, tuple[str, str]]:
     """(colour, marker) per series key: a family card's own, then the unused palette
     entries in order (distinct within a chart); baselines grey, each with its own marker."""
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     family_style = {c.name: (c.color, c.marker or "o") for c in all_cards() if c.color}
     styles: dict[str, tuple[str, str]] = {}

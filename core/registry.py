@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from vzoo import settings
 from vzoo.core import mmdet_index
 from vzoo.core.bounds import side_problem
 from vzoo.core.errors import RegistryError, UnknownRowError, quote, shorten
@@ -169,7 +169,7 @@ def is_row_id(text: str) -> bool:
 
 def families() -> tuple[str, ...]:
     """The family names: one per family card (built-in or plugin)."""
-    from vzoo.zoo.cards import family_names
+    from vzoo.core.cards import family_names
 
     return family_names()
 
@@ -177,7 +177,7 @@ def families() -> tuple[str, ...]:
 def methods() -> dict[str, str]:
     """Method name -> task: mmdet's/mmseg's own (on their tasks), then those the family cards
     bring."""
-    from vzoo.zoo.cards import card_methods
+    from vzoo.core.cards import card_methods
 
     return {m.name: m.task for m in (*generic_methods().values(), *card_methods().values())}
 
@@ -203,18 +203,13 @@ def default_registry_path() -> Path:
     return package_root() / "registry.yaml"
 
 
-# `VZOO_REGISTRY=a.yaml:b.yaml` (os.pathsep-separated): files laid over the packaged rows.
-REGISTRY_ENV = "VZOO_REGISTRY"
-
-
-def overlay_paths(extra: Sequence[str | Path] = ()) -> list[Path]:
-    """Overlay files: the user's `$VZOO_HOME/registry.yaml` if it exists, those in
-    `VZOO_REGISTRY`, then `extra` (the CLI's `--registry` options); each file once."""
-    env = os.environ.get(REGISTRY_ENV, "")
+def overlay_paths(given: Sequence[str | Path] = ()) -> list[Path]:
+    """Overlay files: the user's `$VZOO_HOME/registry.yaml` if it exists, then those `given` (the
+    CLI's `--registry` options), else `VZOO_REGISTRY`'s (a flag replaces its variable); each
+    file once."""
     user = user_registry_path()
     paths = [user] if user.is_file() else []
-    paths += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-    paths += [Path(p).expanduser() for p in extra]
+    paths += [Path(p).expanduser() for p in given] if given else settings.registry_overlays()
     unique: dict[Path, Path] = {}
     for p in paths:
         unique.setdefault(p.resolve(), p)
@@ -228,8 +223,8 @@ def load_registry(
 
     With `path`: that one file, alone (what `vzoo registry check FILE` and `pin` work on).
     Without: the packaged registry.yaml, then the registry files of installed family plugins,
-    then the overlays (`VZOO_REGISTRY`, then `overlays`). A row id defined twice across files is
-    an error naming both files, never a silent override.
+    then the overlays (`overlays`, else those of `VZOO_REGISTRY`). A row id defined twice across
+    files is an error naming both files, never a silent override.
     """
     if path is not None:
         files = [Path(path)]
@@ -245,7 +240,7 @@ def load_registry(
 
 def plugin_registry_paths() -> list[Path]:
     """Registry files shipped by family plugins (entry-point group `vzoo.families`)."""
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     return [f for card in all_cards() for f in card.row_files()]
 

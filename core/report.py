@@ -20,12 +20,13 @@ from vzoo.core.metrics import (
 )
 from vzoo.core.registry import Row
 from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
-from vzoo.core.sizes import is_size_word, printed
+from vzoo.core.sizes import arch_parts
 from vzoo.core.tasks import tasks
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from vzoo.core.figures import Chart
     from vzoo.core.sweep import Sweep
 
 REPORT_FORMATS = ("markdown", "csv", "json", "html")
@@ -305,27 +306,6 @@ FRAME_COLUMNS = (
 )  # fmt: skip
 
 
-def arch_parts(family: str, arch: str) -> tuple[str, str]:
-    """(backbone, size) an arch names: ("mlla", "T") for mlla-t, ("msvmamba", "nano") for
-    msvmamba-nano, ("swin", "T") for mmdet's swin-t-p4-w7, ("r", "50") for r50.
-
-    Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S): a family's
-    sizes are those its card declares (`FamilyCard.sizes`, checked against its archs).
-    """
-    if arch.startswith(f"{family}-"):
-        backbone, size = family, arch[len(family) + 1 :]
-    else:
-        tokens = arch.split("-")
-        depth = re.fullmatch(r"([a-z]+?)(\d+)", tokens[0])
-        if len(tokens) > 1 and is_size_word(tokens[1]):
-            backbone, size = tokens[0], tokens[1]
-        elif depth:
-            backbone, size = depth.group(1), depth.group(2)
-        else:
-            backbone, size = arch, arch
-    return backbone, printed(size)
-
-
 def row_size(row: Row) -> str:
     """The size a row's arch names: "T", "S", "B", "nano", "micro", "tiny", "50" (R-50)."""
     return arch_parts(row.family, row.arch)[1]
@@ -565,10 +545,15 @@ _HTML_STYLE = (
 )
 
 
+def charts_for(frame: pd.DataFrame) -> list[Chart]:
+    """The charts of a `compare_frame` / `to_frame` frame (`figures.build_charts` on its rows)."""
+    from vzoo.core.figures import build_charts
+
+    return build_charts(_records(frame))
+
+
 def render_html(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
     """A standalone page: per task, its figures (inline SVG) and its table."""
-    from vzoo.core.figures import charts_for
-
     charts = charts_for(frame)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>vzoo compare</title>",

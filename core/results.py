@@ -54,7 +54,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vzoo import __version__
+from vzoo import settings
+from vzoo.core import __version__
 from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
 from vzoo.core.errors import (
     StoreError,
@@ -282,9 +283,9 @@ def default_store_path() -> Path:
 
 def default_index_dir() -> Path:
     """Where local indexes live: `$VZOO_INDEX_DIR`, else a per-user folder in the local tmp."""
-    env = os.environ.get("VZOO_INDEX_DIR")
-    if env:
-        return Path(env).expanduser()
+    configured = settings.index_dir()
+    if configured is not None:
+        return configured
     uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
     return Path(tempfile.gettempdir()) / f"vzoo-index-{uid}"
 

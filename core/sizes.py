@@ -7,6 +7,7 @@ declares (mmdet's baselines: swin-t-p4-w7) are read with the generic ladder belo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # The generic sizes, smallest first: each word with the letter papers print for it.
@@ -37,3 +38,25 @@ def size_rank(size: str, declared: Sequence[str] = ()) -> int:
     if size in declared:
         return list(declared).index(size)
     return _RANK.get(size.lower(), len(LADDER)) + len(declared)
+
+
+def arch_parts(family: str, arch: str) -> tuple[str, str]:
+    """(backbone, size) an arch names: ("mlla", "T") for mlla-t, ("msvmamba", "nano") for
+    msvmamba-nano, ("swin", "T") for mmdet's swin-t-p4-w7, ("r", "50") for r50.
+
+    Here, below the report and the figures, so both read it and neither imports the other.
+    Single letters are upper-cased as the papers print them (MLLA-T, SparX-Mamba-S): a family's
+    sizes are those its card declares (`FamilyCard.sizes`, checked against its archs).
+    """
+    if arch.startswith(f"{family}-"):
+        backbone, size = family, arch[len(family) + 1 :]
+    else:
+        tokens = arch.split("-")
+        depth = re.fullmatch(r"([a-z]+?)(\d+)", tokens[0])
+        if len(tokens) > 1 and is_size_word(tokens[1]):
+            backbone, size = tokens[0], tokens[1]
+        elif depth:
+            backbone, size = depth.group(1), depth.group(2)
+        else:
+            backbone, size = arch, arch
+    return backbone, printed(size)

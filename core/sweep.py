@@ -131,7 +131,8 @@ def bench_record_of(rec: StoredResult) -> dict[str, Any]:
 def curve_label(row: Row) -> str:
     """'MLLA-T' for a zoo row; 'Swin-T (mmdet)' / 'ResNet-50 (mmdet)' for a baseline."""
     from vzoo.core.figures import BACKBONE_LABELS, family_label
-    from vzoo.core.report import arch_parts, is_baseline
+    from vzoo.core.report import is_baseline
+    from vzoo.core.sizes import arch_parts
 
     backbone, size = arch_parts(row.family, row.arch)
     if is_baseline(row):

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vzoo.core.cards import Preprocess, find_card
 from vzoo.core.registry import Row
 from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import IMAGE_SUFFIXES, ImageNetLayout
 from vzoo.evaluation.distributed import ImagesDone
-from vzoo.zoo.cards import Preprocess, find_card
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun

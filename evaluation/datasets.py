@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vzoo import settings
 from vzoo.core.errors import UserInputError, quote, shorten
 from vzoo.core.tasks import dataset_dirs
 
@@ -45,9 +45,9 @@ def resolve_root(dataset: str, explicit: str | Path | None) -> Path:
     if explicit is not None:
         return Path(explicit).expanduser()
     sub = dataset_dirs()[dataset]  # each task's `dataset_dir`
-    env = os.environ.get("VZOO_DATA")
-    if env:
-        return Path(env).expanduser() / sub
+    data_dir = settings.data_dir()
+    if data_dir is not None:
+        return data_dir / sub
     return Path("data") / sub
 
 

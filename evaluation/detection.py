@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vzoo.core.atomic import write_text_atomic
+from vzoo.core.cards import card_methods, find_card
 from vzoo.core.registry import Row
 from vzoo.core.tasks import generic_methods
 from vzoo.evaluation import datasets
 from vzoo.evaluation.coco_scoring import MMDET_MAX_DETS, score_detections
 from vzoo.evaluation.datasets import CocoLayout
 from vzoo.evaluation.distributed import ImagesDone, configure_runner, register_progress
-from vzoo.zoo.cards import card_methods, find_card
-from vzoo.zoo.row_models import row_config
+from vzoo.zoo import row_models
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun
@@ -98,10 +98,6 @@ class DetectionOutcome:
     is_main_process: bool
 
 
-# The row's config: built in one place (vzoo.zoo.row_models), this name kept for callers.
-load_row_config = row_config
-
-
 def config_hash(cfg: Any) -> str:
     return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()[:16]
 
@@ -135,7 +131,7 @@ def run_detection(run: DetectionRun) -> DetectionOutcome:
     from mmengine.runner import Runner
 
     register_all_modules(init_default_scope=True)
-    cfg = run.config if run.config is not None else load_row_config(run.row, run.cfg_options)
+    cfg = run.config if run.config is not None else row_models.row_config(run.row, run.cfg_options)
     max_dets = max_dets_for(cfg)  # before the evaluator is replaced by the format-only one
     _point_at_data(cfg, run)
     cfg.work_dir = str(run.work_dir)

@@ -1,12 +1,12 @@
 """`vzoo predict`: one picture through a row's model, drawn by mmdet's / mmseg's own visualiser.
 
-The model comes from the same place as `vzoo eval`'s: the row's config (`load_row_config`, with
-`--cfg-options`), the weights from `--checkpoint` or the download cache, loaded strictly (mmdet-2
-key names mapped as eval maps them). Detection rows run through mmdet's `init_detector` /
-`inference_detector` and `DetLocalVisualizer`; ADE20K rows through mmseg's `init_model` /
-`inference_model` and `SegLocalVisualizer`; classifiers print their top-5 and write the image
-with the top class written on it. The output image is written atomically, at the input's size.
-"""
+The model comes from the same place as `vzoo eval`'s: the row's config
+(`vzoo.zoo.row_models.row_config`, with `--cfg-options`), the weights from `--checkpoint` or the
+download cache, loaded strictly (mmdet-2 key names mapped as eval maps them). Detection rows run
+through mmdet's `init_detector` / `inference_detector` and `DetLocalVisualizer`; ADE20K rows through
+mmseg's `init_model` / `inference_model` and `SegLocalVisualizer`; classifiers print their top-5 and
+write the image with the top class written on it. The output image is written atomically, at the
+input's size."""
 
 from __future__ import annotations
 
@@ -103,11 +103,11 @@ def _detect(row: Row, img: Any, out: Path, options: PredictOptions) -> Predictio
     from mmdet.registry import VISUALIZERS
     from mmdet.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
     from vzoo.evaluation.pretrained import load_row_weights
+    from vzoo.zoo.row_models import row_config
 
     register_all_modules(init_default_scope=True)
-    cfg = load_row_config(row, options.cfg_options)
+    cfg = row_config(row, options.cfg_options)
     ds = cfg.test_dataloader.dataset
     # a user's picture has no annotations to load (mmdet's DetInferencer drops the step too)
     ds.pipeline = [t for t in ds.pipeline if "LoadAnnotations" not in t["type"]]
@@ -176,11 +176,11 @@ def _segment(row: Row, img: Any, out: Path, options: PredictOptions) -> Predicti
     from mmseg.registry import VISUALIZERS
     from mmseg.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
     from vzoo.evaluation.pretrained import load_row_weights
+    from vzoo.zoo.row_models import row_config
 
     register_all_modules(init_default_scope=True)
-    cfg = load_row_config(row, options.cfg_options)
+    cfg = row_config(row, options.cfg_options)
     ds = cfg.test_dataloader.dataset
     ds.pipeline = [t for t in ds.pipeline if "LoadAnnotations" not in t["type"]]
     state = load_state(row, options)

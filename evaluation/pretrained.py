@@ -42,7 +42,9 @@ def row_state_dict(
 
 def load_row_weights(model: nn.Module, row: Row, state_dict: dict[str, Any]) -> None:
     """The row's weights into its network, strictly (every missing/unexpected key named)."""
-    if row.task == "detection":
+    from vzoo.core.tasks import get_task
+
+    if get_task(row.task).model_library == "mmdet":  # mmdet-2 key names mapped, as eval does
         from vzoo.evaluation.detection import load_detector_weights
 
         load_detector_weights(model, row, state_dict)

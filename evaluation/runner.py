@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vzoo import settings
 from vzoo.core.atomic import check_writable_dir
 from vzoo.core.bounds import check_batch, check_workers
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import UserInputError
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import (
@@ -29,6 +29,7 @@ from vzoo.core.results import (
     environment_fingerprint,
     environment_key,
 )
+from vzoo.core.row_runs import RowsRun
 from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
 from vzoo.evaluation.distributed import ImagesDone, check_launcher_environment
@@ -99,7 +100,7 @@ def check_options(options: EvalOptions) -> None:
 
 def work_root(options: EvalOptions) -> Path:
     """Where the rows' logs and detections go: --work-dir, $VZOO_WORK_DIR, or work_dirs/."""
-    return options.work_root or Path(os.environ.get("VZOO_WORK_DIR", "work_dirs/vzoo-eval"))
+    return options.work_root or settings.work_dir() or Path("work_dirs/vzoo-eval")
 
 
 def expected_metrics(row: Row, tta: bool) -> tuple[str, ...]:
@@ -143,14 +144,14 @@ def pinned_sha256(row: Row, options: EvalOptions) -> str | None:
     return row.weights.sha256
 
 
-def row_config(row: Row, options: EvalOptions) -> Any:
+def _read_config(row: Row, options: EvalOptions) -> Any:
     """The row's mmengine Config with `--cfg-options` merged; None for classifiers (no config).
     Read once per row: parsing a detector's config takes ~1.5 s here."""
     if row.config is None:
         return None
-    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo import row_models
 
-    return load_row_config(row, options.cfg_options)
+    return row_models.row_config(row, options.cfg_options)
 
 
 def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
@@ -162,7 +163,7 @@ def row_config_hash(row: Row, options: EvalOptions, cfg: Any = None) -> str:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
     from vzoo.evaluation.detection import config_hash
 
-    return config_hash(cfg if cfg is not None else row_config(row, options))
+    return config_hash(cfg if cfg is not None else _read_config(row, options))
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,22 @@ def evaluate(
     rows: list[Row],
     options: EvalOptions,
     store: ResultStore | None = None,
-    on_row: Callable[[RowReport], None] | None = None,
     on_images: Callable[[str, int, int], None] | None = None,
 ) -> list[RowReport]:
-    """Evaluate `rows`; `on_row` gets each row's report, `on_images(row id, images done, images
-    in all)` the progress within a row (after each batch)."""
+    """Evaluate every row (`evaluate_rows`), their reports once all are done."""
+    return list(evaluate_rows(rows, options, store, on_images))
+
+
+def evaluate_rows(
+    rows: list[Row],
+    options: EvalOptions,
+    store: ResultStore | None = None,
+    on_images: Callable[[str, int, int], None] | None = None,
+) -> Iterator[RowReport]:
+    """Evaluate the rows in turn, each report as soon as its row is done (and stored). A row's
+    failure is its report's one line (`core.row_runs`); a single row's is raised.
+    `on_images(row id, images done, images in all)`: the progress within a row (after each
+    batch)."""
     check_options(options)
     if options.checkpoint is not None and len(rows) != 1:
         raise UserInputError("--checkpoint applies to exactly one row id")
@@ -223,26 +235,18 @@ def evaluate(
     env = environment_fingerprint(device_name())
     env_key = environment_key(env)
     work_dir = work_root(options)
-    reports: list[RowReport] = []
+    run: RowsRun[RowReport] = RowsRun()
     for row in rows:
         t0 = time.perf_counter()
-        try:
+        with run.attempt(row, alone=len(rows) == 1) as attempt:
             report = _evaluate_one(
                 row, layouts[row.dataset], options, store, env, env_key, work_dir,
                 None if on_images is None else functools.partial(on_images, row.id),
             )  # fmt: skip
-        except UserInputError:
-            raise
-        except VzooError as e:
-            if len(rows) == 1:
-                raise
-            report = RowReport(row.id, "failed", {}, str(e))
-        report = RowReport(report.row_id, report.status, report.metrics, report.message,
-                           time.perf_counter() - t0)  # fmt: skip
-        reports.append(report)
-        if on_row is not None:
-            on_row(report)
-    return reports
+        if attempt.reason is not None:
+            report = RowReport(row.id, "failed", {}, attempt.reason)
+        yield RowReport(report.row_id, report.status, report.metrics, report.message,
+                        time.perf_counter() - t0)  # fmt: skip
 
 
 def _evaluate_one(
@@ -256,7 +260,7 @@ def _evaluate_one(
     images_done: ImagesDone | None = None,
 ) -> RowReport:
     ckpt_path, ckpt_sha = resolve_checkpoint(row, options)
-    cfg = row_config(row, options)
+    cfg = _read_config(row, options)
     cfg_hash = row_config_hash(row, options, cfg)
     metrics = expected_metrics(row, options.tta)
     if (
@@ -283,7 +287,7 @@ def _evaluate_one(
             env = {**env, "processes": world_size()}
         if options.random_init:
             env = {**env, "random_init_seed": RANDOM_INIT_SEED}
-        store.record(
+        store.record([
             EvalResult(
                 row_id=row.id,
                 metric=m,
@@ -297,5 +301,5 @@ def _evaluate_one(
                 dataset_fingerprint=fp,
             )
             for m, v in values.items()
-        )  # fmt: skip
+        ])  # fmt: skip
     return RowReport(row.id, RANDOM_INIT_STATUS if options.random_init else "measured", values)

@@ -14,8 +14,8 @@ from vzoo.core.errors import UserInputError
 from vzoo.core.registry import Row
 from vzoo.evaluation import datasets
 from vzoo.evaluation.datasets import Ade20kLayout
-from vzoo.evaluation.detection import load_row_config
 from vzoo.evaluation.distributed import ImagesDone, configure_runner, register_progress
+from vzoo.zoo import row_models
 
 if TYPE_CHECKING:
     from vzoo.evaluation.runner import RowRun
@@ -64,7 +64,7 @@ def run_segmentation(run: SegmentationRun) -> SegmentationOutcome:
     from vzoo.zoo.checkpoint import load_state_dict_strict
 
     register_all_modules(init_default_scope=True)
-    cfg = run.config if run.config is not None else load_row_config(run.row, run.cfg_options)
+    cfg = run.config if run.config is not None else row_models.row_config(run.row, run.cfg_options)
     ds = cfg.test_dataloader.dataset
     ds.data_root = str(run.data.root.resolve())
     ds.data_prefix = dict(img_path="images/validation", seg_map_path="annotations/validation")

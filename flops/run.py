@@ -17,7 +17,7 @@ from vzoo.core.results import EvalResult, ResultStore, command_line, environment
 from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.flops.conventions import COMPLETE, Convention, paper_convention
 from vzoo.flops.counting import FlopReport, Handle, count, count_params
-from vzoo.flops.models import build_countable, default_input
+from vzoo.zoo.row_models import build_countable, default_input
 
 # A state fusion (as a family card declares it): one merged 11x11 depthwise kernel with 27
 # non-zero taps (three dilated 3x3 kernels); fvcore prices the dense kernel at 121 MACs per
@@ -112,7 +112,7 @@ def scan_handles() -> dict[str, Handle]:
 
 def _state_fusion_modules(model: nn.Module) -> list[str]:
     """Layers a family card declares as state fusion (priced by taps, not as traced)."""
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     types = {t for card in all_cards() for t in card.state_fusion}
     return [
@@ -224,9 +224,12 @@ def count_rows(
     - One row's failure does not lose the others' counts (`core.row_runs.measure_rows`).
     - Only counts at the paper's input size are recorded in `store` (comparable with the
       published figure).
+    - `--device cuda` without CUDA is bad input, found before any model is built.
     """
-    from vzoo.flops.models import model_key
+    from vzoo.core.bounds import check_device
+    from vzoo.zoo.row_models import model_key
 
+    check_device(device)
     counted: dict[str, RowFlops] = {}
 
     def count(row: Row) -> RowFlops:

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from filelock import BaseFileLock, Timeout
 
+from vzoo import settings
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.registry import Row
 from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
@@ -58,7 +59,7 @@ PREFER_CHOICES = ("original", "mirror")
 
 def offline_from_env() -> bool:
     """Whether `VZOO_OFFLINE` asks for no network (1, true, yes or on)."""
-    return os.environ.get("VZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.offline()
 
 
 def _stderr(message: str) -> None:

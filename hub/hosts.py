@@ -8,10 +8,11 @@ variables or the constructor, without patching anything.
 from __future__ import annotations
 
 import html
-import os
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
+
+from vzoo import settings
 
 # host kind -> (default base URL, env var overriding it, hostnames that belong to it)
 _HOSTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -74,8 +75,8 @@ class Endpoints:
     @classmethod
     def from_env(cls) -> Endpoints:
         """Endpoints from the `VZOO_*_ENDPOINT` variables (unset: the public hosts)."""
-        bases = {kind: os.environ.get(env) or None for kind, (_, env, _) in _HOSTS.items()}
-        return cls(**bases, github_api=os.environ.get("VZOO_GITHUB_API_ENDPOINT") or None)
+        bases = {kind: settings.text(env) for kind, (_, env, _) in _HOSTS.items()}
+        return cls(**bases, github_api=settings.text("VZOO_GITHUB_API_ENDPOINT"))
 
     def github_api_base(self) -> str:
         """The GitHub API root (api.github.com, or an Enterprise/loopback server's /api/v3)."""

@@ -15,13 +15,13 @@ torch.compile can trace the forward operator (fake impls below) but not through 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from vzoo import settings
 from vzoo.kernels import scan_torch
 
 CoreFn = Callable[..., tuple[Tensor, Tensor]]
@@ -38,7 +38,7 @@ def compute_dtype(*tensors: Tensor | None) -> torch.dtype:
 
 def numba_enabled() -> bool:
     """Compiled CPU recurrence: off with VZOO_SCAN_NUMBA=0 or without numba (-> pure torch)."""
-    if os.environ.get("VZOO_SCAN_NUMBA", "1") == "0":
+    if not settings.scan_numba():
         return False
     try:
         import numba  # noqa: F401

@@ -36,6 +36,8 @@ from numba.core import types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from vzoo import settings
+
 TILE = 1024  # time steps per tile: 8 rows x 3 float32 buffers x 1024 = 96 KiB, L1/L2-resident
 _JIT = {
     "nogil": True,
@@ -333,7 +335,7 @@ def _scan_rows(
 def enabled() -> bool:
     """VZOO_SCAN_SIMD=0 turns this kernel off (then the chunked numba path runs): for
     benchmarks and for bisecting a numerical difference."""
-    return os.environ.get("VZOO_SCAN_SIMD", "1") != "0"
+    return settings.scan_simd()
 
 
 def applicable(A: Tensor, delta_softplus: bool) -> bool:

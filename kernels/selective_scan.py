@@ -19,6 +19,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from vzoo import settings
 from vzoo.kernels import scan_ops
 from vzoo.kernels.scan_ops import compute_dtype
 
@@ -184,7 +185,7 @@ def _triton_importable() -> bool:
 
 def resolve_backend(backend: str | None, device: torch.device) -> str:
     """`backend=`, else VZOO_SCAN_BACKEND, else auto: triton on CUDA if importable, else torch."""
-    choice = backend or os.environ.get("VZOO_SCAN_BACKEND") or "auto"
+    choice = backend or settings.scan_backend() or "auto"
     if choice == "auto":
         return "triton" if device.type == "cuda" and _triton_importable() else "torch"
     if choice not in BACKENDS:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vzoo import settings
+
 RADIUS = 5  # the largest dilation: the merged kernel is 11x11
 DILATIONS = (1, 3, 5)
 # (row offset, column offset) of the 25 distinct non-zero taps of the merged kernel
@@ -86,7 +88,7 @@ def _fuse_planes(
 
 def enabled() -> bool:
     """VZOO_SASF_NUMBA=0 turns this kernel off (the dense torch convolution runs instead)."""
-    return os.environ.get("VZOO_SASF_NUMBA", "1") != "0"
+    return settings.sasf_numba()
 
 
 def applicable(h: Tensor, *params: Tensor) -> bool:

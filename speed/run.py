@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from vzoo.core.bounds import cpu_cores
 from vzoo.core.errors import UserInputError
@@ -18,10 +19,10 @@ from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
 from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.speed.memory import CpuPeakRss, CudaPeakAllocated
-from vzoo.speed.models import build_timed_model, make_input, move
 from vzoo.speed.protocol import BenchProtocol, loop_defaults
 from vzoo.speed.stability import LoadProbe, Spread, timing_caveats, wait_policy
 from vzoo.speed.timing import CudaEventClock, IterationClock, Timing, WallClock, time_loop
+from vzoo.zoo.row_models import TimedModel, build_timed_model, default_input, row_available
 
 # the units the report prints (peak memory is MiB: both memory probes divide bytes by 2**20)
 UNITS = {metric: METRICS[metric].unit for metric in SPEED_METRICS}
@@ -107,7 +108,6 @@ def check_device(device: str) -> torch.device:
 
 
 def resolve_protocol(row: Row, opts: BenchOptions, dev: torch.device) -> BenchProtocol:
-    from vzoo.flops.models import default_input
     from vzoo.kernels.selective_scan import resolve_backend
 
     defaults = loop_defaults(dev.type, row.task)
@@ -134,6 +134,24 @@ def resolve_protocol(row: Row, opts: BenchOptions, dev: torch.device) -> BenchPr
         cuda=torch.version.cuda if dev.type == "cuda" else None,
         omp_wait_policy=wait_policy(),
     )
+
+
+def make_input(tm: TimedModel, device: torch.device, channels_last: bool) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(tm.batch_size, *tm.input_shape, generator=gen).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def move(tm: TimedModel, device: torch.device, channels_last: bool) -> nn.Module:
+    module = tm.module.to(device)
+    samples = getattr(module, "data_samples", None)
+    if samples is not None:
+        module.data_samples = [s.to(device) for s in samples]
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
 
 
 def bench_row(
@@ -260,8 +278,6 @@ def buildable_rows(rows: list[Row], opts: BenchOptions, named: bool) -> list[Row
     """Bad input found before any model is built: `--device cuda` without CUDA, and, among rows
     the user `named`, one whose model this installation cannot build (from `--all` such rows
     are skipped)."""
-    from vzoo.flops.models import row_available
-
     check_device(opts.device)
     missing = [r.id for r in rows if not row_available(r)]
     if named and missing:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from vzoo.core import cards
 from vzoo.core.registry import default_registry_path, load_registry, methods
 from vzoo.core.tasks import generic_methods
-from vzoo.zoo import cards, list_archs
+from vzoo.zoo import list_archs
 
 ROOT = Path(cards.__file__).resolve().parents[1]  # the package (= repository) root
 # Where a family may be named: its own module and configs, the rows, tests, reports, docs, and the

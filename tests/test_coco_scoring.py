@@ -89,7 +89,8 @@ def test_max_dets_are_mmdets(tmp_path: Path) -> None:
 
 def test_max_dets_for_the_shipped_configs_and_overrides() -> None:
     from vzoo.core.registry import load_registry
-    from vzoo.evaluation.detection import load_row_config, max_dets_for, max_per_img
+    from vzoo.evaluation.detection import max_dets_for, max_per_img
+    from vzoo.zoo.row_models import row_config as load_row_config
 
     reg = load_registry()
     for row_id in ("msvmamba-micro-1x", "dual-attn-sparse-rcnn-r50-1x"):

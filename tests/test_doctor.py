@@ -13,10 +13,10 @@ import pytest
 from servers.fresh_interpreter import same_vzoo_env
 from servers.loopback import LoopbackServer
 
-from vzoo.core import doctor
-from vzoo.core.doctor import Check
 from vzoo.evaluation.synthetic import write_synthetic_coco
 from vzoo.hub.cache import CacheEntry, CheckpointCache
+from vzoo.workflows import doctor
+from vzoo.workflows.doctor import Check
 
 REAL_PROBE_SCAN, REAL_PROBE_OPENMMLAB = doctor.probe_scan, doctor.probe_openmmlab
 HOST_ENV = ("VZOO_GITHUB_ENDPOINT", "VZOO_DRIVE_ENDPOINT", "VZOO_TSINGHUA_ENDPOINT",

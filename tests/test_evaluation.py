@@ -237,7 +237,7 @@ def test_detection_row_end_to_end_via_cli(synth_coco: Path, tmp_path: Path) -> N
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
+    from vzoo.zoo.row_models import row_config as load_row_config
 
     register_all_modules()
     row = load_registry().get("msvmamba-micro-1x")
@@ -279,8 +279,8 @@ def test_segmentation_row_end_to_end(tmp_path: Path) -> None:
     from mmseg.registry import DATASETS, MODELS
     from mmseg.utils import register_all_modules
 
-    from vzoo.evaluation.detection import load_row_config
     from vzoo.evaluation.synthetic import write_synthetic_ade20k
+    from vzoo.zoo.row_models import row_config as load_row_config
 
     register_all_modules()
     root = write_synthetic_ade20k(tmp_path / "ade", images=2, seed=5)
@@ -333,41 +333,33 @@ def test_multi_gpu_goes_through_torchrun_and_slurm_through_srun(
 ) -> None:
     """`--gpus N` re-executes the same command under torchrun (mmengine's pytorch launcher);
     `--launcher slurm --partition P` submits it with srun, like mmdet's slurm_test.sh."""
-    import vzoo.cli.evaluate as ev
+    from vzoo.evaluation import distributed as launch
 
-    calls: list[list[str]] = []
-
-    class Exec(Exception):
-        pass
-
-    def fake_exec(path: str, argv: list[str]) -> None:
-        calls.append(argv)
-        raise Exec
-
-    monkeypatch.setattr(ev.os, "execvp", fake_exec)
-    monkeypatch.setattr(ev, "run_child", lambda argv: fake_exec(argv[0], argv))
-    monkeypatch.setattr(ev.shutil, "which", lambda name: f"/opt/bin/{name}")
+    monkeypatch.setattr(launch.shutil, "which", lambda name: f"/opt/bin/{name}")
     monkeypatch.delenv("MASTER_PORT", raising=False)
+    monkeypatch.delenv("SLURM_PROCID", raising=False)
     argv = ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "none"]
-    with pytest.raises(Exec):
-        ev._relaunch(ev._strip(argv, ("--launcher",)), 8)
-    cmd = calls[-1]
+    plan = launch.relaunch(argv, gpus=8, nproc=0, launcher="none", partition=None)
+    assert plan is not None and not plan.replaces_process  # a child: Ctrl-C reaches vzoo first
+    cmd = plan.command
     # torchrun is torch.distributed.run, run with this very interpreter (no PATH lookup)
     assert cmd[:4] == [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=8"]
     assert "--standalone" in cmd  # a free rendezvous port, unless MASTER_PORT is set
     assert cmd[-6:] == ["eval", "mlla-t-1x", "--data-root", "/data/coco", "--launcher", "pytorch"]
     assert cmd.count("--launcher") == 1
     monkeypatch.setenv("MASTER_PORT", "29611")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    with pytest.raises(Exec):
-        ev._relaunch(["eval", "mlla-t-1x"], 2, cpu=True)
-    assert "--master_port=29611" in calls[-1] and "--standalone" not in calls[-1]
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # CPU processes: GPUs hidden
+    plan = launch.relaunch(
+        ["eval", "mlla-t-1x", "--nproc", "2"], gpus=0, nproc=2, launcher="none", partition=None
+    )
+    assert plan is not None and "--master_port=29611" in plan.command
+    assert "--standalone" not in plan.command and "--nproc" not in plan.command
+    assert plan.hide_gpus  # CPU processes: GPUs hidden
+    assert launch.relaunch(argv, gpus=1, nproc=0, launcher="none", partition=None) is None
 
     argv = ["eval", "--all", "--launcher", "slurm", "--partition", "gpu", "--gpus", "16"]
-    with pytest.raises(Exec):
-        ev._submit_slurm(ev._strip(argv, ("--partition", "--launcher")), "gpu", 16, 5)
-    cmd = calls[-1]
+    plan = launch.relaunch(argv, gpus=16, nproc=0, launcher="slurm", partition="gpu")
+    assert plan is not None and plan.replaces_process
+    cmd = plan.command
     assert cmd[:3] == ["/opt/bin/srun", "-p", "gpu"]
     assert "--ntasks=16" in cmd and "--ntasks-per-node=8" in cmd and "--gres=gpu:8" in cmd
     assert cmd[-5:] == ["--all", "--gpus", "16", "--launcher", "slurm"]
@@ -395,12 +387,12 @@ def test_random_init_is_seeded_and_recorded(
 ) -> None:
     """Two `--random-init` runs of a row start from the same weights: the same detections, the
     same AP; the seed is in the record. Each run reads the row's config once (~1.5 s a read)."""
-    from vzoo.evaluation import detection
+    from vzoo.zoo import row_models
 
     reads = []
-    real_read = detection.load_row_config
+    real_read = row_models.row_config
     monkeypatch.setattr(
-        detection, "load_row_config", lambda *a, **k: reads.append(a[0].id) or real_read(*a, **k)
+        row_models, "row_config", lambda *a, **k: reads.append(a[0].id) or real_read(*a, **k)
     )
     store = ResultStore(tmp_path / "store")
     runs = []

@@ -24,10 +24,10 @@ import pytest
 from servers.fresh_interpreter import same_vzoo_env
 
 import vzoo
-from vzoo.core.figures import build_charts, charts_for
+from vzoo.core.figures import build_charts
 from vzoo.core.plot import chart_svg, draw, write_figures
 from vzoo.core.registry import load_registry
-from vzoo.core.report import FRAME_COLUMNS, JSON_KEYS, compare, render, to_frame
+from vzoo.core.report import FRAME_COLUMNS, JSON_KEYS, charts_for, compare, render, to_frame
 from vzoo.core.results import EvalResult, ResultStore
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -515,7 +515,7 @@ def test_a_family_curve_follows_the_sizes_its_card_declares(
 ) -> None:
     """Sizes are the card's (one vocabulary): a family with sizes outside T/S/B is still drawn
     smallest first, whatever the x of its points."""
-    from vzoo.zoo import cards
+    from vzoo.core import cards
 
     card = cards.FamilyCard(name="toy-fam", label="Toy", module="toy", sizes=("XS", "XL", "H"))
     real = cards.find_card

@@ -152,7 +152,7 @@ def test_tiny_mask_rcnn_counts_heads_on_the_rois_that_reach_them() -> None:
 
 
 def test_rows_without_a_model_in_this_build_are_not_available() -> None:
-    from vzoo.flops.models import row_available
+    from vzoo.zoo.row_models import row_available
 
     row = load_registry().get("spatial-mamba-t-1x")
     assert row_available(row)
@@ -225,7 +225,7 @@ def test_mmcv1_hook_counter_counts_modules_not_functions() -> None:
 
 
 def test_rows_differing_only_in_training_settings_share_one_count() -> None:
-    from vzoo.flops.models import model_key
+    from vzoo.zoo.row_models import model_key
 
     reg, shape = load_registry(), (3, 1280, 800)
     t1, t3, s1 = (reg.get(r) for r in ("spatial-mamba-t-1x", "spatial-mamba-t-3x",

@@ -80,15 +80,25 @@ def test_without_the_overlay_its_rows_are_unknown(cli) -> None:
     assert code == 2 and "unknown row id 'my-nano'" in err
 
 
-def test_registry_option_is_repeatable_and_adds_to_the_env(
+def test_registry_option_is_repeatable_and_replaces_the_env(
     overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
+    """A flag replaces its variable (issue #20; it used to add to it): `--registry F` with
+    `VZOO_REGISTRY=F` loaded F twice and failed on every id as a duplicate."""
     second = _overlay(tmp_path / "second.yaml", _row("my-second"))
     third = _overlay(tmp_path / "third.yaml", _row("my-third"))
     monkeypatch.setenv("VZOO_REGISTRY", f"{overlay}{os.pathsep}{second}")
+    code, out, _ = cli("list", "--format", "json")
+    assert code == 0 and [r["id"] for r in json.loads(out)][-3:] == [
+        "my-nano",
+        "my-det",
+        "my-second",
+    ]
     code, out, _ = cli("list", "--format", "json", "--registry", third)
     ids = [r["id"] for r in json.loads(out)]
-    assert code == 0 and ids[-4:] == ["my-nano", "my-det", "my-second", "my-third"]
+    assert code == 0 and ids[-1] == "my-third" and not {"my-nano", "my-second"} & set(ids)
+    code, out, err = cli("show", "my-second", "--format", "json", "--registry", second)
+    assert code == 0 and json.loads(out)["id"] == "my-second", err  # the same file, loaded once
     reg = load_registry(overlays=[third])
     assert reg.source("my-third") == third.resolve() and reg.source("mlla-t") == reg.path
 

@@ -30,3 +30,20 @@ def test_a_failing_row_is_one_line_and_the_others_are_kept() -> None:
 def test_a_single_row_fails_as_itself() -> None:
     with pytest.raises(RuntimeError, match="out of luck"):
         measure_rows([load_registry().get("mlla-s")], _measure)
+
+
+def test_a_command_over_rows_ends_with_one_error_naming_the_rows(capsys) -> None:
+    """Each failure one line, then one error (exit 1 through the CLI's formatter) naming the rows
+    that failed; a lone row's lone failure is the command's error itself, not said twice."""
+    from vzoo.cli.selection import end_rows_run
+
+    end_rows_run([], [], 3, "counts")  # nothing failed: nothing said
+    with pytest.raises(VzooError, match=r"^2 of 4 counts failed: mlla-s, mlla-b$"):
+        end_rows_run(["mlla-s: RuntimeError: out of luck", "mlla-b: no such file"],
+                     ["mlla-s", "mlla-b"], 4, "counts")  # fmt: skip
+    assert capsys.readouterr().err.splitlines() == [
+        "vzoo: failed: mlla-s: RuntimeError: out of luck", "vzoo: failed: mlla-b: no such file",
+    ]  # fmt: skip
+    with pytest.raises(VzooError, match=r"^mlla-t at 96x96: too small$"):
+        end_rows_run(["mlla-t at 96x96: too small"], ["mlla-t"], 1, "timings")
+    assert capsys.readouterr().err == ""

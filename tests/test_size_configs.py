@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from vzoo.core import cards
 from vzoo.core.paths import package_root
-from vzoo.zoo import cards
 
 CONFIGS = package_root() / "zoo" / "configs"
 

@@ -17,8 +17,8 @@ from vzoo.core.report import compare, render
 from vzoo.core.results import EvalResult, ResultStore
 from vzoo.speed import run as speed_run
 from vzoo.speed.memory import CpuPeakRss
-from vzoo.speed.models import TimedModel
 from vzoo.speed.timing import Timing, WallClock, time_loop
+from vzoo.zoo.row_models import TimedModel
 
 
 class FakeTime:
@@ -283,7 +283,7 @@ def test_eval_result_store_accepts_speed_metrics() -> None:
 
 
 def test_quickstart_picks_the_smallest_classifier_of_each_family() -> None:
-    from vzoo.speed.quickstart import smallest_classifiers
+    from vzoo.workflows.quickstart import smallest_classifiers
 
     picked = {r.family: r.id for r in smallest_classifiers(load_registry())}
     assert picked == {"sparx-mamba": "sparx-mamba-t", "mlla": "mlla-t",
@@ -291,7 +291,7 @@ def test_quickstart_picks_the_smallest_classifier_of_each_family() -> None:
 
 
 def test_quickstart_measures_records_and_reports(cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vzoo.speed import quickstart
+    from vzoo.workflows import quickstart
 
     # one row and one timed pass keep the test short; the selection itself is tested above
     monkeypatch.setattr(
@@ -315,7 +315,7 @@ def test_quickstart_measures_records_and_reports(cli, monkeypatch: pytest.Monkey
 
 def test_backbone_of_an_mmdet_detector_is_timed_in_eval_mode() -> None:
     """mmdet's ResNet overrides train() without returning self: `.eval()` must not be chained."""
-    from vzoo.speed.models import build_timed_model
+    from vzoo.zoo.row_models import build_timed_model
 
     row = load_registry().get("mmdet:mask-rcnn_r50_fpn_1x_coco")
     tm = build_timed_model(row, "backbone", (3, 64, 64), 1)

@@ -7,7 +7,7 @@ Public API:
 - `list_archs()`: the arch ids.
 - `map_mmdet2_keys(state_dict)`: mmdet-2 checkpoint keys -> ours (MLLA and Dual-Attn releases).
 
-One model family per module (`zoo/<family>.py`); each declares its `CARD` (`vzoo.zoo.cards`),
+One model family per module (`zoo/<family>.py`); each declares its `CARD` (`vzoo.core.cards`),
 exposes `build_classifier` and `build_backbone`, and registers its backbones in mmdet's (and
 mmseg's) `MODELS` on import. Plugins add families through the `vzoo.families` entry points.
 """
@@ -24,14 +24,14 @@ if TYPE_CHECKING:
 
 def list_archs() -> list[str]:
     """Every arch id the family cards declare, sorted (what `build_classifier` accepts)."""
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     return sorted(a for card in all_cards() for a in card.archs)
 
 
 def family_module(arch_id: str) -> ModuleType:
     """The module of the family whose card lists `arch_id` (imported: torch)."""
-    from vzoo.zoo.cards import card_for_arch
+    from vzoo.core.cards import card_for_arch
 
     return importlib.import_module(card_for_arch(arch_id).module)
 

@@ -36,9 +36,8 @@ from mmdet.models.roi_heads.bbox_heads.dii_head import DIIHead
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from vzoo.core.cards import Convention, FamilyCard, Method
 from vzoo.core.errors import UserInputError
-from vzoo.flops.conventions import Convention
-from vzoo.zoo.cards import FamilyCard, Method
 from vzoo.zoo.mmdet2_keys import AFFINE, KEEP, STAGE, KeyRule, RuleSet
 
 CARD = FamilyCard(

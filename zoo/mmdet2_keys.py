@@ -167,7 +167,7 @@ def default_rule_sets() -> list[RuleSet]:
     """mmdet's own rule sets, then every family card's (importing the families that have one)."""
     import importlib
 
-    from vzoo.zoo.cards import all_cards
+    from vzoo.core.cards import all_cards
 
     extra = []
     for card in all_cards():

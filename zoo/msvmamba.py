@@ -34,10 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vzoo.core.cards import Convention, FamilyCard
 from vzoo.core.errors import UserInputError
-from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan
-from vzoo.zoo.cards import FamilyCard
 from vzoo.zoo.checkpoint import load_state_dict_strict
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone

@@ -34,11 +34,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from vzoo.core.cards import Convention, FamilyCard, Preprocess
 from vzoo.core.errors import UserInputError
-from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan
 from vzoo.kernels.cross_scan import cross_merge, cross_scan
-from vzoo.zoo.cards import FamilyCard, Preprocess
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
 

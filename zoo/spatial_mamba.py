@@ -25,10 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils import checkpoint as activation_checkpoint
 
+from vzoo.core.cards import Convention, FamilyCard
 from vzoo.core.errors import UserInputError
-from vzoo.flops.conventions import Convention
 from vzoo.kernels import selective_scan_states, state_fusion_numba
-from vzoo.zoo.cards import FamilyCard
 from vzoo.zoo.checkpoint import CheckpointMismatchError
 from vzoo.zoo.layers import ConvLayer, ConvStem, DropPath, Mlp
 from vzoo.zoo.registration import register_backbone

@@ -4,7 +4,7 @@ The card is plain data (no torch import), so `vzoo list` stays fast; the layers 
 `vzoo_tinynet.model`, imported only when a model is built. `rows.yaml` ships the registry rows.
 """
 
-from vzoo.zoo.cards import FamilyCard, Preprocess
+from vzoo.core.cards import FamilyCard, Preprocess
 
 CARD = FamilyCard(
     name="tinynet",

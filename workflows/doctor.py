@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vzoo import settings
+
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skipped"
 
 
@@ -407,7 +409,6 @@ PROBES: tuple[str, ...] = (
 
 def run_checks(options: DoctorOptions) -> list[Check]:
     """Every probe, in order; a probe that crashes is itself a failed check."""
-    import os
     import sys
 
     checks: list[Check] = []
@@ -417,7 +418,7 @@ def run_checks(options: DoctorOptions) -> list[Check]:
         try:
             checks += probe(options)
         except Exception as e:
-            if os.environ.get("VZOO_DEBUG"):
+            if settings.debug():
                 raise
             what = name.removeprefix("probe_")
             checks.append(

@@ -1,5 +1,8 @@
 """Family cards: everything vzoo needs to know about a model family, declared in one place.
 
+The schema (`FamilyCard`, `Method`, `Preprocess`, `Convention`) is a core type: the family modules
+in `zoo/` (and plugins) fill it in, and every room above reads it without importing zoo.
+
 A family is one module under `zoo/` (or a plugin's module) holding its architectures, builders
 and mmdet/mmseg registration, and a `CARD = FamilyCard(...)` that declares the rest: its arch
 ids, the detection/segmentation methods it brings, each arch's ImageNet eval transform, how its
@@ -26,7 +29,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.plugins import entry_point_objects
@@ -49,6 +52,40 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
 
 
+SasfCount = Literal["taps", "none"]
+ParamsCount = Literal["total", "trainable", "without-aux-head"]
+CountingTool = Literal["fvcore", "mmcv1-hooks"]
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a paper counted its params and FLOPs (`vzoo.flops.conventions` says how it is used)."""
+
+    name: str  # stored with the numbers in the results store
+    count_scan: bool  # the authors registered a handle for their scan op (else fvcore skips it)
+    sasf: SasfCount  # "taps": three dilated 3x3 convs (27 MACs/element); "none": skipped
+    params: ParamsCount
+    bn_training: bool  # traced in training mode: fvcore prices batch_norm at 5/element, not 2
+    how: str  # one sentence: the authors' tool and what it traced
+    source: str  # where that was read
+    tool: CountingTool = "fvcore"  # "mmcv1-hooks": mmcv 1.x's module-hook counter
+    # The released counting script's own convention, where it does NOT reproduce the published
+    # figures but another reading of the same model does (shown next to it in the report).
+    script: Convention | None = None
+
+
+# What vzoo counts where a card declares no convention (e.g. mmdet's baselines).
+COMPLETE = Convention(
+    name="complete",
+    count_scan=True,
+    sasf="taps",
+    params="total",
+    bn_training=False,
+    how="every op that costs compute, model in eval mode",
+    source="vzoo",
+)
+
+
 @dataclass(frozen=True)
 class FamilyCard:
     """Everything vzoo knows about one model family besides its code (see this module's doc)."""
@@ -67,8 +104,8 @@ class FamilyCard:
     checkpoint_keys: str | None = None
     # "module:attr" of a `vzoo.zoo.mmdet2_keys.RuleSet` for the family's own heads' keys
     checkpoint_key_rules: str | None = None
-    # task -> how the paper counted params and FLOPs (`vzoo.flops.conventions.Convention`)
-    flops: dict[str, Any] = field(default_factory=dict)
+    # task -> how the paper counted params and FLOPs
+    flops: dict[str, Convention] = field(default_factory=dict)
     # "module.Class" of layers the FLOP count prices as state fusion (three dilated 3x3 convs)
     state_fusion: tuple[str, ...] = ()
     registers: tuple[str, ...] = ()  # type names in mmdet's / mmseg's MODELS
@@ -99,8 +136,6 @@ def _static_card(path: Path) -> FamilyCard | None:
     """`CARD = FamilyCard(...)` of a family module, evaluated from its source without importing
     the module (which imports torch). Plain string constants assigned above the card may be used
     in it; anything else must be a literal or one of the card's own constructors."""
-    from vzoo.flops.conventions import Convention
-
     text = path.read_text(encoding="utf-8")
     start = text.find(_CARD_START)
     if start < 0:
@@ -128,8 +163,9 @@ def _static_card(path: Path) -> FamilyCard | None:
 
 
 def builtin_module_paths() -> dict[str, Path]:
-    """Module name -> source of every built-in family module (a zoo/*.py with a CARD)."""
-    zoo = Path(__file__).resolve().parent
+    """Module name -> source of every built-in family module (a zoo/*.py with a CARD), found by
+    reading the files: core never imports the zoo that fills its cards in."""
+    zoo = Path(__file__).resolve().parent.parent / "zoo"
     return {
         f"vzoo.zoo.{p.stem}": p
         for p in sorted(zoo.glob("*.py"))

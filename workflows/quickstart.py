@@ -28,7 +28,7 @@ def bench_options() -> BenchOptions:
 
 def smallest_classifiers(rows: Iterable[Row]) -> list[Row]:
     """One classification row per family: the fewest published FLOPs (then params)."""
-    from vzoo.flops.models import row_available
+    from vzoo.zoo.row_models import row_available
 
     best: dict[str, Row] = {}
 
