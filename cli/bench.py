@@ -76,7 +76,7 @@ def bench(
     from vzoo.speed.stability import settle_wait_policy
 
     settle_wait_policy()  # before torch loads: libgomp reads it once
-    from vzoo.core.bounds import check_batch, check_threads, parse_hw
+    from vzoo.core.inputs import check_batch, check_threads, parse_hw
     from vzoo.speed.protocol import PARTS, parse_sweep
 
     rows = select_rows(ids, all_rows, task=task, registry=registry)

@@ -50,7 +50,7 @@ def flops(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vzoo.core.atomic import check_writable_file, write_text_atomic
-    from vzoo.core.bounds import parse_hw
+    from vzoo.core.inputs import parse_hw
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table
 

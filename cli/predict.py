@@ -41,8 +41,8 @@ def predict(
 ) -> None:
     """Run a row's model on IMAGE and write it with boxes, masks or the segmentation drawn."""
     from vzoo.cli.evaluate import parse_cfg_options
-    from vzoo.core.bounds import check_device
     from vzoo.core.errors import UserInputError
+    from vzoo.core.inputs import check_device
 
     row = load_rows(registry).get(row_id)
     if not 0.0 <= score_thr <= 1.0:

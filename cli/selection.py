@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def load_rows(registry: list[Path] | None = None) -> Registry:
     """The packaged rows, plugins' rows and the overlays (`--registry`, else `VZOO_REGISTRY`);
     the `VZOO_*` settings the rows' commands read are checked first."""
-    from vzoo.core.environment import check_environment
+    from vzoo.core.inputs import check_environment
     from vzoo.core.registry import load_registry
 
     check_environment()

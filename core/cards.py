@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vzoo.core.errors import UserInputError, VzooError
-from vzoo.core.plugins import entry_point_objects
-from vzoo.core.tasks import Method
+from vzoo.core.tasks import Method, entry_point_objects
 
 ENTRY_POINT_GROUP = "vzoo.families"
 _CARD_START = "\nCARD = FamilyCard("

@@ -20,12 +20,11 @@ import yaml
 
 from vzoo import settings
 from vzoo.core import mmdet_index
-from vzoo.core.bounds import side_problem
 from vzoo.core.errors import RegistryError, UnknownRowError, quote, shorten
+from vzoo.core.inputs import MIRROR_SCHEMES, side_problem, url_problem
 from vzoo.core.metrics import METRICS
 from vzoo.core.paths import package_root, user_registry_path
 from vzoo.core.tasks import generic_methods, get_task, task_names, tasks_generation
-from vzoo.core.urls import MIRROR_SCHEMES, url_problem
 
 WEIGHT_KINDS = ("file", "drive-folder")
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -24,10 +24,32 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeVar
 
 from vzoo.core.errors import UserInputError, VzooError
 from vzoo.core.metrics import METRICS, Metric
-from vzoo.core.plugins import entry_point_objects
+
+Declared = TypeVar("Declared")
+
+
+def entry_point_objects(group: str, kind: str, expected: type[Declared]) -> list[Declared]:
+    """The object each entry point of `group` names, which must be an `expected`; a plugin that
+    fails to load or names something else is one `VzooError` naming it (`kind`: "family")."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=group):
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plugin is named, not a traceback
+            raise VzooError(f"{kind} plugin '{ep.name}' ({ep.value}) failed to load: {e}") from e
+        if not isinstance(obj, expected):
+            raise VzooError(
+                f"{kind} plugin '{ep.name}' ({ep.value}) is not a vzoo {expected.__name__}"
+            )
+        found.append(obj)
+    return found
+
 
 ENTRY_POINT_GROUP = "vzoo.tasks"
 # Counted, not scored: a row of any task may publish its params and FLOPs.

@@ -17,8 +17,8 @@ from typing import Any
 
 from vzoo import settings
 from vzoo.core.atomic import check_writable_dir
-from vzoo.core.bounds import check_batch, check_workers
 from vzoo.core.errors import UserInputError
+from vzoo.core.inputs import check_batch, check_workers
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import (

@@ -226,7 +226,7 @@ def count_rows(
       published figure).
     - `--device cuda` without CUDA is bad input, found before any model is built.
     """
-    from vzoo.core.bounds import check_device
+    from vzoo.core.inputs import check_device
     from vzoo.zoo.row_models import model_key
 
     check_device(device)

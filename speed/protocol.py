@@ -79,7 +79,7 @@ def parse_sweep(text: str) -> tuple[tuple[int, int], ...] | None:
     """'224,384,512' (squares) or '512x640,800x1280' -> sizes, smallest first; 'default' -> None
     (each row's `default_sweep`). Each size within `core.bounds`' sides; at least two distinct
     sizes (one size is a plain `--input`)."""
-    from vzoo.core.bounds import parse_hw
+    from vzoo.core.inputs import parse_hw
 
     if text.strip().lower() == "default":
         return None

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from vzoo.core.bounds import cpu_cores
 from vzoo.core.errors import UserInputError
+from vzoo.core.inputs import cpu_cores
 from vzoo.core.metrics import METRICS, SPEED_METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
@@ -98,7 +98,7 @@ def device_name(device: torch.device) -> str:
 
 
 def check_device(device: str) -> torch.device:
-    from vzoo.core.bounds import check_device as check_available
+    from vzoo.core.inputs import check_device as check_available
 
     check_available(device)
     dev = torch.device(device)

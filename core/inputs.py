@@ -1,12 +1,20 @@
-"""Bounds on the sizes and counts a user gives (input sides, batch, workers, threads), taken from
-what this machine has, so that an impossible request is one line and exit 2 before any work,
-with the bound in the message, never an allocator's error, a hang or a thousand processes.
+"""What a user hands vzoo, checked before any work: sizes and counts within what this machine has
+(input sides, batch, workers, threads), the device, URLs (registry weights and mirrors, host
+endpoints) and the `VZOO_*` values a command depends on. An impossible or mistyped request is one
+line and exit 2, with the bound or the fix in the message, never an allocator's error, a hang, a
+thousand processes or an internal error when a download or a model finally reads it.
+
+`vzoo doctor` reports the `VZOO_*` values instead of refusing (it is where a broken setting is
+diagnosed).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import urlsplit
 
+from vzoo import settings
 from vzoo.core.errors import UserInputError, quote
 
 # Every backbone downsamples 32x (the last stage needs one pixel); 4096 is twice the largest
@@ -106,3 +114,52 @@ def check_device(device: str, option: str = "--device") -> None:
         if not torch.cuda.is_available():
             raise UserInputError(f"{option} {device} was given but CUDA is not available here; "
                                  "use cpu")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------- URLs
+WEB_SCHEMES = ("https", "http")
+# a mirror may also name a file on the Hugging Face Hub: hf://<org>/<repo>/<file>
+MIRROR_SCHEMES = (*WEB_SCHEMES, "hf")
+
+
+def url_problem(url: str, schemes: tuple[str, ...] = WEB_SCHEMES) -> str | None:
+    """What is wrong with `url` (unparsable, another scheme, no host), or None."""
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return "it holds spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as e:
+        return f"unparsable: {e}"
+    allowed = ", ".join(f"{s}://" for s in schemes)
+    if parts.scheme.lower() not in schemes:
+        return f"vzoo fetches only {allowed}"
+    if not parts.netloc or (parts.scheme != "hf" and not parts.hostname):
+        return "it names no host"
+    return None
+
+
+# ------------------------------------------------------------------------ VZOO_* values
+# VZOO_GITHUB_ENDPOINT, VZOO_DRIVE_ENDPOINT, VZOO_GITHUB_API_ENDPOINT, ...: base URLs of hosts
+_ENDPOINT_VAR = re.compile(r"VZOO_[A-Z0-9_]*ENDPOINT")
+SCAN_BACKEND_VAR = "VZOO_SCAN_BACKEND"
+
+
+def check_environment() -> None:
+    """Every `VZOO_*_ENDPOINT` an http(s) URL with a host; `VZOO_SCAN_BACKEND` a known backend."""
+    for name in sorted(os.environ):  # which are set; their values come from `settings`
+        value = settings.text(name) if _ENDPOINT_VAR.fullmatch(name) else None
+        if value and (problem := url_problem(value)):
+            raise UserInputError(
+                f"{name}={quote(value)} is not an http(s) URL ({problem}): set it to the "
+                f"host's base URL (e.g. https://host:port) or unset it"
+            )
+    backend = settings.scan_backend()
+    if backend and backend != "auto":
+        from vzoo.kernels.selective_scan import BACKENDS  # torch: only when the variable is set
+
+        if backend not in BACKENDS:
+            raise UserInputError(
+                f"{SCAN_BACKEND_VAR}={quote(backend)} is not a selective-scan backend: choose one "
+                f"of auto, {', '.join(BACKENDS)}, or unset it"
+            )
