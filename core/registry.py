@@ -78,6 +78,12 @@ class Row:
     baseline: bool = False  # a reference model (plots draw baselines as a reference curve)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def default_input(self) -> tuple[int, int, int]:
+        """The (C, H, W) the row is counted and timed at: its `flops_input`, else its task's."""
+        if self.flops_input is not None:
+            return self.flops_input  # type: ignore[return-value]
+        return get_task(self.task).default_input
+
     def to_dict(self) -> dict[str, Any]:
         """The row as plain data (what `vzoo show --format json` prints)."""
         from dataclasses import asdict

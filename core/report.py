@@ -123,20 +123,24 @@ def speed_protocols(
     """task -> (convention, protocol) of the newest speed record among `rows` of that task.
 
     Speed numbers are comparable only under one protocol, so each task's speed column shows
-    one: that of the latest `vzoo bench` run over the selected rows. Rows not measured under
-    it are not-measured in that column (their other numbers stay in the store).
+    one: that of the latest `vzoo bench` run over the selected rows at the row's own input (the
+    size its FLOPs are counted at); a run at another size (`--input`, a `--sweep` point) is
+    taken only when no row was timed at its own. Rows not measured under it are not-measured in
+    that column (their other numbers stay in the store; sweeps have their own section).
     """
-    task_of = {r.id: r.task for r in rows}
-    newest: dict[str, StoredResult] = {}
+    by_id = {r.id: r for r in rows}
+    newest: dict[str, tuple[bool, tuple[str, str, int], StoredResult]] = {}
     for rec in speed:
-        task = task_of.get(rec.row_id)
-        if task is None or rec.convention is None:
+        row = by_id.get(rec.row_id)
+        if row is None or rec.convention is None:
             continue
-        if task not in newest or _recency(rec) > _recency(newest[task]):
-            newest[task] = rec
+        own_input = "x".join(map(str, row.default_input()))
+        rank = ((rec.env.get("bench_protocol") or {}).get("input") == own_input, _recency(rec))
+        if row.task not in newest or rank > newest[row.task][:2]:
+            newest[row.task] = (*rank, rec)
     return {
         task: (rec.convention, dict(rec.env.get("bench_protocol") or {}))
-        for task, rec in newest.items()
+        for task, (_, _, rec) in newest.items()
         if rec.convention is not None
     }
 

@@ -331,3 +331,29 @@ def test_known_seed_inconsistencies_sit_next_to_the_verdict(registry: Registry) 
     assert f"1. mlla-t, params: {notes['mlla-t']}" in md
     page = render(records, "html")
     assert "below (known: note 1)" in page and "<li value='1'>mlla-t, params:" in page
+
+
+def test_a_sweep_point_does_not_displace_the_bench_at_the_rows_own_input(
+    registry: Registry,
+) -> None:
+    """A `--sweep` (or `--input`) run after a plain bench: the task's speed column keeps the run at
+    the row's own input (224x224 for mlla-t), even though the sweep is newer."""
+    import dataclasses
+
+    own = {**BENCH_PROTOCOL, "input": "3x224x224"}
+    plain = dataclasses.replace(_speed("throughput", 5.95, "img/s"), env={"bench_protocol": own})
+    swept = dataclasses.replace(
+        _speed("throughput", 1.5, "img/s"), id=3, created_at="2026-01-03T00:00:00+00:00",
+        env={"bench_protocol": {**own, "input": "3x448x448"}}, convention="bench:fedcba987654",
+    )  # fmt: skip
+    (cell,) = [
+        r for r in compare([registry.get("mlla-t")], {}, speed=[plain, swept])
+        if r.metric == "throughput"
+    ]  # fmt: skip
+    assert cell.measured == 5.95 and cell.protocol["input"] == "3x224x224"
+    # with no run at its own input, the newest run is shown (under its own protocol)
+    (cell,) = [
+        r for r in compare([registry.get("mlla-t")], {}, speed=[swept])
+        if r.metric == "throughput"
+    ]  # fmt: skip
+    assert cell.measured == 1.5

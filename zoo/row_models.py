@@ -167,9 +167,7 @@ def row_available(row: Row) -> bool:
 
 def default_input(row: Row) -> tuple[int, int, int]:
     """The (C, H, W) a row is counted and timed at: the row's `flops_input`, else its task's."""
-    if row.flops_input is not None:
-        return row.flops_input  # type: ignore[return-value]
-    return get_task(row.task).default_input
+    return row.default_input()
 
 
 def build_countable(row: Row, input_shape: tuple[int, int, int] | None = None) -> CountableModel:
