@@ -690,14 +690,17 @@ def print_terminal(
         shown = [r for r in recs if everything or not _not_measured(r)]
         con.print()
         if shown:
+            notes = _table_notes(shown)
             cells = [
                 [r["id"], METRICS[r["metric"]].label, _published(r),
-                 _fmt(r["measured"], r["unit"]), r["verdict"], _delta(r)]
+                 _fmt(r["measured"], r["unit"]), verdict_cell(r, notes), _delta(r)]
                 for r in shown
             ]  # fmt: skip
             print_table(columns, cells, title=task_title(task), wide=wide)
             for line in speed_lines(shown):
                 con.print(line)
+            for text, n in notes.items():  # the known inconsistencies, next to their verdicts
+                con.print(f"{n}. {text}", soft_wrap=True)
         line = not_measured_line(task, recs, by_id=by_id)
         if line is not None:
             con.print(line, soft_wrap=True)  # the terminal wraps it: commands stay whole

@@ -74,3 +74,15 @@ def test_markdown_when_asked_or_not_a_terminal(
     monkeypatch.delenv("TTY_COMPATIBLE")  # a pipe (pytest's capture): markdown, unchanged
     _, piped, _ = cli("compare")
     assert piped == asked
+
+
+def test_terminal_names_a_known_inconsistency_next_to_its_verdict(cli, terminal: None) -> None:
+    """mlla-t's params: the README prints 25M, the released code builds 24.39M (a registry note):
+    the terminal table says so beside the verdict, as the markdown report does."""
+    ResultStore().record([EvalResult("mlla-t", "params_m", 24.39, "M", "vzoo flops mlla-t")])
+    code, out, err = cli("compare", "mlla-t")
+    assert code == 0, err
+    text = ANSI.sub("", out)
+    (row,) = [line for line in text.splitlines() if line.split()[:2] == ["mlla-t", "params"]]
+    assert "below (known: note 1)" in row
+    assert re.search(r"^1\. mlla-t, params: .*24\.39M", text, re.M), text
