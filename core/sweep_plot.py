@@ -105,8 +105,8 @@ def draw_sweep(sweep: Sweep) -> Figure:
                                   label="hollow: timing flagged (machine loaded or passes "
                                   "disagreeing)"))  # fmt: skip
         memory_label = (
-            "peak memory (MB, allocated)" if sweep.protocol.get("device") == "cuda"
-            else "peak memory (MB, RSS growth in the timed loop)"
+            "peak memory (MiB, allocated)" if sweep.protocol.get("device") == "cuda"
+            else "peak memory (MiB, RSS growth in the timed loop)"
         )  # fmt: skip
         for ax, ylabel, name in ((time_ax, "latency per batch (ms, median; bar: min–max)",
                                   "time"), (mem_ax, memory_label, "memory")):  # fmt: skip
