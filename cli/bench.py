@@ -126,7 +126,7 @@ def bench(
 
 
 def _table(results: list[BenchResult], wide: bool) -> None:
-    from vzoo.core.report import protocol_label
+    from vzoo.core.results import protocol_label
     from vzoo.core.sweep import format_number as fmt
     from vzoo.core.terminal import Column, console, print_table
 

@@ -691,3 +691,9 @@ def _parse_weights(raw: Any, bad: Any) -> Weights | None:
         filename=filename,
         kind=kind,
     )
+
+
+def is_baseline(row: Row) -> bool:
+    """A reference row, not one of the zoo's papers: flagged `baseline` (mmdet's curated Mask
+    R-CNN R-50 / Swin rows) or from mmdet's model index (`vzoo list --source mmdet`)."""
+    return row.baseline or row.source == mmdet_index.SOURCE

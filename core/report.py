@@ -18,8 +18,8 @@ from vzoo.core.metrics import (
     tolerance_for,
     with_unit,
 )
-from vzoo.core.registry import Row
-from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult
+from vzoo.core.registry import Row, is_baseline
+from vzoo.core.results import RANDOM_INIT, ResultStore, StoredResult, protocol_label
 from vzoo.core.sizes import arch_parts
 from vzoo.core.tasks import tasks
 
@@ -323,14 +323,6 @@ def row_fields(row: Row) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def is_baseline(row: Row) -> bool:
-    """A reference row, not one of the zoo's papers: flagged `baseline` (mmdet's curated Mask
-    R-CNN R-50 / Swin rows) or from mmdet's model index (`vzoo list --source mmdet`)."""
-    from vzoo.core.mmdet_index import SOURCE
-
-    return row.baseline or row.source == SOURCE
-
-
 def to_frame(records: list[ComparisonRecord]) -> pd.DataFrame:
     """The tidy comparison table: one row per (row id, metric), `FRAME_COLUMNS` in that order.
 
@@ -386,30 +378,6 @@ def _json_record(rec: Mapping[str, Any]) -> dict[str, Any]:
     if rec.get("protocol") is not None:
         out["protocol"] = rec["protocol"]
     return out
-
-
-def protocol_label(p: dict[str, Any]) -> str:
-    """One line naming a protocol (from its stored dict), e.g. for a report's column."""
-    flags = [f for f, on in (("compiled", p.get("compile")), ("channels-last",
-             p.get("channels_last"))) if on]  # fmt: skip
-    parts = [
-        f"{p.get('device')} ({p.get('device_name')})",
-        f"{p.get('part')}",
-        f"bs {p.get('batch_size')}",
-        f"{p.get('input')}",
-        f"{p.get('precision')}",
-        f"{p.get('threads')} threads",
-        *flags,
-        f"{p.get('warmup')}+{p.get('iters')} passes",
-        f"scan {p.get('scan_backend')}",
-        *(
-            [f"OMP_WAIT_POLICY={p['omp_wait_policy']}"]
-            if p.get("omp_wait_policy") not in (None, "default")
-            else []
-        ),
-        f"torch {p.get('torch')}" + (f", CUDA {p['cuda']}" if p.get("cuda") else ""),
-    ]
-    return ", ".join(parts)
 
 
 def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list[str]:
@@ -599,7 +567,8 @@ def render_html(frame: pd.DataFrame, sweeps: Sequence[Sweep] = ()) -> str:
             parts += [f"<li value='{n}'>{html.escape(text)}</li>" for text, n in notes.items()]
             parts.append("</ol>")
     if sweeps:
-        from vzoo.core.sweep import SWEEP_SECTION, sweep_html
+        from vzoo.core.sweep import SWEEP_SECTION
+        from vzoo.core.sweep_plot import sweep_html
 
         parts.append(f"<h2 id='sweep'>{SWEEP_SECTION}</h2>")
         parts += [sweep_html(sweep) for sweep in sweeps]

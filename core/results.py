@@ -1069,3 +1069,27 @@ def _write_hint(e: OSError, store_dir: Path) -> str:
 def command_line() -> str:
     """The command being run, for the record."""
     return " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+
+
+def protocol_label(p: dict[str, Any]) -> str:
+    """One line naming a protocol (from its stored dict), e.g. for a report's column."""
+    flags = [f for f, on in (("compiled", p.get("compile")), ("channels-last",
+             p.get("channels_last"))) if on]  # fmt: skip
+    parts = [
+        f"{p.get('device')} ({p.get('device_name')})",
+        f"{p.get('part')}",
+        f"bs {p.get('batch_size')}",
+        f"{p.get('input')}",
+        f"{p.get('precision')}",
+        f"{p.get('threads')} threads",
+        *flags,
+        f"{p.get('warmup')}+{p.get('iters')} passes",
+        f"scan {p.get('scan_backend')}",
+        *(
+            [f"OMP_WAIT_POLICY={p['omp_wait_policy']}"]
+            if p.get("omp_wait_policy") not in (None, "default")
+            else []
+        ),
+        f"torch {p.get('torch')}" + (f", CUDA {p['cuda']}" if p.get("cuda") else ""),
+    ]
+    return ", ".join(parts)

@@ -106,7 +106,7 @@ class Sweep:
     @property
     def protocol_line(self) -> str:
         """The shared protocol in `protocol_label`'s words, the input named as swept."""
-        from vzoo.core.report import protocol_label
+        from vzoo.core.results import protocol_label
 
         return protocol_label({**self.protocol, "input": "input swept"})
 
@@ -131,7 +131,7 @@ def bench_record_of(rec: StoredResult) -> dict[str, Any]:
 def curve_label(row: Row) -> str:
     """'MLLA-T' for a zoo row; 'Swin-T (mmdet)' / 'ResNet-50 (mmdet)' for a baseline."""
     from vzoo.core.figures import BACKBONE_LABELS, family_label
-    from vzoo.core.report import is_baseline
+    from vzoo.core.registry import is_baseline
     from vzoo.core.sizes import arch_parts
 
     backbone, size = arch_parts(row.family, row.arch)
@@ -153,7 +153,7 @@ def build_sweeps(
 
     Rows keep the order given (zoo rows before baselines); sweeps come newest first.
     """
-    from vzoo.core.report import is_baseline
+    from vzoo.core.registry import is_baseline
 
     rows = list(rows)
     by_id = {r.id: r for r in rows}
@@ -279,28 +279,6 @@ def sweep_markdown(sweep: Sweep) -> list[str]:
         out += ["", f"Not trustworthy (machine loaded or passes disagreeing): timings of "
                 f"{', '.join(flagged)} at the sizes marked above."]  # fmt: skip
     return out
-
-
-def sweep_html(sweep: Sweep) -> str:
-    """The sweep's figure (inline SVG) and its two tables, for the html report."""
-    import html
-
-    from vzoo.core.sweep_plot import sweep_svg
-
-    def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-        )
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    points = [[c.row_id, *point_cells(p)] for c in sweep.curves for p in c.points]
-    return "\n".join([
-        f"<h3>{html.escape(sweep.title)}</h3>",
-        f"<figure data-chart='sweep-{sweep.key}'>{sweep_svg(sweep)}</figure>",
-        table(FIT_HEADERS, [fit_cells(c) for c in sweep.curves]),
-        table(("model", *POINT_HEADERS), points),
-    ])  # fmt: skip
 
 
 def sweeps_from_store(rows: Iterable[Row], store: ResultStore) -> list[Sweep]:

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vzoo.core.sweep import Sweep, SweepCurve, legend_label
+from vzoo.core.sweep import (
+    FIT_HEADERS,
+    POINT_HEADERS,
+    Sweep,
+    SweepCurve,
+    fit_cells,
+    legend_label,
+    point_cells,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -152,3 +160,23 @@ def save_sweep(sweep: Sweep, stem: str | Path) -> list[Path]:
 def write_sweep_figures(sweeps: Iterable[Sweep], out_dir: str | Path) -> list[Path]:
     """Each sweep as `sweep-<key>.png` and `.svg` in `out_dir`."""
     return [p for sweep in sweeps for p in save_sweep(sweep, Path(out_dir) / f"sweep-{sweep.key}")]
+
+
+def sweep_html(sweep: Sweep) -> str:
+    """The sweep's figure (inline SVG) and its two tables, for the html report."""
+    import html
+
+    def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    points = [[c.row_id, *point_cells(p)] for c in sweep.curves for p in c.points]
+    return "\n".join([
+        f"<h3>{html.escape(sweep.title)}</h3>",
+        f"<figure data-chart='sweep-{sweep.key}'>{sweep_svg(sweep)}</figure>",
+        table(FIT_HEADERS, [fit_cells(c) for c in sweep.curves]),
+        table(("model", *POINT_HEADERS), points),
+    ])  # fmt: skip
