@@ -396,10 +396,6 @@ def speed_lines(records: Iterable[ComparisonRecord | Mapping[str, Any]]) -> list
     return lines
 
 
-# the name this module used for format_value before units were added (callers still use it)
-_fmt = format_value
-
-
 def _published(r: Mapping[str, Any]) -> str:
     """The published number as printed (keeps "51.0"), with the unit shown like measured ones."""
     if r["published"] is None:
@@ -662,7 +658,7 @@ def print_terminal(
             notes = _table_notes(shown)
             cells = [
                 [r["id"], METRICS[r["metric"]].label, _published(r),
-                 _fmt(r["measured"], r["unit"]), verdict_cell(r, notes), _delta(r)]
+                 format_value(r["measured"], r["unit"]), verdict_cell(r, notes), _delta(r)]
                 for r in shown
             ]  # fmt: skip
             print_table(columns, cells, title=task_title(task), wide=wide)

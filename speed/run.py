@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from vzoo.core.errors import UserInputError
-from vzoo.core.inputs import cpu_cores
+from vzoo.core.inputs import check_device, cpu_cores
 from vzoo.core.metrics import METRICS, SPEED_METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
@@ -97,10 +97,10 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
-def check_device(device: str) -> torch.device:
-    from vzoo.core.inputs import check_device as check_available
-
-    check_available(device)
+def bench_device(device: str) -> torch.device:
+    """The torch device a bench runs on (checked by `core.inputs.check_device`): `cuda` means
+    the current CUDA device, named by its index."""
+    check_device(device)
     dev = torch.device(device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
@@ -161,7 +161,7 @@ def bench_row(
     clock_for: Callable[[torch.device], IterationClock] | None = None,
 ) -> BenchResult:
     """Swin's throughput() on this row: eval, no_grad, warm-up, synchronise, timed passes."""
-    dev = check_device(opts.device)
+    dev = bench_device(opts.device)
     proto = resolve_protocol(row, opts, dev)
     c, h, w = (int(v) for v in proto.input.split("x"))
     previous_threads = torch.get_num_threads()
