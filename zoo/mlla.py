@@ -292,7 +292,11 @@ class Stem(ConvStem):
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:  # type: ignore[override]
         """The conv stem's map as tokens, with its size."""
-        x = super().forward(x)
+        # Channels-last from the first conv on: oneDNN's convs run 1.5-3x faster on it here, and
+        # the stem's map flattens to contiguous (B, N, C) tokens. An NCHW map would leave every
+        # later token tensor a transposed view (elementwise ops keep their inputs' strides), so
+        # each LayerNorm and Linear would copy it and each conv would run NCHW.
+        x = super().forward(x.contiguous(memory_format=torch.channels_last))
         return _map_to_tokens(x), (x.shape[2], x.shape[3])
 
 
