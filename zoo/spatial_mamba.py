@@ -234,7 +234,11 @@ class Stem(ConvStem):
 
     def forward(self, x: Tensor) -> Tensor:
         """The conv stem's map, channels last."""
-        return super().forward(x).permute(0, 2, 3, 1)
+        # Channels-last memory from the first conv on, so the permute below is a contiguous
+        # (B, H, W, C) map: an NCHW stem would leave the whole trunk a permuted view (elementwise
+        # ops keep their inputs' strides), each LayerNorm/Linear copying it, each conv NCHW.
+        x = super().forward(x.contiguous(memory_format=torch.channels_last))
+        return x.permute(0, 2, 3, 1)
 
 
 class DownSampling(nn.Module):
