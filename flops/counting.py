@@ -42,7 +42,7 @@ NOT_COUNTED_BY_PAPERS = frozenset(
         "bernoulli_", "rand_like",
         "randn", "linspace", "meshgrid", "lift_fresh", "alias", "clone", "masked_fill_",
         "exponential_", "_unique2", "unique_dim", "unflatten", "log_sigmoid", "erf", "all", "any",
-        "isinf", "isnan",
+        "isinf", "isnan", "complex", "view_as_complex", "view_as_real",
         "nan_to_num", "frac", "numel", "dim", "item", "upsample_bicubic2d", "instance_norm_",
     )
 )  # fmt: skip
