@@ -420,3 +420,94 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 # the parent's idle workers as its own and never start one: the first threaded scan in the
 # child (a DataLoader worker, a forked evaluation) would wait forever. Children start afresh.
 os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
+# ---- token-major (channels-last) states --------------------------------------------------------
+# A channels-last model holds u and delta as (batch, L, D). The row kernel above wants (rows, L)
+# rows, which costs a transposing copy of each input and of the states per block. Here the time
+# loop is outside and the channels are the vector lanes: at each step the D channels are
+# contiguous in u, delta and the output, and each is an independent recurrence. Per step, one
+# loop prepares decays and drives into small buffers and a second runs the recurrence: the same
+# two stages as the row kernel, so the same roundings (the store between them keeps LLVM from
+# contracting the drive's product into the recurrence's multiply-add), bit for bit.
+
+
+@numba.njit(**_JIT)
+def _scan_tokens(
+    delta: np.ndarray,  # (batch, L, D) float32, C-contiguous
+    u: np.ndarray,  # (batch, L, D)
+    bm: np.ndarray,  # (batch, L): B at N = G = 1
+    bias: np.ndarray,  # (D,)
+    a_vec: np.ndarray,  # (D,) A[:, 0]
+    out: np.ndarray,  # (batch, L, D): every state
+    last: np.ndarray,  # (batch, D): the final state
+    b_begin: int,
+    b_end: int,
+    d_begin: int,
+    d_end: int,
+) -> None:
+    """States of channels [d_begin, d_end) of batches [b_begin, b_end)."""
+    _prefer_wide_vectors()
+    length = np.uint64(u.shape[1])
+    lo = np.uint64(d_begin)
+    width = np.uint64(d_end - d_begin)
+    decay = np.empty(width, np.float32)
+    drive = np.empty(width, np.float32)
+    h = np.empty(width, np.float32)
+    for b in range(np.uint64(b_begin), np.uint64(b_end)):
+        for k in range(width):
+            h[k] = _ZERO
+        for t in range(length):
+            bt = bm[b, t]
+            for k in range(width):
+                d = lo + k
+                decay[k], drive[k] = _prepare_step(delta[b, t, d], u[b, t, d], bt, bias[d],
+                                                   a_vec[d])  # fmt: skip
+            for k in range(width):
+                hk = decay[k] * h[k] + drive[k]
+                h[k] = hk
+                out[b, t, lo + k] = hk
+        for k in range(width):
+            last[b, lo + k] = h[k]
+
+
+def _token_ranges(batch: int, dim: int, length: int, threads: int) -> list[tuple[int, ...]]:
+    """(b_begin, b_end, d_begin, d_end) work units for up to `threads` threads: whole batches
+    when there are enough, else channel ranges of whole 16-lane groups."""
+    parts = max(1, min(threads, batch * dim * length // MIN_ELEMENTS_PER_THREAD))
+    if parts == 1:
+        return [(0, batch, 0, dim)]
+    if batch >= parts:
+        cuts = [batch * i // parts for i in range(parts + 1)]
+        return [(lo, hi, 0, dim) for lo, hi in itertools.pairwise(cuts) if hi > lo]
+    groups = -(-dim // 16)
+    per_batch = max(1, parts // batch)
+    cuts = [min(dim, 16 * (groups * i // per_batch)) for i in range(per_batch + 1)]
+    return [
+        (b, b + 1, lo, hi) for b in range(batch) for lo, hi in itertools.pairwise(cuts) if hi > lo
+    ]
+
+
+def scan_simd_tokens(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Every state (batch, L, D, 1) and the last one (batch, D, 1), float32, of u, delta
+    (batch, L, D) and B (batch, L, 1). Needs `applicable(A, True)`; inference only."""
+    bsz, length, dim = u.shape
+    out = torch.empty(bsz, length, dim, dtype=torch.float32)
+    last = torch.empty(bsz, dim, dtype=torch.float32)
+    bias = delta_bias if delta_bias is not None else A.new_zeros(dim)
+
+    def arr(t: Tensor) -> np.ndarray:
+        return t.detach().to(torch.float32).contiguous().numpy()
+
+    args = (arr(delta), arr(u), arr(B.reshape(bsz, length)), arr(bias), arr(A[:, 0]),
+            out.numpy(), last.numpy())  # fmt: skip
+    units = _token_ranges(bsz, dim, length, torch.get_num_threads())
+    if len(units) == 1:
+        _scan_tokens(*args, *units[0])
+    else:  # the kernel releases the GIL: one Python thread per unit
+        pool = _pool(len(units))
+        for job in [pool.submit(_scan_tokens, *args, *unit) for unit in units]:
+            job.result()
+    return out.unsqueeze(-1), last.unsqueeze(-1)

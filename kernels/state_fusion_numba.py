@@ -86,6 +86,44 @@ def _fuse_planes(
                 out[p, i, j] = acc[j]
 
 
+# Channels-last maps (batch, H, W, C), as a token-major model holds them: the channels are the
+# vector lanes. Per output row, each tap adds weight[:, tap] * the clamped source pixel to the
+# row's accumulator, taps in the same order as `_fuse_planes` (so the same roundings, bit for
+# bit); replicate padding is the clamp of the source row and column, no padded copy.
+@numba.njit(**_JIT)
+def _fuse_channels_last(
+    h: np.ndarray,  # (batch, H, W, C) float32, C-contiguous
+    weights: np.ndarray,  # (taps, C) float32
+    tap_rows: np.ndarray,  # uint64 offsets + RADIUS
+    tap_cols: np.ndarray,
+    out: np.ndarray,  # (batch, H, W, C) float32
+    lo: int,  # this call's rows of all batches: [lo, hi) of batch * H
+    hi: int,
+) -> None:
+    _, height, width, channels = h.shape
+    chans = np.uint64(channels)
+    ntaps = np.uint64(tap_rows.shape[0])
+    acc = np.empty((width, channels), dtype=np.float32)
+    for row in range(lo, hi):
+        b = np.uint64(row // height)
+        i = row % height
+        for j in range(np.uint64(width)):
+            for c in range(chans):
+                acc[j, c] = 0.0
+        for t in range(ntaps):
+            si = np.uint64(min(max(i + np.int64(tap_rows[t]) - RADIUS, 0), height - 1))
+            dc = np.int64(tap_cols[t]) - RADIUS
+            for j in range(width):
+                sj = np.uint64(min(max(j + dc, 0), width - 1))
+                ju = np.uint64(j)
+                for c in range(chans):
+                    acc[ju, c] += weights[t, c] * h[b, si, sj, c]
+        ir = np.uint64(i)
+        for j in range(np.uint64(width)):
+            for c in range(chans):
+                out[b, ir, j, c] = acc[j, c]
+
+
 def enabled() -> bool:
     """VZOO_SASF_NUMBA=0 turns this kernel off (the dense torch convolution runs instead)."""
     return settings.sasf_numba()
@@ -107,10 +145,13 @@ MIN_ELEMENTS_PER_THREAD = 1 << 16
 
 
 def fuse(h: Tensor, merged: Tensor) -> Tensor:
-    """SASF of h (B, C, H, W) with the merged (C, 1, 11, 11) kernel, replicate borders."""
+    """SASF of h (B, C, H, W) with the merged (C, 1, 11, 11) kernel, replicate borders; a
+    channels-last h gives a channels-last result (no transposing copy either way)."""
     bsz, channels, height, width = h.shape
     rows, cols = _TAP_ROWS.astype(np.int64), _TAP_COLS.astype(np.int64)
     taps = merged[:, 0, rows, cols].contiguous()  # (C, 25)
+    if channels > 1 and h.is_contiguous(memory_format=torch.channels_last):
+        return _fuse_channels_last_map(h, taps)
     src = h.detach().contiguous()
     out = torch.empty_like(src)
     planes = bsz * channels
@@ -129,6 +170,27 @@ def fuse(h: Tensor, merged: Tensor) -> Tensor:
         for job in jobs:
             job.result()
     return out
+
+
+def _fuse_channels_last_map(h: Tensor, taps: Tensor) -> Tensor:
+    bsz, channels, height, width = h.shape
+    src = h.detach().permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
+    out = torch.empty_like(src)
+    rows = bsz * height
+    args = (src.numpy(), taps.t().contiguous().numpy(), _TAP_ROWS, _TAP_COLS, out.numpy())
+    parts = max(1, min(torch.get_num_threads(), rows,
+                       rows * width * channels // MIN_ELEMENTS_PER_THREAD))  # fmt: skip
+    if parts == 1:
+        _fuse_channels_last(*args, 0, rows)
+    else:
+        cuts = [rows * k // parts for k in range(parts + 1)]
+        pool = _pool(parts)
+        jobs = [
+            pool.submit(_fuse_channels_last, *args, lo, hi) for lo, hi in itertools.pairwise(cuts)
+        ]
+        for job in jobs:
+            job.result()
+    return out.permute(0, 3, 1, 2)
 
 
 @functools.cache

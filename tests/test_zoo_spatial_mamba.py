@@ -267,6 +267,23 @@ def test_float32_inference_state_fusion_runs_the_taps_kernel(
     torch.testing.assert_close(out, dense, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (5, 7), (13, 4), (12, 23)])
+def test_channels_last_state_fusion_gives_the_planes_bits(size: tuple[int, int]) -> None:
+    """The token-major model hands the fusion a channels-last map: the channels-as-lanes kernel
+    gives exactly the per-plane kernel's numbers, channels-last out (no transposing copy)."""
+    from vzoo.kernels import state_fusion_numba
+
+    g = torch.Generator().manual_seed(5)
+    h = torch.randn(2, 24, *size, generator=g)
+    weight = sm.merged_sasf_kernel(
+        *(torch.randn(24, 1, 3, 3, generator=g) for _ in range(3)), torch.randn(3, generator=g)
+    )
+    planes = state_fusion_numba.fuse(h, weight)
+    out = state_fusion_numba.fuse(h.contiguous(memory_format=torch.channels_last), weight)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, planes)
+
+
 def test_state_fusion_gradients() -> None:
     g = torch.Generator().manual_seed(7)
     args = [torch.randn(1, 2, 4, 3, generator=g, dtype=torch.float64)]

@@ -27,7 +27,7 @@ from torch.utils import checkpoint as activation_checkpoint
 
 from vzoo.core.cards import Convention, FamilyCard
 from vzoo.core.errors import UserInputError
-from vzoo.kernels import selective_scan_states, state_fusion_numba
+from vzoo.kernels import selective_scan_states_tokens, state_fusion_numba
 from vzoo.zoo.checkpoint import CheckpointMismatchError
 from vzoo.zoo.layers import ConvLayer, ConvStem, DropPath, Mlp
 from vzoo.zoo.registration import register_backbone
@@ -319,25 +319,33 @@ class StructureAwareSSM(nn.Module):
         self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
     def ssm(self, x: Tensor) -> Tensor:
-        """x: (B, D, H, W) -> y: (B, D, H*W), at least float32 (the scan outputs float32)."""
-        bsz, dim, height, width = x.shape
-        xs = x.reshape(bsz, dim, height * width)
-        x_dbl = torch.matmul(self.x_proj_weight, xs)  # (B, R + 2N, L)
-        dts, bs, cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=1)
-        dts = torch.matmul(self.dt_projs_weight, dts)  # (B, D, L)
-        h = selective_scan_states(
+        """x: (B, H, W, D) -> y: (B, H, W, D), at least float32 (the scan outputs float32).
+
+        Token-major throughout: the projections are linears over the channels, the scan and the
+        state fusion read and write channels-last memory, so no step transposes a map.
+        """
+        bsz, height, width, dim = x.shape
+        xs = x.reshape(bsz, height * width, dim)
+        x_dbl = F.linear(xs, self.x_proj_weight)  # (B, L, R + 2N)
+        dts, bs, cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dts = F.linear(dts, self.dt_projs_weight)  # (B, L, D)
+        h = selective_scan_states_tokens(
             xs, dts, -torch.exp(self.A_logs), bs,
             delta_bias=self.dt_projs_bias, delta_softplus=True,
         )  # fmt: skip
-        h = self.state_fusion(h.reshape(bsz, dim, height, width)).reshape(bsz, dim, -1)
-        return h * cs + xs * self.Ds[:, None]
+        h = self.state_fusion(h.reshape(bsz, height, width, dim).permute(0, 3, 1, 2))
+        h = h.permute(0, 2, 3, 1).reshape(bsz, height * width, dim)
+        return (h * cs + xs * self.Ds).reshape(bsz, height, width, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, C) channels last."""
-        bsz, height, width, _ = x.shape
-        x, z = self.in_proj(x).chunk(2, dim=-1)
-        x = self.act(self.conv2d(x.permute(0, 3, 1, 2)))
-        y = self.ssm(x).transpose(1, 2).reshape(bsz, height, width, -1)
+        # in_proj as two linears over its weight's halves: each half comes out contiguous, so
+        # the depthwise conv gets a channels-last map (a chunk of one output is strided, and
+        # the conv would copy it to NCHW)
+        w_x, w_z = self.in_proj.weight.chunk(2, dim=0)
+        z = F.linear(x, w_z)
+        x = self.act(self.conv2d(F.linear(x, w_x).permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
+        y = self.ssm(x)
         # y is at least float32 (the scan's output); the norm runs in y's precision, then the
         # gated result returns to the model's working precision for out_proj (as autocast does).
         norm = self.out_norm
