@@ -437,16 +437,19 @@ def _scan_tokens(
     delta: np.ndarray,  # (batch, L, D) float32, C-contiguous
     u: np.ndarray,  # (batch, L, D)
     bm: np.ndarray,  # (batch, L): B at N = G = 1
+    cm: np.ndarray,  # (batch, L): C, or a dummy when `states`
     bias: np.ndarray,  # (D,)
     a_vec: np.ndarray,  # (D,) A[:, 0]
-    out: np.ndarray,  # (batch, L, D): every state
+    d_vec: np.ndarray,  # (D,) skip weights (zeros when absent)
+    states: bool,  # write every state, else y = h * C + D * u
+    out: np.ndarray,  # (batch, L, D)
     last: np.ndarray,  # (batch, D): the final state
     b_begin: int,
     b_end: int,
     d_begin: int,
     d_end: int,
 ) -> None:
-    """States of channels [d_begin, d_end) of batches [b_begin, b_end)."""
+    """Channels [d_begin, d_end) of batches [b_begin, b_end)."""
     _prefer_wide_vectors()
     length = np.uint64(u.shape[1])
     lo = np.uint64(d_begin)
@@ -463,10 +466,17 @@ def _scan_tokens(
                 d = lo + k
                 decay[k], drive[k] = _prepare_step(delta[b, t, d], u[b, t, d], bt, bias[d],
                                                    a_vec[d])  # fmt: skip
-            for k in range(width):
-                hk = decay[k] * h[k] + drive[k]
-                h[k] = hk
-                out[b, t, lo + k] = hk
+            if states:
+                for k in range(width):
+                    hk = decay[k] * h[k] + drive[k]
+                    h[k] = hk
+                    out[b, t, lo + k] = hk
+            else:
+                for k in range(width):
+                    h[k] = decay[k] * h[k] + drive[k]
+                c_t = cm[b, t]
+                for k in range(width):  # the row kernel's emit, term for term
+                    out[b, t, lo + k] = h[k] * c_t + d_vec[lo + k] * u[b, t, lo + k]
         for k in range(width):
             last[b, lo + k] = h[k]
 
@@ -489,20 +499,31 @@ def _token_ranges(batch: int, dim: int, length: int, threads: int) -> list[tuple
 
 
 def scan_simd_tokens(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor | None,
+    D: Tensor | None,
+    delta_bias: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
-    """Every state (batch, L, D, 1) and the last one (batch, D, 1), float32, of u, delta
-    (batch, L, D) and B (batch, L, 1). Needs `applicable(A, True)`; inference only."""
+    """Token-major scan of u, delta (batch, L, D) with B, C (batch, L, 1), float32: y = h * C +
+    D * u (batch, L, D), or with C None every state (batch, L, D, 1); and the last state
+    (batch, D, 1). Needs `applicable(A, True)`; inference only."""
     bsz, length, dim = u.shape
     out = torch.empty(bsz, length, dim, dtype=torch.float32)
     last = torch.empty(bsz, dim, dtype=torch.float32)
-    bias = delta_bias if delta_bias is not None else A.new_zeros(dim)
+    zeros = A.new_zeros(dim)
 
     def arr(t: Tensor) -> np.ndarray:
         return t.detach().to(torch.float32).contiguous().numpy()
 
-    args = (arr(delta), arr(u), arr(B.reshape(bsz, length)), arr(bias), arr(A[:, 0]),
-            out.numpy(), last.numpy())  # fmt: skip
+    args = (
+        arr(delta), arr(u), arr(B.reshape(bsz, length)),
+        arr(C.reshape(bsz, length)) if C is not None else np.zeros((1, 0), np.float32),
+        arr(delta_bias if delta_bias is not None else zeros), arr(A[:, 0]),
+        arr(D if D is not None else zeros), C is None, out.numpy(), last.numpy(),
+    )  # fmt: skip
     units = _token_ranges(bsz, dim, length, torch.get_num_threads())
     if len(units) == 1:
         _scan_tokens(*args, *units[0])
@@ -510,4 +531,4 @@ def scan_simd_tokens(
         pool = _pool(len(units))
         for job in [pool.submit(_scan_tokens, *args, *unit) for unit in units]:
             job.result()
-    return out.unsqueeze(-1), last.unsqueeze(-1)
+    return (out.unsqueeze(-1) if C is None else out), last.unsqueeze(-1)

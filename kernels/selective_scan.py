@@ -253,6 +253,42 @@ def selective_scan_states(
     return scan_ops.selective_scan_states_op(u, delta, A, B, delta_bias, bool(delta_softplus), name)
 
 
+def selective_scan_tokens(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    *,
+    backend: str | None = None,
+) -> Tensor:
+    """`selective_scan` for token-major (channels-last) tensors: u, delta (batch, L, D), B, C
+    (batch, L, N) -> y (batch, L, D), the same numbers (no z: gate the result yourself).
+
+    Why a second entry point: a channels-last model holds u and delta token by token, and the
+    (batch, D, L) form costs a transposing copy of each and of y per scan. CPU inference at
+    float32, d_state 1 with softplus (the fused numba path) reads and writes this layout
+    directly; anything else (autograd, tracing for FLOP counts, float64, Triton) runs
+    `selective_scan` on transposed views.
+    """
+    name = resolve_backend(backend, u.device)
+    if _token_kernel_applies(name, u, delta, A, B, C, D, delta_bias, delta_softplus):
+        from vzoo.kernels.scan_simd import scan_simd_tokens
+
+        _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2),
+                 C.transpose(1, 2), D, delta_bias=delta_bias)  # fmt: skip
+        return scan_simd_tokens(u, delta, A, B, C, D, delta_bias)[0].to(u.dtype)
+    y = selective_scan(
+        u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2).contiguous(),
+        C.transpose(1, 2).contiguous(), D, None, delta_bias, delta_softplus, backend=name,
+    )  # fmt: skip
+    assert isinstance(y, Tensor)
+    return y.transpose(1, 2)
+
+
 def selective_scan_states_tokens(
     u: Tensor,
     delta: Tensor,
@@ -263,44 +299,40 @@ def selective_scan_states_tokens(
     *,
     backend: str | None = None,
 ) -> Tensor:
-    """`selective_scan_states` for token-major (channels-last) tensors: u, delta (batch, L, D),
-    B (batch, L, N) -> every hidden state (batch, L, D, N), the same numbers.
-
-    Why a second entry point: a channels-last model (Spatial-Mamba) holds u and delta token by
-    token, and the (batch, D, L) form costs a transposing copy of each and of the states per
-    block. CPU inference at float32, d_state 1 with softplus (the fused numba path) reads and
-    writes this layout directly; anything else (autograd, tracing for FLOP counts, float64,
-    Triton) runs `selective_scan_states` on transposed views.
-    """
+    """`selective_scan_states` for token-major tensors: u, delta (batch, L, D), B (batch, L, N)
+    -> every hidden state (batch, L, D, N), the same numbers (see `selective_scan_tokens`)."""
     name = resolve_backend(backend, u.device)
-    if _token_kernel_applies(name, u, delta, A, B, delta_bias, delta_softplus):
+    if _token_kernel_applies(name, u, delta, A, B, None, None, delta_bias, delta_softplus):
         from vzoo.kernels.scan_simd import scan_simd_tokens
 
         _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), None,
                  delta_bias=delta_bias)  # fmt: skip
-        return scan_simd_tokens(u, delta, A, B, delta_bias)[0]
+        return scan_simd_tokens(u, delta, A, B, None, None, delta_bias)[0]
     states = selective_scan_states(
-        u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), delta_bias,
+        u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2).contiguous(), delta_bias,
         delta_softplus, backend=name,
     )  # fmt: skip
     return states.permute(0, 3, 1, 2)
 
 
 def _token_kernel_applies(
-    backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None,
-    delta_softplus: bool,
+    backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor | None,
+    D: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
 ) -> bool:  # fmt: skip
+    """The token-major numba kernel runs: CPU inference outside a trace, float32 u, delta, B
+    and C of one group and one state, softplus, A <= 0 (see `scan_simd.applicable`)."""
     from vzoo.kernels import scan_simd
 
-    tensors = (u, delta, A, B, delta_bias)
+    tensors = (u, delta, A, B, C, D, delta_bias)
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     return (
         backend == "torch"
         and u.device.type == "cpu"
         and not torch.jit.is_tracing()
         and not needs_grad
-        and u.dtype == delta.dtype == B.dtype == torch.float32
+        and all(t.dtype == torch.float32 for t in (u, delta, B) + ((C,) if C is not None else ()))
         and B.dim() == 3
+        and (C is None or C.dim() == 3)
         and scan_ops.numba_enabled()
         and scan_simd.enabled()
         and scan_simd.applicable(A, delta_softplus)

@@ -23,6 +23,7 @@ from vzoo.kernels import (
     selective_scan,
     selective_scan_states,
     selective_scan_states_tokens,
+    selective_scan_tokens,
 )
 from vzoo.kernels.selective_scan import selective_scan_reference
 
@@ -303,52 +304,75 @@ def _token_inputs(batch: int, dim: int, length: int, seed: int) -> dict[str, tor
         "delta": torch.randn(batch, length, dim, generator=g) * 0.5,
         "A": -torch.rand(dim, 1, generator=g) * 2,
         "B": torch.randn(batch, length, 1, generator=g),
+        "C": torch.randn(batch, length, 1, generator=g),
+        "D": torch.randn(dim, generator=g),
         "delta_bias": torch.randn(dim, generator=g) * 0.1,
     }
 
 
+@pytest.mark.parametrize("states", [True, False], ids=["states", "y"])
 @pytest.mark.parametrize(
     ("shape", "threads"),
     [((1, 16, 100), 1), ((2, 13, 2500), 2), ((1, 40, 37), 2), ((3, 24, 1), 3), ((1, 512, 300), 2)],
 )
-def test_token_major_states_are_the_row_kernels_bits(
-    shape: tuple[int, int, int], threads: int, monkeypatch: pytest.MonkeyPatch
+def test_token_major_scan_gives_the_row_kernels_bits(
+    shape: tuple[int, int, int], threads: int, states: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """u, delta (b, L, D): the token-major kernel (channels as lanes, any thread split) gives
-    exactly the states the row kernel gives on the transposed tensors, and is what ran."""
+    exactly the states, resp. y = h * C + D * u, that the row kernel gives on the transposed
+    tensors, and is what ran."""
     batch, dim, length = shape
     inp = _token_inputs(batch, dim, length, seed=sum(shape))
-    want = selective_scan_states(
-        inp["u"].transpose(1, 2), inp["delta"].transpose(1, 2), inp["A"],
-        inp["B"].transpose(1, 2), inp["delta_bias"], True, backend="torch",
-    ).permute(0, 3, 1, 2)  # fmt: skip
+    u_t, delta_t, b_t, c_t = (inp[k].transpose(1, 2) for k in ("u", "delta", "B", "C"))
+    if states:
+        want = selective_scan_states(
+            u_t, delta_t, inp["A"], b_t, inp["delta_bias"], True, backend="torch"
+        ).permute(0, 3, 1, 2)
+    else:
+        want = selective_scan(
+            u_t, delta_t, inp["A"], b_t.contiguous(), c_t.contiguous(), inp["D"], None,
+            inp["delta_bias"], True, backend="torch",
+        ).transpose(1, 2)  # fmt: skip
     calls = []
     real = scan_simd.scan_simd_tokens
     monkeypatch.setattr(scan_simd, "scan_simd_tokens", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    got = selective_scan_states_tokens(
-        inp["u"], inp["delta"], inp["A"], inp["B"], inp["delta_bias"], True, backend="torch"
-    )
-    assert calls == [1] and got.shape == (batch, length, dim, 1)
+    args = (inp["u"], inp["delta"], inp["A"], inp["B"])
+    if states:
+        got = selective_scan_states_tokens(*args, inp["delta_bias"], True, backend="torch")
+    else:
+        got = selective_scan_tokens(
+            *args, inp["C"], inp["D"], inp["delta_bias"], True, backend="torch"
+        )
+    assert calls == [1] and got.shape == want.shape
     assert torch.equal(got, want)
 
 
-def test_token_major_states_elsewhere_transpose_and_match_float64() -> None:
-    """float64, autograd and no-softplus take `selective_scan_states` on transposed views: the
-    same function (against the sequential float64 reference), gradients flow."""
+def test_token_major_scans_elsewhere_transpose_and_match_float64() -> None:
+    """float64 and autograd take `selective_scan(_states)` on transposed views: the same
+    function (against the sequential float64 reference), gradients flow."""
     inp = {k: v.double() for k, v in _token_inputs(2, 8, 50, seed=3).items()}
+    u_t, delta_t, b_t, c_t = (inp[k].transpose(1, 2) for k in ("u", "delta", "B", "C"))
     got = selective_scan_states_tokens(
         inp["u"], inp["delta"], inp["A"], inp["B"], inp["delta_bias"], True, backend="torch"
     )
     ref = selective_scan_states(
-        inp["u"].transpose(1, 2), inp["delta"].transpose(1, 2), inp["A"],
-        inp["B"].transpose(1, 2), inp["delta_bias"], True, backend="reference",
-    ).permute(0, 3, 1, 2)  # fmt: skip
+        u_t, delta_t, inp["A"], b_t, inp["delta_bias"], True, backend="reference"
+    ).permute(0, 3, 1, 2)
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    got_y = selective_scan_tokens(
+        inp["u"], inp["delta"], inp["A"], inp["B"], inp["C"], inp["D"], inp["delta_bias"], True
+    )
+    ref_y = selective_scan_reference(
+        u_t, delta_t, inp["A"], b_t, c_t, inp["D"], None, inp["delta_bias"], True
+    )
+    assert isinstance(ref_y, torch.Tensor)
+    torch.testing.assert_close(got_y, ref_y.transpose(1, 2), rtol=1e-12, atol=1e-12)
     u = _token_inputs(1, 8, 20, seed=4)
     u["u"].requires_grad_(True)
-    out = selective_scan_states_tokens(u["u"], u["delta"], u["A"], u["B"], None, True)
-    out.sum().backward()
+    selective_scan_tokens(
+        u["u"], u["delta"], u["A"], u["B"], u["C"], None, None, True
+    ).sum().backward()
     assert u["u"].grad is not None and torch.isfinite(u["u"].grad).all()
 
 
@@ -356,8 +380,9 @@ def test_token_major_kernel_vectorises_over_the_channels() -> None:
     """Its speed is the channel loops running as vectors with contiguous loads (no gathers)."""
     fresh = numba.njit(**{**scan_simd._JIT, "cache": False})(scan_simd._scan_tokens.py_func)
     a, v = np.zeros((1, 5, 64), np.float32), np.zeros(64, np.float32)
-    fresh(a, a, np.zeros((1, 5), np.float32), v, v, a.copy(), np.zeros((1, 64), np.float32),
-          0, 1, 0, 64)  # fmt: skip
+    bc = np.zeros((1, 5), np.float32)
+    for states in (True, False):
+        fresh(a, a, bc, bc, v, v, v, states, a.copy(), np.zeros((1, 64), np.float32), 0, 1, 0, 64)
     llvm_ir = fresh.inspect_llvm(fresh.signatures[0])
     assert len(re.findall(r"^vector\.body\d*:", llvm_ir, re.MULTILINE)) >= 2
     assert "masked.gather" not in llvm_ir and "masked.scatter" not in llvm_ir

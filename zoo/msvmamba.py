@@ -17,8 +17,9 @@ MS2D, as the authors' `SS2D` runs it with `sscore_type="multiscale_4scan_12"`, `
 
 State-dict keys and shapes equal the authors' (`YuHengsss/MSVMamba`, classification/models/vmamba.py
 `VSSM` for the classifier, detection/model.py `MM_VSSM` for the detection/segmentation backbone).
-The scan goes through `vzoo.kernels.selective_scan` only; the direction reordering is plain tensor
-ops here (no shared cross-scan kernel exists for this layout).
+The scan goes through `vzoo.kernels.selective_scan_tokens` only (token-major: the channels-last
+maps are never transposed); the direction reordering is plain tensor ops here (no shared
+cross-scan kernel exists for this layout).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from torch import Tensor, nn
 
 from vzoo.core.cards import Convention, FamilyCard
 from vzoo.core.errors import UserInputError
-from vzoo.kernels import selective_scan
+from vzoo.kernels import selective_scan_tokens
 from vzoo.zoo.checkpoint import load_state_dict_strict
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
@@ -172,9 +173,9 @@ class ConvFFN(nn.Module):
 
 
 def low_res_sequence(x: Tensor) -> Tensor:
-    """(B, D, h, w) -> (B, D, 3*h*w): row-major reversed, column-major, column-major reversed."""
-    cols = x.transpose(2, 3).flatten(2)
-    return torch.cat([x.flatten(2).flip(-1), cols, cols.flip(-1)], dim=2)
+    """(B, h, w, D) -> (B, 3*h*w, D): row-major reversed, column-major, column-major reversed."""
+    cols = x.transpose(1, 2).flatten(1, 2)
+    return torch.cat([x.flatten(1, 2).flip(1), cols, cols.flip(1)], dim=1)
 
 
 def merge_low_res(y: Tensor, h: int, w: int) -> Tensor:
@@ -242,39 +243,36 @@ class MultiScaleSS2D(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def scan(self, u: Tensor, k: int) -> Tensor:
-        """One selective scan over u (B, D, L) with parameter set k -> out_norm'ed (B, L, D)."""
+        """One selective scan over tokens u (B, L, D) with parameter set k -> out_norm'ed
+        (B, L, D). Token-major throughout: the projections are linears over the channels and
+        the scan reads and writes (B, L, D), so nothing is transposed."""
         d, n, r = self.d_inner, self.d_state, self.dt_rank
-        x_dbl = torch.matmul(self.x_proj_weight[k], u)  # (c, d) @ (b, d, l): no einsum copies
-        dts, b_ssm, c_ssm = torch.split(x_dbl, [r, n, n], dim=1)
-        dts = torch.matmul(self.dt_projs_weight[k], dts)
+        x_dbl = F.linear(u, self.x_proj_weight[k])  # (B, L, R + 2N)
+        dts, b_ssm, c_ssm = torch.split(x_dbl, [r, n, n], dim=-1)
+        dts = F.linear(dts, self.dt_projs_weight[k])  # (B, L, D)
         ct = _at_least_float32(self.A_logs.dtype)
         a = -torch.exp(self.A_logs[k * d : (k + 1) * d].to(ct))
-        y = selective_scan(
-            u,
-            dts,
-            a,
-            b_ssm.contiguous(),
-            c_ssm.contiguous(),
+        y = selective_scan_tokens(
+            u, dts, a, b_ssm, c_ssm,
             D=self.Ds[k * d : (k + 1) * d].to(ct),
             delta_bias=self.dt_projs_bias[k].to(ct),
             delta_softplus=True,
-        )
-        assert isinstance(y, Tensor)
-        return self.out_norm(y.transpose(1, 2).to(u.dtype))
+        )  # fmt: skip
+        return self.out_norm(y.to(u.dtype))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C) -> (B, H, W, C)
         """Multi-scale 2-D selective scan: (B, H, W, C) -> (B, H, W, C)."""
         b, h, w, _ = x.shape
-        x, z = self.in_proj(x).chunk(2, dim=-1)
-        z = self.act(z)
-        # the depthwise convs on the NHWC memory (a channels-last view: oneDNN's fast layout);
-        # the scans then read (B, D, L) rows, gathered once per resolution
-        x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-        x_full = self.act(self.conv2d(x))
-        x_low = self.act(self.conv2d_b1(x)).contiguous()
-        h1, w1 = x_low.shape[2:]
+        # in_proj as two linears over its weight's halves: each comes out contiguous, so the
+        # depthwise convs get a channels-last map (oneDNN's fast layout) without a copy
+        w_x, w_z = self.in_proj.weight.chunk(2, dim=0)
+        z = self.act(F.linear(x, w_z))
+        x = F.linear(x, w_x).permute(0, 3, 1, 2)
+        x_full = self.act(self.conv2d(x)).permute(0, 2, 3, 1)  # (B, H, W, D)
+        x_low = self.act(self.conv2d_b1(x)).permute(0, 2, 3, 1)
+        h1, w1 = x_low.shape[1:3]
         y_low = self.scan(low_res_sequence(x_low), 0)
-        y_full = self.scan(x_full.reshape(b, -1, h * w), 1).reshape(b, h, w, -1)
+        y_full = self.scan(x_full.reshape(b, h * w, -1), 1).reshape(b, h, w, -1)
         y_low = merge_low_res(y_low, h1, w1)
         y_low = F.interpolate(y_low, size=(h, w), mode="bilinear", align_corners=False)
         y = y_full + y_low.permute(0, 2, 3, 1)
