@@ -532,3 +532,107 @@ def scan_simd_tokens(
         for job in [pool.submit(_scan_tokens, *args, *unit) for unit in units]:
             job.result()
     return (out.unsqueeze(-1) if C is None else out), last.unsqueeze(-1)
+
+
+# ---- the four-direction cross scan, token-major ------------------------------------------------
+# VMamba-v2's SS2D scans an H x W map in four orders (rows, columns, both reversed) and sums the
+# four outputs back in place. Done as tensors that is a gathered copy of the map per order, four
+# scans over (b, 4D, L) rows, and flips and transposes to merge. Here each order is an index
+# walk over the token-major map: at step t the kernel reads token p = order_k(t) (D contiguous
+# channels, the vector lanes) and adds its output to token p of the result, in cross_merge's
+# order ((y0 + y2) + (y1 + y3)), so nothing is copied, flipped or transposed.
+
+
+@numba.njit(**_JIT)
+def _cross_scan_tokens(
+    delta: np.ndarray,  # (4, batch, L, D) per direction, token (not scan) order
+    u: np.ndarray,  # (batch, L, D)
+    bm: np.ndarray,  # (4, batch, L): B at N = 1, token order
+    cm: np.ndarray,  # (4, batch, L): C
+    bias: np.ndarray,  # (4 * D,)
+    a_vec: np.ndarray,  # (4 * D,) A[:, 0]
+    d_vec: np.ndarray,  # (4 * D,) skip weights
+    height: int,
+    width: int,
+    out: np.ndarray,  # (batch, L, D): the merged y
+    tmp: np.ndarray,  # (batch, L, D): directions 1 + 3 before they join
+    b_begin: int,
+    b_end: int,
+    d_begin: int,
+    d_end: int,
+) -> None:
+    """Channels [d_begin, d_end) of batches [b_begin, b_end), all four directions."""
+    _prefer_wide_vectors()
+    length = np.uint64(u.shape[1])
+    dim = np.uint64(u.shape[2])
+    hgt, wid = np.uint64(height), np.uint64(width)
+    lo = np.uint64(d_begin)
+    width_c = np.uint64(d_end - d_begin)
+    decay = np.empty(width_c, np.float32)
+    drive = np.empty(width_c, np.float32)
+    h = np.empty(width_c, np.float32)
+    one = np.uint64(1)
+    for b in range(np.uint64(b_begin), np.uint64(b_end)):
+        for k in range(np.uint64(4)):
+            dst = out if k % np.uint64(2) == np.uint64(0) else tmp
+            add = k >= np.uint64(2)
+            base = k * dim + lo  # this direction's parameters: channel k * D + d
+            for j in range(width_c):
+                h[j] = _ZERO
+            for t in range(length):
+                s = t if k < np.uint64(2) else length - one - t  # 2, 3: 0, 1 reversed
+                p = s if k % np.uint64(2) == np.uint64(0) else (s % hgt) * wid + s // hgt
+                bt = bm[k, b, p]
+                for j in range(width_c):
+                    c = lo + j
+                    decay[j], drive[j] = _prepare_step(
+                        delta[k, b, p, c], u[b, p, c], bt, bias[base + j], a_vec[base + j]
+                    )
+                for j in range(width_c):
+                    h[j] = decay[j] * h[j] + drive[j]
+                c_t = cm[k, b, p]
+                if add:
+                    for j in range(width_c):
+                        y = h[j] * c_t + d_vec[base + j] * u[b, p, lo + j]
+                        dst[b, p, lo + j] = dst[b, p, lo + j] + y
+                else:
+                    for j in range(width_c):
+                        dst[b, p, lo + j] = h[j] * c_t + d_vec[base + j] * u[b, p, lo + j]
+        for p in range(length):
+            for j in range(width_c):
+                out[b, p, lo + j] = out[b, p, lo + j] + tmp[b, p, lo + j]
+
+
+def cross_scan_simd_tokens(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor,
+    delta_bias: Tensor,
+    height: int,
+    width: int,
+) -> Tensor:
+    """The merged four-direction scan of u (batch, L = H * W, D): delta (4, batch, L, D), B, C
+    (4, batch, L) per direction in token order; A (4D, 1), D, delta_bias (4D,) float32 ->
+    y (batch, L, D) float32, summed as `cross_merge` sums. Needs `applicable(A, True)`."""
+    bsz, length, dim = u.shape
+    out = torch.empty(bsz, length, dim, dtype=torch.float32)
+    tmp = torch.empty_like(out)
+
+    def arr(t: Tensor) -> np.ndarray:
+        return t.detach().to(torch.float32).contiguous().numpy()
+
+    args = (
+        arr(delta), arr(u), arr(B), arr(C), arr(delta_bias), arr(A[:, 0]), arr(D), height,
+        width, out.numpy(), tmp.numpy(),
+    )  # fmt: skip
+    units = _token_ranges(bsz, dim, 4 * length, torch.get_num_threads())
+    if len(units) == 1:
+        _cross_scan_tokens(*args, *units[0])
+    else:  # the kernel releases the GIL: one Python thread per unit
+        pool = _pool(len(units))
+        for job in [pool.submit(_cross_scan_tokens, *args, *unit) for unit in units]:
+            job.result()
+    return out

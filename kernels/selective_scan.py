@@ -275,7 +275,7 @@ def selective_scan_tokens(
     `selective_scan` on transposed views.
     """
     name = resolve_backend(backend, u.device)
-    if _token_kernel_applies(name, u, delta, A, B, C, D, delta_bias, delta_softplus):
+    if token_kernel_applies(name, u, delta, A, B, C, D, delta_bias, delta_softplus):
         from vzoo.kernels.scan_simd import scan_simd_tokens
 
         _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2),
@@ -302,7 +302,7 @@ def selective_scan_states_tokens(
     """`selective_scan_states` for token-major tensors: u, delta (batch, L, D), B (batch, L, N)
     -> every hidden state (batch, L, D, N), the same numbers (see `selective_scan_tokens`)."""
     name = resolve_backend(backend, u.device)
-    if _token_kernel_applies(name, u, delta, A, B, None, None, delta_bias, delta_softplus):
+    if token_kernel_applies(name, u, delta, A, B, None, None, delta_bias, delta_softplus):
         from vzoo.kernels.scan_simd import scan_simd_tokens
 
         _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), None,
@@ -315,7 +315,7 @@ def selective_scan_states_tokens(
     return states.permute(0, 3, 1, 2)
 
 
-def _token_kernel_applies(
+def token_kernel_applies(
     backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor | None,
     D: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
 ) -> bool:  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,15 @@ def test_classifier_matches_the_authors_in_float64(
     load_state_dict_strict(model, regenerate_weights(fixture["cls_keys"], model, seed=0))
 
     dtypes: set[torch.dtype] = set()
-    scan = sm.selective_scan
+    # the SS2D core (projections, four scans, merge) lives in vzoo.kernels.cross_scan
+    scan_site = sys.modules["vzoo.kernels.cross_scan"]
+    scan = scan_site.selective_scan
 
     def recording_scan(*args: Any, **kwargs: Any) -> Any:
         dtypes.update(a.dtype for a in (*args, *kwargs.values()) if isinstance(a, Tensor))
         return scan(*args, **kwargs)
 
-    monkeypatch.setattr(sm, "selective_scan", recording_scan)
+    monkeypatch.setattr(scan_site, "selective_scan", recording_scan)
     with torch.no_grad():
         logits = model(fixture["input"])
     assert dtypes == {torch.float64}  # every scan operand stays float64

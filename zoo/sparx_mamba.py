@@ -18,8 +18,9 @@ scale of every cross layer (`op.scale`, initialised for 1333x800 inputs); the cl
 SDPA's default scale 1/sqrt(tokens of the strided map). The authors' mmseg file is the detection
 network with the classifier's fixed scale (`learnable_attn_scale=False`, registered in mmseg).
 
-The scan goes through `vzoo.kernels.selective_scan` only; the 4 scan orders (row-major,
-column-major, both reversed) come from `vzoo.kernels.cross_scan`.
+The scan goes through `vzoo.kernels.cross_selective_scan` only: the per-direction projections,
+the 4 scan orders (row-major, column-major, both reversed) and their merge (on a CPU in float32
+one pass over the token-major map, elsewhere `cross_scan` / `selective_scan` / `cross_merge`).
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from torch import Tensor, nn
 
 from vzoo.core.cards import Convention, FamilyCard, Preprocess
 from vzoo.core.errors import UserInputError
-from vzoo.kernels import selective_scan
-from vzoo.kernels.cross_scan import cross_merge, cross_scan
+from vzoo.kernels.cross_scan import cross_merge, cross_scan, cross_selective_scan
 from vzoo.zoo.layers import DropPath
 from vzoo.zoo.registration import register_backbone
 
@@ -328,28 +328,16 @@ class SparXSS2D(nn.Module):
         return y
 
     def forward_ssm(self, x: Tensor) -> Tensor:
-        """The 4-direction selective scan of an NCHW map, merged back to (B, D, H, W)."""
-        b, d, h, w = x.shape
-        x = x.contiguous()  # channels-last in, the scan orders are gathered from NCHW
-        k, n, r, length = self.K, self.d_state, self.dt_rank, h * w
-        xs = cross_scan(x).reshape(b, k * d, length)
-        # the per-direction projections as batched matmuls: oneDNN's grouped 1-d convs (what
-        # the authors call) run at ~1 GMAC/s here, a (k, c, d) @ (b, k, d, L) matmul at BLAS speed
-        x_dbl = torch.matmul(self.x_proj_weight.view(k, r + 2 * n, d), xs.view(b, k, d, length))
-        dts, bs, cs = x_dbl.split((r, n, n), dim=2)
-        dts = torch.matmul(self.dt_projs_weight, dts).reshape(b, k * d, length)
-        ys = selective_scan(
-            xs,
-            dts,
+        """The 4-direction selective scan of a (B, D, H, W) map, merged back, normed."""
+        k, n, r, d = self.K, self.d_state, self.dt_rank, self.d_inner
+        y = cross_selective_scan(
+            x,
+            self.x_proj_weight.view(k, r + 2 * n, d),
+            self.dt_projs_weight,
             -torch.exp(_at_least_float32(self.A_logs)),
-            bs.contiguous(),
-            cs.contiguous(),
             _at_least_float32(self.Ds),
-            delta_bias=_at_least_float32(self.dt_projs_bias.reshape(-1)),
-            delta_softplus=True,
+            _at_least_float32(self.dt_projs_bias.reshape(-1)),
         )
-        assert isinstance(ys, Tensor)
-        y = cross_merge(ys.view(b, k, d, length), h, w).view(b, d, h, w)
         return self.out_norm(y)
 
     def forward(self, x: Tensor, shortcut: Tensor | None = None) -> Tensor:
