@@ -73,12 +73,7 @@ def cross_selective_scan(
 
         tokens = x.permute(0, 2, 3, 1).reshape(b, length, c)  # a view of channels-last x
         x_dbl = F.linear(tokens, x_proj_weight.reshape(k * (r + 2), c)).view(b, length, k, r + 2)
-        # (4, B, L, R) @ (4, 1, R, C): every direction's delta, in token order
-        dts = torch.matmul(
-            x_dbl[..., :r].permute(2, 0, 1, 3), dt_projs_weight.transpose(1, 2)[:, None]
-        )
-        bs, cs = x_dbl[..., r].permute(2, 0, 1), x_dbl[..., r + 1].permute(2, 0, 1)
-        y = cross_scan_simd_tokens(tokens, dts, A, bs, cs, D, delta_bias, h, w)
+        y = cross_scan_simd_tokens(tokens, x_dbl, dt_projs_weight, A, D, delta_bias, h, w)
         return y.view(b, h, w, c).permute(0, 3, 1, 2)
     xs = cross_scan(x.contiguous()).reshape(b, k * c, length)
     # the per-direction projections as batched matmuls: oneDNN's grouped 1-d convs (what the

@@ -537,18 +537,19 @@ def scan_simd_tokens(
 # ---- the four-direction cross scan, token-major ------------------------------------------------
 # VMamba-v2's SS2D scans an H x W map in four orders (rows, columns, both reversed) and sums the
 # four outputs back in place. Done as tensors that is a gathered copy of the map per order, four
-# scans over (b, 4D, L) rows, and flips and transposes to merge. Here each order is an index
-# walk over the token-major map: at step t the kernel reads token p = order_k(t) (D contiguous
-# channels, the vector lanes) and adds its output to token p of the result, in cross_merge's
-# order ((y0 + y2) + (y1 + y3)), so nothing is copied, flipped or transposed.
+# delta maps from the per-direction dt projections, four scans over (b, 4D, L) rows, and flips
+# and transposes to merge. Here each order is an index walk over the token-major map: at step t
+# the kernel reads token p = order_k(t) (D contiguous channels, the vector lanes), forms its
+# delta from the token's R low-rank coefficients (R multiply-adds per channel, where the tensor
+# path writes and reads back a (4, b, L, D) delta: 77 MB per SparX-T stage-1 block at batch 8),
+# and adds its output to token p of the result in cross_merge's order ((y0 + y2) + (y1 + y3)).
 
 
 @numba.njit(**_JIT)
 def _cross_scan_tokens(
-    delta: np.ndarray,  # (4, batch, L, D) per direction, token (not scan) order
+    x_dbl: np.ndarray,  # (batch, L, 4, R + 2): per token and direction, dt's R coefficients, B, C
+    dt_w: np.ndarray,  # (4, R, D): the dt projections, transposed (channels contiguous)
     u: np.ndarray,  # (batch, L, D)
-    bm: np.ndarray,  # (4, batch, L): B at N = 1, token order
-    cm: np.ndarray,  # (4, batch, L): C
     bias: np.ndarray,  # (4 * D,)
     a_vec: np.ndarray,  # (4 * D,) A[:, 0]
     d_vec: np.ndarray,  # (4 * D,) skip weights
@@ -565,9 +566,11 @@ def _cross_scan_tokens(
     _prefer_wide_vectors()
     length = np.uint64(u.shape[1])
     dim = np.uint64(u.shape[2])
+    rank = np.uint64(dt_w.shape[1])
     hgt, wid = np.uint64(height), np.uint64(width)
     lo = np.uint64(d_begin)
     width_c = np.uint64(d_end - d_begin)
+    dts = np.empty(width_c, np.float32)
     decay = np.empty(width_c, np.float32)
     drive = np.empty(width_c, np.float32)
     h = np.empty(width_c, np.float32)
@@ -582,15 +585,20 @@ def _cross_scan_tokens(
             for t in range(length):
                 s = t if k < np.uint64(2) else length - one - t  # 2, 3: 0, 1 reversed
                 p = s if k % np.uint64(2) == np.uint64(0) else (s % hgt) * wid + s // hgt
-                bt = bm[k, b, p]
+                for j in range(width_c):  # delta = the dt projection of this token
+                    dts[j] = _ZERO
+                for r in range(rank):
+                    coef = x_dbl[b, p, k, r]
+                    for j in range(width_c):
+                        dts[j] += coef * dt_w[k, r, lo + j]
+                bt = x_dbl[b, p, k, rank]
                 for j in range(width_c):
-                    c = lo + j
                     decay[j], drive[j] = _prepare_step(
-                        delta[k, b, p, c], u[b, p, c], bt, bias[base + j], a_vec[base + j]
+                        dts[j], u[b, p, lo + j], bt, bias[base + j], a_vec[base + j]
                     )
                 for j in range(width_c):
                     h[j] = decay[j] * h[j] + drive[j]
-                c_t = cm[k, b, p]
+                c_t = x_dbl[b, p, k, rank + one]
                 if add:
                     for j in range(width_c):
                         y = h[j] * c_t + d_vec[base + j] * u[b, p, lo + j]
@@ -605,18 +613,18 @@ def _cross_scan_tokens(
 
 def cross_scan_simd_tokens(
     u: Tensor,
-    delta: Tensor,
+    x_dbl: Tensor,
+    dt_projs_weight: Tensor,
     A: Tensor,
-    B: Tensor,
-    C: Tensor,
     D: Tensor,
     delta_bias: Tensor,
     height: int,
     width: int,
 ) -> Tensor:
-    """The merged four-direction scan of u (batch, L = H * W, D): delta (4, batch, L, D), B, C
-    (4, batch, L) per direction in token order; A (4D, 1), D, delta_bias (4D,) float32 ->
-    y (batch, L, D) float32, summed as `cross_merge` sums. Needs `applicable(A, True)`."""
+    """The merged four-direction scan of u (batch, L = H * W, D), float32: x_dbl (batch, L, 4,
+    R + 2) the per-direction x projections of each token (dt's R coefficients, B, C at N = 1),
+    dt_projs_weight (4, D, R), A (4D, 1), D, delta_bias (4D,) -> y (batch, L, D), summed as
+    `cross_merge` sums. Needs `applicable(A, True)`."""
     bsz, length, dim = u.shape
     out = torch.empty(bsz, length, dim, dtype=torch.float32)
     tmp = torch.empty_like(out)
@@ -625,8 +633,8 @@ def cross_scan_simd_tokens(
         return t.detach().to(torch.float32).contiguous().numpy()
 
     args = (
-        arr(delta), arr(u), arr(B), arr(C), arr(delta_bias), arr(A[:, 0]), arr(D), height,
-        width, out.numpy(), tmp.numpy(),
+        arr(x_dbl), arr(dt_projs_weight.transpose(1, 2)), arr(u), arr(delta_bias), arr(A[:, 0]),
+        arr(D), height, width, out.numpy(), tmp.numpy(),
     )  # fmt: skip
     units = _token_ranges(bsz, dim, 4 * length, torch.get_num_threads())
     if len(units) == 1:
