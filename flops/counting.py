@@ -30,7 +30,8 @@ NOT_COUNTED_BY_PAPERS = frozenset(
     for op in (
         "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "neg", "rsub", "pow", "sqrt",
         "rsqrt", "exp", "exp_", "log", "abs", "sign", "reciprocal", "sigmoid", "sigmoid_", "tanh",
-        "silu", "silu_", "gelu", "elu", "elu_", "softplus", "softmax", "log_softmax", "hardtanh",
+        "silu", "silu_", "gelu", "gelu_", "relu_", "elu", "elu_", "softplus", "softmax",
+        "log_softmax", "hardtanh",
         "hardswish", "leaky_relu", "mean", "sum", "cumsum", "prod", "var", "std", "norm",
         "linalg_vector_norm", "max_pool2d", "avg_pool2d", "adaptive_max_pool2d", "topk", "sort",
         "argmax", "argsort", "where", "lt", "le", "ne", "logical_and", "logical_or", "min",

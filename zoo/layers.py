@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def gelu_fresh(x: Tensor) -> Tensor:
+    """GELU of a tensor that nothing else holds (a layer's fresh output): in place in inference.
+
+    Why: a new output the size of a large map is fresh memory, and first-touching it costs more
+    than the GELU (27 vs 4 ms for 200x320x256 float32 on this 2-core CPU, the size of an MLP's
+    hidden map at 800x1280). Same values (the same kernel). Under autograd, or a trace (which
+    FLOP counting reads), the out-of-place op runs.
+    """
+    if torch.jit.is_tracing() or (torch.is_grad_enabled() and x.requires_grad):
+        return F.gelu(x)
+    return torch.ops.aten.gelu_(x)
 
 
 class DropPath(nn.Module):
@@ -31,13 +46,12 @@ class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
-        """fc1 -> activation -> dropout -> fc2 -> dropout, on the last dimension."""
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        """fc1 -> GELU -> dropout -> fc2 -> dropout, on the last dimension."""
+        return self.drop(self.fc2(self.drop(gelu_fresh(self.fc1(x)))))
 
 
 class ConvLayer(nn.Module):
@@ -61,7 +75,8 @@ class ConvLayer(nn.Module):
             in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias
         )
         self.norm = nn.BatchNorm2d(out_channels) if norm else None
-        self.act = nn.ReLU() if act else None
+        # in place: the norm's (or conv's) output is fresh, and a new one costs page faults
+        self.act = nn.ReLU(inplace=True) if act else None
 
     def forward(self, x: Tensor) -> Tensor:
         """Convolution, then the optional norm and activation."""

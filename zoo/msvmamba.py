@@ -39,7 +39,7 @@ from vzoo.core.cards import Convention, FamilyCard
 from vzoo.core.errors import UserInputError
 from vzoo.kernels import selective_scan_tokens
 from vzoo.zoo.checkpoint import load_state_dict_strict
-from vzoo.zoo.layers import DropPath
+from vzoo.zoo.layers import DropPath, gelu_fresh
 from vzoo.zoo.registration import register_backbone
 
 _VMAMBA_DET = (
@@ -160,7 +160,6 @@ class ConvFFN(nn.Module):
         hidden = channels * expansion
         self.linear1 = nn.Conv2d(channels, hidden, 1)
         self.drop1 = nn.Dropout(drop)
-        self.act = nn.GELU()
         self.linear2 = nn.Conv2d(hidden, channels, 1)
         self.drop2 = nn.Dropout(drop)
         self.dwc = nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden)
@@ -168,7 +167,7 @@ class ConvFFN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, H, W, C)
         """Linear -> + depthwise conv -> activation -> linear, on NCHW maps."""
         x = self.drop1(F.linear(x, self.linear1.weight.flatten(1), self.linear1.bias))
-        x = self.act(x + self.dwc(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+        x = gelu_fresh(x + self.dwc(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
         return self.drop2(F.linear(x, self.linear2.weight.flatten(1), self.linear2.bias))
 
 

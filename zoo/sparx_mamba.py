@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from vzoo.core.cards import Convention, FamilyCard, Preprocess
 from vzoo.core.errors import UserInputError
 from vzoo.kernels.cross_scan import cross_merge, cross_scan, cross_selective_scan
-from vzoo.zoo.layers import DropPath
+from vzoo.zoo.layers import DropPath, gelu_fresh
 from vzoo.zoo.registration import register_backbone
 
 CARD = FamilyCard(
@@ -188,13 +188,12 @@ class ConvMlp(nn.Module):
         super().__init__()
         self.fc1 = nn.Conv2d(dim, hidden, 1)
         self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
-        self.act = nn.GELU()
         self.fc2 = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """1x1 conv, + depthwise conv, activation, 1x1 conv (NCHW)."""
+        """1x1 conv, + depthwise conv, GELU, 1x1 conv (NCHW)."""
         x = self.fc1(x)
-        return self.fc2(self.act(x + self.dwconv(x)))
+        return self.fc2(gelu_fresh(x + self.dwconv(x)))
 
 
 def _strided_dwconv(dim: int, sr_ratio: int) -> nn.Module:
