@@ -44,8 +44,7 @@ def download(
     registry: Optional[list[Path]] = registry_option(),
 ) -> None:
     """Download checkpoints (sha256-verified, resumable, cached under the vzoo home)."""
-    from vzoo.core.errors import UserInputError
-    from vzoo.core.row_runs import RowsRun
+    from vzoo.core.errors import RowsRun, UserInputError
     from vzoo.hub.fetch import Downloader, result_line
     from vzoo.hub.progress import default_progress
 

@@ -89,7 +89,7 @@ def eval_rows(
         from vzoo.core.noise import restore_third_party
 
         restore_third_party()
-    from vzoo.core.row_runs import raise_if_failed
+    from vzoo.core.errors import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows
     from vzoo.evaluation.distributed import check_gpus, is_rank_zero, relaunch
 

@@ -31,9 +31,10 @@ def load_rows(registry: list[Path] | None = None) -> Registry:
 
 
 def end_rows_run(failures: list[str], failed_rows: list[str], total: int, what: str) -> None:
-    """The end of a command over rows (`core.row_runs`'s policy): a lone row's lone failure is the
-    command's own error; otherwise each failure is one line, then one error naming the rows."""
-    from vzoo.core.row_runs import raise_if_failed
+    """The end of a command over rows (the many-rows policy of `core.errors`): a lone row's lone
+    failure is the command's own error; otherwise each failure is one line, then one error naming
+    the rows."""
+    from vzoo.core.errors import raise_if_failed
 
     if total == 1 and len(failures) == 1:
         raise VzooError(failures[0])

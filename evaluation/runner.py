@@ -17,7 +17,7 @@ from typing import Any
 
 from vzoo import settings
 from vzoo.core.atomic import check_writable_dir
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import RowsRun, UserInputError
 from vzoo.core.inputs import check_batch, check_workers
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
@@ -29,7 +29,6 @@ from vzoo.core.results import (
     environment_fingerprint,
     environment_key,
 )
-from vzoo.core.row_runs import RowsRun
 from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
 from vzoo.evaluation.distributed import ImagesDone, check_launcher_environment
@@ -221,7 +220,7 @@ def evaluate_rows(
     on_images: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[RowReport]:
     """Evaluate the rows in turn, each report as soon as its row is done (and stored). A row's
-    failure is its report's one line (`core.row_runs`); a single row's is raised.
+    failure is its report's one line (`core.errors`); a single row's is raised.
     `on_images(row id, images done, images in all)`: the progress within a row (after each
     batch)."""
     check_options(options)

@@ -10,11 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.errors import RowsRun, UserInputError, VzooError, measure_rows
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
-from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.flops.conventions import COMPLETE, Convention, paper_convention
 from vzoo.flops.counting import FlopReport, Handle, count, count_params
 from vzoo.zoo.row_models import build_countable, default_input
@@ -221,7 +220,7 @@ def count_rows(
 
     - Rows with the same inference model (`model_key`: e.g. a 1x and a 3x detector) are traced
       once and share the count.
-    - One row's failure does not lose the others' counts (`core.row_runs.measure_rows`).
+    - One row's failure does not lose the others' counts (`core.errors.measure_rows`).
     - Only counts at the paper's input size are recorded in `store` (comparable with the
       published figure).
     - `--device cuda` without CUDA is bad input, found before any model is built.

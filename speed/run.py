@@ -12,12 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import RowsRun, UserInputError, measure_rows
 from vzoo.core.inputs import check_device, cpu_cores
 from vzoo.core.metrics import METRICS, SPEED_METRICS
 from vzoo.core.registry import Row
 from vzoo.core.results import EvalResult, ResultStore, command_line, environment_fingerprint
-from vzoo.core.row_runs import RowsRun, measure_rows
 from vzoo.speed.memory import CpuPeakRss, CudaPeakAllocated
 from vzoo.speed.protocol import BenchProtocol, loop_defaults
 from vzoo.speed.stability import LoadProbe, Spread, timing_caveats, wait_policy
@@ -298,7 +297,7 @@ def bench_rows(
     - Bad input is found before any model is built: `--device cuda` without CUDA, and, among
       rows the user `named`, one whose model this installation cannot build (an overlay or
       plugin row naming an arch or config not installed; from `--all` such rows are skipped).
-    - One row's failure does not lose the others' numbers (`core.row_runs.measure_rows`); each
+    - One row's failure does not lose the others' numbers (`core.errors.measure_rows`); each
       row is recorded as soon as it is measured, so an interrupted `--all` keeps what it measured.
     """
     return measure_rows(

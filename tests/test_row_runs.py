@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vzoo.core.errors import VzooError
+from vzoo.core.errors import VzooError, measure_rows
 from vzoo.core.registry import load_registry
-from vzoo.core.row_runs import measure_rows
 
 
 def _measure(row) -> str:
