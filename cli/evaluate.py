@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 import typer
 
-from vzoo.cli.interrupt import run_child
 from vzoo.cli.options import all_option, ids_argument, registry_option, task_option
+from vzoo.cli.process import restore_third_party, run_child
 from vzoo.cli.selection import select_rows
 from vzoo.core.errors import UserInputError
 
@@ -86,8 +86,6 @@ def eval_rows(
 ) -> None:
     """Evaluate rows with the official weights; results go to the results store."""
     if verbose:
-        from vzoo.core.noise import restore_third_party
-
         restore_third_party()
     from vzoo.core.errors import raise_if_failed
     from vzoo.core.sharding import parse_shard, shard_rows

@@ -10,13 +10,13 @@ import os
 import sys
 
 from vzoo import settings
-from vzoo.cli import interrupt
+from vzoo.cli import process
 
 # The console script or `python -m vzoo.cli.main` (not an in-process import, e.g. by tests):
 # Ctrl-C during the imports below is already one line and exit 130.
 _IS_PROGRAM = __name__ == "__main__" or os.path.basename(sys.argv[0]) == "vzoo"
 if _IS_PROGRAM:
-    interrupt.guard_startup()
+    process.guard_startup()
 
 import typer  # noqa: E402
 from typer.core import TyperArgument, TyperGroup  # noqa: E402
@@ -83,9 +83,7 @@ def _global_options(
     ),
 ) -> None:
     """Options that apply to every command."""
-    from vzoo.core.noise import quiet_third_party
-
-    quiet_third_party(verbose)
+    process.quiet_third_party(verbose)
 
 
 def _register() -> None:
@@ -118,17 +116,17 @@ _register()
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point (`argv` None: this process is the command)."""
-    with interrupt.handling(whole_process=argv is None and _IS_PROGRAM):
+    with process.handling(whole_process=argv is None and _IS_PROGRAM):
         try:
             code = _run(argv)
         except BaseException:
             # whatever an interrupt caused (an error a library made of it, a SystemExit from
             # a child that was stopped) ends as the interrupt
-            if interrupt.interrupted():
-                interrupt.exit_interrupted()
+            if process.interrupted():
+                process.exit_interrupted()
             raise
-        if interrupt.interrupted():  # swallowed on the way (a DataLoader `__del__`)
-            interrupt.exit_interrupted()
+        if process.interrupted():  # swallowed on the way (a DataLoader `__del__`)
+            process.exit_interrupted()
     sys.exit(code)
 
 
@@ -147,11 +145,11 @@ def _run(argv: list[str] | None) -> int:
         settings.debug()  # a bad VZOO_DEBUG is bad input, found before the command runs
         code = app(args=argv, standalone_mode=False)
     except BaseException as e:
-        if interrupt.interrupted() or isinstance(
+        if process.interrupted() or isinstance(
             e, (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
         ):
-            interrupt.exit_interrupted()  # also what a library made of the interrupt
-        interrupt.command_done()  # it ended on its own: its exit code stands
+            process.exit_interrupted()  # also what a library made of the interrupt
+        process.command_done()  # it ended on its own: its exit code stands
         if isinstance(e, VzooError):
             _fail(str(e), e.exit_code)
         if isinstance(e, settings.SettingError):
@@ -165,7 +163,7 @@ def _run(argv: list[str] | None) -> int:
             raise  # SystemExit; or the traceback was asked for
         # a bug: still one line unless asked for the traceback
         _fail(f"internal error: {type(e).__name__}: {e} (run with VZOO_DEBUG=1 for a traceback)", 1)
-    interrupt.command_done()
+    process.command_done()
     return code if isinstance(code, int) else 0
 
 

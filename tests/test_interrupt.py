@@ -190,7 +190,7 @@ PARENT = r"""
 import sys
 sys.argv = ["vzoo"]
 import vzoo.cli.main as main
-from vzoo.cli.interrupt import run_child
+from vzoo.cli.process import run_child
 main.app = lambda args=None, standalone_mode=False: run_child(
     [sys.executable, "-c", sys.argv_launcher])
 """
