@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo" / "configs" / "sparse_rcnn"
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "004_f70dc1f8115d533c.txt"

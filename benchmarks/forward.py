@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.zoo import build_backbone, build_classifier, list_archs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from servers.loopback import FileRoute, LoopbackServer
 from servers.registry_file import write_registry
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.core.registry import load_registry
 from vzoo.hub import CheckpointCache, Downloader, Endpoints, RetryPolicy, sha256_file
 

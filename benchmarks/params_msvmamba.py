@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.zoo import build_classifier
 
 ROOT = Path(__file__).resolve().parents[1]

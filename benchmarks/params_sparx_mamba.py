@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.zoo import sparx_mamba as sm
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo" / "configs" / "sparx_mamba"

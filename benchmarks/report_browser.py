@@ -30,7 +30,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import vzoo as package
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.core.report import charts_for
 
 ROOT = Path(__file__).resolve().parents[1]

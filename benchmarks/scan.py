@@ -24,7 +24,7 @@ from typing import Any
 import numba
 import torch
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.kernels import selective_scan, selective_scan_states
 
 

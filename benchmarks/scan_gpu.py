@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scan import CASES, QUICK, Case, call, make_inputs
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 
 
 def timed(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:

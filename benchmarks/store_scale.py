@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 from vzoo.core.results import EvalResult, ResultStore
 
 

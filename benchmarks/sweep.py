@@ -29,7 +29,7 @@ from vzoo.speed.stability import settle_wait_policy
 
 settle_wait_policy()  # before torch loads (libgomp reads it once)
 
-from vzoo.core.atomic import write_text_atomic  # noqa: E402
+from vzoo.core.files import write_text_atomic  # noqa: E402
 from vzoo.core.registry import load_registry  # noqa: E402
 from vzoo.core.sweep import build_sweeps, sweep_markdown  # noqa: E402
 

@@ -411,7 +411,7 @@ def main() -> None:
                 print(f"  {NAMES[m]} top ops: " + ", ".join(
                     f"{op} {share:.0%}" for op, _, share in ops[:6]), flush=True)  # fmt: skip
         if args.out is not None:  # after every input: a long run leaves what it measured
-            from vzoo.core.atomic import write_text_atomic
+            from vzoo.core.files import write_text_atomic
 
             report = render(results, profiles, args.rounds, loads, args.clock, args.warmup)
             write_text_atomic(args.out, report)

@@ -57,8 +57,8 @@ def compare(
 
     On a terminal (no --report, no --out): tables of what was measured and, per task, how many
     rows are not measured and the command that measures them; files and pipes get markdown."""
-    from vzoo.core.atomic import check_writable_file, write_text_atomic
     from vzoo.core.errors import UserInputError
+    from vzoo.core.files import check_writable_file, write_text_atomic
     from vzoo.core.report import (
         charts_for,
         compare_stored,

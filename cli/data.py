@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _check_target(path: Path, kind: str, force: bool) -> None:
-    from vzoo.core.atomic import check_writable_dir
+    from vzoo.core.files import check_writable_dir
     from vzoo.evaluation.synthetic import check_not_overwriting
 
     check_writable_dir(path, "dataset directory")

@@ -49,7 +49,7 @@ def flops(
     """Count params and FLOPs of rows' full models; record them next to the published figures."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vzoo.core.atomic import check_writable_file, write_text_atomic
+    from vzoo.core.files import check_writable_file, write_text_atomic
     from vzoo.core.inputs import parse_hw
     from vzoo.core.results import ResultStore
     from vzoo.flops.report import render_flops_markdown, render_flops_table

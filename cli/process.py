@@ -55,6 +55,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
+from vzoo import settings
+
 LINE = "vzoo: interrupted"
 EXIT_CODE = 130
 REDELIVER_S = 2.0  # a swallowed KeyboardInterrupt is raised again this often
@@ -282,10 +284,8 @@ _saved_showwarning: Any = None
 
 
 def _from_vzoo(filename: str) -> bool:
-    from vzoo.core.paths import package_root
-
     try:
-        return Path(filename).resolve().is_relative_to(package_root())
+        return Path(filename).resolve().is_relative_to(settings.package_root())
     except (OSError, ValueError):
         return False
 

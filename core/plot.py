@@ -307,7 +307,7 @@ def chart_png(chart: Chart) -> bytes:
 
 def write_figures(charts: Iterable[Chart], out_dir: str | Path) -> list[Path]:
     """Each chart as `<key>.png` and `<key>.svg` in `out_dir`, each written atomically."""
-    from vzoo.core.atomic import write_bytes_atomic
+    from vzoo.core.files import write_bytes_atomic
 
     out = Path(out_dir)
     written: list[Path] = []

@@ -23,7 +23,6 @@ from vzoo.core import mmdet_index
 from vzoo.core.errors import RegistryError, UnknownRowError, quote, shorten
 from vzoo.core.inputs import MIRROR_SCHEMES, side_problem, url_problem
 from vzoo.core.metrics import METRICS
-from vzoo.core.paths import package_root, user_registry_path
 from vzoo.core.tasks import generic_methods, get_task, task_names, tasks_generation
 
 WEIGHT_KINDS = ("file", "drive-folder")
@@ -201,18 +200,18 @@ def config_path(config: str) -> Path:
     if config.startswith(mmdet_index.CONFIG_PREFIX):
         return mmdet_index.config_path(config)
     path = Path(config)
-    return path if path.is_absolute() else package_root() / config
+    return path if path.is_absolute() else settings.package_root() / config
 
 
 def default_registry_path() -> Path:
-    return package_root() / "registry.yaml"
+    return settings.package_root() / "registry.yaml"
 
 
 def overlay_paths(given: Sequence[str | Path] = ()) -> list[Path]:
     """Overlay files: the user's `$VZOO_HOME/registry.yaml` if it exists, then those `given` (the
     CLI's `--registry` options), else `VZOO_REGISTRY`'s (a flag replaces its variable); each
     file once."""
-    user = user_registry_path()
+    user = settings.user_registry_path()
     paths = [user] if user.is_file() else []
     paths += [Path(p).expanduser() for p in given] if given else settings.registry_overlays()
     unique: dict[Path, Path] = {}

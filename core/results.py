@@ -11,7 +11,7 @@ where earlier versions kept it: a store found there is imported once and renamed
 
 One file holds one *run* — the numbers one `record()` call stores together (e.g. a row's box and
 mask AP) — so a run lands whole or not at all. Each file is written once, to a temporary name in
-its own directory, fsync'ed and renamed (core/atomic.py); a rename within a directory is atomic
+its own directory, fsync'ed and renamed (core/files.py); a rename within a directory is atomic
 on local and network filesystems, so a reader on any node sees a whole file or none, and two
 nodes never write the same file (the run id is a fresh uuid4). Files are never modified; vzoo
 never deletes them. A run's identity is its id, so exporting and importing merges without
@@ -56,7 +56,6 @@ from typing import Any, TypeVar
 
 from vzoo import settings
 from vzoo.core import __version__
-from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic
 from vzoo.core.errors import (
     StoreError,
     UnknownRowError,
@@ -65,8 +64,8 @@ from vzoo.core.errors import (
     shorten,
     warn,
 )
+from vzoo.core.files import created_home, open_sibling_temp, write_bytes_atomic
 from vzoo.core.metrics import METRICS
-from vzoo.core.paths import data_home, former_data_homes, package_root
 from vzoo.core.registry import Registry, is_row_id
 
 RECORD_FORMAT = "vzoo-results/1"  # the "format" field of every record file and export line
@@ -262,7 +261,7 @@ def environment_key(env: dict[str, Any]) -> str:
 
 
 def _git_sha() -> str | None:
-    root = package_root()
+    root = settings.package_root()
     if not (root / ".git").exists():
         return None
     try:
@@ -278,7 +277,7 @@ def _git_sha() -> str | None:
 def default_store_path() -> Path:
     """The store's directory in the data home (record files under `records/`): `$VZOO_HOME`, else
     the user data dir, never a cache folder (clearing caches must not delete measurements)."""
-    return data_home() / "results"
+    return created_home(settings.data_home()) / "results"
 
 
 def default_index_dir() -> Path:
@@ -371,7 +370,7 @@ class ResultStore:
         self._skipped: dict[str, tuple[str, str]] = {}
         self._temps_cleaned = False
         if path is None:
-            for former in former_data_homes():
+            for former in settings.former_data_homes():
                 self._adopt_former_home(former)
             legacy = self.path.parent / LEGACY_DB_NAME
             if legacy.is_file():
@@ -1014,7 +1013,7 @@ def _plain(r: StoredResult) -> EvalResult:
 
 
 def _remove_stale_temps(records_dir: Path) -> None:
-    """Remove the temporary files killed writers left (`.<name>.<hex>.tmp`, see core/atomic.py)
+    """Remove the temporary files killed writers left (`.<name>.<hex>.tmp`, see core/files.py)
     once they are older than STALE_TEMP_S: a writer at work now is never touched. Best effort."""
     cutoff = time.time() - STALE_TEMP_S
     try:

@@ -145,7 +145,7 @@ def sweep_svg(sweep: Sweep) -> str:
 
 def save_sweep(sweep: Sweep, stem: str | Path) -> list[Path]:
     """The figure as `<stem>.svg` and `<stem>.png`, each written atomically."""
-    from vzoo.core.atomic import write_bytes_atomic
+    from vzoo.core.files import write_bytes_atomic
     from vzoo.core.plot import _save
 
     fig = draw_sweep(sweep)

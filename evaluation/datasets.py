@@ -15,6 +15,7 @@ from typing import Any
 
 from vzoo import settings
 from vzoo.core.errors import UserInputError, quote, shorten
+from vzoo.core.files import sha256_file
 from vzoo.core.tasks import dataset_dirs
 
 # the files of an ImageNet class folder the classifiers' loader reads as images
@@ -236,8 +237,6 @@ def ade20k_layout(root: Path) -> Ade20kLayout:
 
 def file_fingerprint(path: Path) -> str:
     """sha256 of a file (the annotation file identifies a COCO split)."""
-    from vzoo.hub.cache import sha256_file
-
     return sha256_file(path)
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vzoo.core.atomic import write_text_atomic
 from vzoo.core.cards import card_methods, find_card
+from vzoo.core.files import write_text_atomic
 from vzoo.core.registry import Row
 from vzoo.core.tasks import generic_methods
 from vzoo.evaluation import datasets

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vzoo.core.atomic import check_writable_file, write_bytes_atomic
 from vzoo.core.errors import UserInputError
+from vzoo.core.files import check_writable_file, write_bytes_atomic
 from vzoo.core.registry import Row
 from vzoo.core.tasks import get_task
 

@@ -28,8 +28,9 @@ def row_state_dict(
 ) -> dict[str, Any]:
     """The row's weights: `checkpoint` (the user's own file), else the verified download."""
     from vzoo.core.errors import UserInputError
+    from vzoo.core.files import sha256_file
     from vzoo.evaluation.checkpoints import read_checkpoint
-    from vzoo.hub import fetch_checkpoint, sha256_file
+    from vzoo.hub import fetch_checkpoint
 
     if checkpoint is not None:
         if not checkpoint.is_file():

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vzoo import settings
-from vzoo.core.atomic import check_writable_dir
 from vzoo.core.errors import RowsRun, UserInputError
+from vzoo.core.files import check_writable_dir, sha256_file
 from vzoo.core.inputs import check_batch, check_workers
 from vzoo.core.metrics import METRICS
 from vzoo.core.registry import Row
@@ -32,7 +32,6 @@ from vzoo.core.results import (
 from vzoo.core.tasks import get_task
 from vzoo.evaluation import datasets
 from vzoo.evaluation.distributed import ImagesDone, check_launcher_environment
-from vzoo.hub.cache import sha256_file
 
 LAUNCHERS = ("none", "pytorch", "slurm")
 # `--random-init` models are built after seeding torch with this, so two runs of a row (and all

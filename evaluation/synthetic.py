@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vzoo.core.atomic import write_bytes_atomic, write_text_atomic
 from vzoo.core.errors import UserInputError
+from vzoo.core.files import write_bytes_atomic, write_text_atomic
 
 # The 80 COCO categories with their official (non-contiguous) ids, as in instances_val2017.json.
 COCO_CATEGORY_IDS = [

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from vzoo.hub.cache import CacheEntry, CheckpointCache, sha256_file
+from vzoo.core.files import sha256_file
+from vzoo.hub.cache import CacheEntry, CheckpointCache
 from vzoo.hub.errors import (
     ChecksumMismatchError,
     DownloadError,

@@ -16,7 +16,6 @@ file names through `_safe_name`. Nothing outside the cache root is written or re
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -29,9 +28,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo import settings
 from vzoo.core.errors import UserInputError
-from vzoo.core.paths import vzoo_home
+from vzoo.core.files import created_home, write_text_atomic
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -63,15 +62,6 @@ class CacheEntry:
         return data
 
 
-def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
-    """The sha256 hex digest of a file, read in `chunk`-byte blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _safe_name(row_id: str) -> str:
     # Row ids are slugs already; keep the file name safe even for a hand-typed one ("..", "").
     name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in row_id)
@@ -84,7 +74,9 @@ class CheckpointCache:
     """
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root if root is not None else vzoo_home() / "checkpoints"
+        if root is None:
+            root = created_home(settings.cache_home()) / "checkpoints"
+        self.root = root
 
     # -- paths --
     @property

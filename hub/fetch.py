@@ -25,8 +25,9 @@ from filelock import BaseFileLock, Timeout
 
 from vzoo import settings
 from vzoo.core.errors import UserInputError, VzooError
+from vzoo.core.files import sha256_file
 from vzoo.core.registry import Row
-from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso, sha256_file
+from vzoo.hub.cache import CacheEntry, CheckpointCache, now_iso
 from vzoo.hub.errors import ChecksumMismatchError, DownloadError, HostPageError, OfflineError
 from vzoo.hub.formats import LOADABLE, content_problem
 from vzoo.hub.hosts import (

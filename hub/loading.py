@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vzoo.core.errors import UserInputError, VzooError
-from vzoo.hub.cache import CheckpointCache, sha256_file
+from vzoo.core.files import sha256_file
+from vzoo.hub.cache import CheckpointCache
 from vzoo.hub.errors import ChecksumMismatchError, UnsafeCheckpointError
 
 

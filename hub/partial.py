@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vzoo.core.atomic import write_text_atomic
+from vzoo.core.files import write_text_atomic
 
 JOURNAL_EVERY = 8 << 20  # bytes between journal updates (a kill -9 loses at most this much)
 

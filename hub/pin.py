@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from vzoo.core.atomic import open_sibling_temp, write_text_atomic
+from vzoo import settings
 from vzoo.core.errors import RegistryError, UserInputError, VzooError
-from vzoo.core.paths import user_registry_path
+from vzoo.core.files import open_sibling_temp, write_text_atomic
 from vzoo.core.registry import load_registry
 
 _ROW_START = re.compile(
@@ -211,7 +211,7 @@ def pin_cached(row_id: str, registry: Path | None = None, *, force: bool = False
     from vzoo.hub.cache import CheckpointCache
     from vzoo.hub.verify import verify_entry
 
-    path = Path(registry) if registry is not None else user_registry_path()
+    path = Path(registry) if registry is not None else settings.user_registry_path()
     loaded = load_registry(overlays=[path] if path.is_file() else [])
     row = loaded.get(row_id)  # unknown id: exit 2 with the closest ids
     if row.weights is None:  # the row is the problem, not the cache

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vzoo.hub.cache import CacheEntry, CheckpointCache, sha256_file
+from vzoo.core.files import sha256_file
+from vzoo.hub.cache import CacheEntry, CheckpointCache
 from vzoo.hub.formats import content_problem
 from vzoo.hub.integrity import PINNED, HostDigest, openmmlab_digest
 

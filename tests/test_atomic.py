@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vzoo.core.atomic import open_sibling_temp, write_bytes_atomic, write_text_atomic
+from vzoo.core.files import open_sibling_temp, write_bytes_atomic, write_text_atomic
 from vzoo.core.registry import default_registry_path
 
 

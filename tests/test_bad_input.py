@@ -138,7 +138,7 @@ def _binary_registry(tmp: Path) -> tuple[list[str], str]:
 
 
 def _duplicate_key_registry(tmp: Path) -> tuple[list[str], str]:
-    from vzoo.core.paths import package_root
+    from vzoo.settings import package_root
 
     lines = (package_root() / "registry.yaml").read_text().splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("family:"))

@@ -170,7 +170,7 @@ def test_compare_out_writes_atomically(tmp_path: Path, cli) -> None:
 def test_write_text_atomic_keeps_the_old_file_when_the_write_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vzoo.core import atomic
+    from vzoo.core import files
 
     target = tmp_path / "r.md"
     target.write_text("old", encoding="utf-8")
@@ -178,9 +178,9 @@ def test_write_text_atomic_keeps_the_old_file_when_the_write_fails(
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(atomic.os, "replace", boom)
+    monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        atomic.write_text_atomic(target, "new")
+        files.write_text_atomic(target, "new")
     assert target.read_text(encoding="utf-8") == "old"
     assert os.listdir(tmp_path) == ["r.md"]
 

@@ -492,7 +492,7 @@ def test_compare_plot_writes_png_and_svg_per_figure(tmp_path: Path, cli) -> None
 
 
 def test_write_figures_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vzoo.core import atomic
+    from vzoo.core import files
 
     chart = charts_for(vzoo.compare_frame(["mlla-t", "mlla-s"]))[0]
     tmp_path = tmp_path / "figures"
@@ -502,7 +502,7 @@ def test_write_figures_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def full_disk(src: str, dst: str) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    monkeypatch.setattr(files.os, "replace", full_disk)
     with pytest.raises(OSError, match="No space"):
         write_figures([chart], tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [f"{chart.key}.svg"]

@@ -334,7 +334,7 @@ def test_cache_add_cli(cli, server, registry, tmp_path):
 
 def test_pin_writes_the_user_overlay_never_the_package(cli, server, registry, monkeypatch):
     """A row of the packaged registry: the pin goes to $VZOO_HOME/registry.yaml's `pins:`."""
-    from vzoo.core.paths import package_root, user_registry_path
+    from vzoo.settings import package_root, user_registry_path
 
     shipped = package_root() / "registry.yaml"
     shipped_before = shipped.read_bytes()

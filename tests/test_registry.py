@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from vzoo.core.errors import RegistryError, UnknownRowError
-from vzoo.core.paths import package_root
 from vzoo.core.registry import Registry, default_registry_path, load_registry, missing_configs
+from vzoo.settings import package_root
 
 # Rows whose numbers the seed does not print (they come from the upstream README, see their notes).
 NOT_IN_SEED = {

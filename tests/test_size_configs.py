@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from vzoo.core import cards
-from vzoo.core.paths import package_root
+from vzoo.settings import package_root
 
 CONFIGS = package_root() / "zoo" / "configs"
 

@@ -1,20 +1,22 @@
-"""Write files so that readers see the old content or the new, never half of it.
+"""Files vzoo writes and reads back: written whole or not at all, checked writable before any
+work, identified by their sha256; and the vzoo folders they go in, created on first use.
 
-The new content goes to a sibling temporary file that is renamed over the target. The temporary
-file is created the way `open(path, "w")` would create the target itself: mode 0o666 minus the
-umask (the kernel applies it, and any default ACL) for a new file, the existing file's mode when
-one is replaced. `tempfile.mkstemp` would give 0o600, and the rename would keep it: a report
-written for sharing would be readable by its owner only.
+Atomic writes: the new content goes to a sibling temporary file that is renamed over the target.
+The temporary file is created the way `open(path, "w")` would create the target itself: mode
+0o666 minus the umask (the kernel applies it, and any default ACL) for a new file, the existing
+file's mode when one is replaced. `tempfile.mkstemp` would give 0o600, and the rename would keep
+it: a report written for sharing would be readable by its owner only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import stat
 from pathlib import Path
 
-from vzoo.core.errors import UserInputError
+from vzoo.core.errors import StoreError, UserInputError
 
 
 def open_sibling_temp(path: str | Path) -> tuple[int, Path]:
@@ -102,3 +104,25 @@ def _probe(target: Path, directory: Path, what: str) -> None:
         ) from None
     os.close(fd)
     os.unlink(probe)
+
+
+def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
+    """The sha256 hex digest of a file, read in `chunk`-byte blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def created_home(home: Path) -> Path:
+    """`home` (a vzoo folder `settings` names: the cache or the data home), created if missing;
+    one that cannot be is bad input naming it and the fix."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(
+            f"cannot create the vzoo folder {home}: {e.strerror or e}; set VZOO_HOME to a "
+            f"writable directory"
+        ) from e
+    return home
