@@ -10,7 +10,7 @@ import difflib
 import functools
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -96,13 +96,36 @@ class Registry:
     """Rows from one or more files (the packaged registry.yaml, plugins' rows, overlays).
 
     `path` is the first file (the packaged one for the default registry); `source(row_id)` says
-    which file a row came from.
+    which file a row came from. `baselines` (the default registry: mmdet's curated baselines,
+    placed after the first file's `baselines_at` rows) are read from mmdet's model index only when
+    something needs them: a listing of every row or an `mmdet:` id, not rows asked for by id.
     """
 
-    def __init__(self, rows: list[Row], path: Path, sources: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        rows: list[Row],
+        path: Path,
+        sources: dict[str, Path] | None = None,
+        *,
+        baselines: Callable[[], list[Row]] | None = None,
+        baselines_at: int = 0,
+    ) -> None:
         self.path = path
-        self._rows = {r.id: r for r in rows}
+        self._listed = {r.id: r for r in rows}
         self._sources = sources or {}
+        self._baselines = baselines
+        self._baselines_at = baselines_at
+        self._every: dict[str, Row] | None = None if baselines is not None else self._listed
+
+    @property
+    def _rows(self) -> dict[str, Row]:
+        """Every row, the baselines among them (read on first use)."""
+        if self._every is None:
+            assert self._baselines is not None
+            rows = list(self._listed.values())
+            rows[self._baselines_at : self._baselines_at] = self._baselines()
+            self._every = {r.id: r for r in rows}
+        return self._every
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self._rows.values())
@@ -127,9 +150,10 @@ class Registry:
         return self._sources.get(row_id, self.path)
 
     def get(self, row_id: str) -> Row:
-        row = self._rows.get(row_id)
+        row = self._listed.get(row_id)
         if row is None and row_id.startswith(mmdet_index.PREFIX):
-            row = mmdet_index.lookup(row_id)  # any model of mmdet's index, listed or not
+            # a baseline, else any model of mmdet's index, listed or not
+            row = self._rows.get(row_id) or mmdet_index.lookup(row_id)
         if row is None:
             raise UnknownRowError(row_id, self.closest(row_id))
         return row
@@ -266,14 +290,31 @@ def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool, task
     }
     rows: list[Row] = []
     sources: dict[str, Path] = {}
+    baselines_at = 0  # mmdet's baselines come right after the packaged rows
     for i, (path, (raw_rows, problems)) in enumerate(docs):
         for row in _parse_rows(path, raw_rows, raw_tasks, sources, problems):
             rows.append(row)
             sources[row.id] = path
-        if i == 0 and with_baselines:  # mmdet's baselines right after the packaged rows
-            rows += mmdet_index.baseline_rows()
+        if i == 0:
+            baselines_at = len(rows)
+    if with_baselines and not _pins_an_index_row(pins):
+        # no pin names one of mmdet's baselines: they are read when something needs them
+        return Registry(
+            _apply_pins(rows, pins, every_row=True), docs[0][0], sources,
+            baselines=mmdet_index.baseline_rows, baselines_at=baselines_at,
+        )  # fmt: skip
+    if with_baselines:
+        rows[baselines_at:baselines_at] = mmdet_index.baseline_rows()
     rows = _apply_pins(rows, pins, every_row=with_baselines)
     return Registry(rows, docs[0][0], sources)
+
+
+def _pins_an_index_row(pins: list[tuple[Path, Any]]) -> bool:
+    """Whether a file pins a row of mmdet's index (`mmdet:<Name>`)."""
+    return any(
+        isinstance(pinned, dict) and any(str(rid).startswith(mmdet_index.PREFIX) for rid in pinned)
+        for _, pinned in pins
+    )
 
 
 def _apply_pins(rows: list[Row], pins: list[tuple[Path, Any]], *, every_row: bool) -> list[Row]:
