@@ -226,12 +226,8 @@ def main() -> None:
     parser.add_argument("--det-warmup", type=int, default=1, help="detector sections' warm-up")
     parser.add_argument("--det-iters", type=int, default=2, help="detector sections' timed passes")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--clock",
-        choices=("wall", "process"),
-        default="wall",
-        help="process: img per CPU-second of all threads (loaded machines)",
-    )
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="process: img per CPU-second of all threads (loaded machines)")
     parser.add_argument("--profile", action="store_true", help="torch.profiler of the T models")
     parser.add_argument("--only", help="comma-separated row ids / swin-t / resnet-50 (a check)")
     args = parser.parse_args()
@@ -264,17 +260,11 @@ def main() -> None:
         "`SwinTransformer` (the Mask R-CNN Swin-T config) and `ResNet(depth=50)`, as classifiers "
         "with a pooled linear head; for whole detectors, mmdet's own Mask R-CNN baseline rows.",
         "",
-        *(
-            [
-                '**Clock: process CPU time** (all threads): "img/s" is images per CPU-second, '
-                f"latency is CPU-ms per pass; on a quiet machine with {args.threads} threads busy "
-                f"the wall-clock figures are up to {args.threads}× better. This clock ignores the time "
-                "spent waiting for a core, so it is the load-robust measure of the work done.",
-                "",
-            ]
-            if args.clock == "process"
-            else []
-        ),
+        *(["**Clock: process CPU time** (all threads): \"img/s\" is images per CPU-second, "
+           f"latency is CPU-ms per pass; on a quiet machine with {args.threads} threads busy "
+           f"the wall-clock figures are up to {args.threads}× better. This clock ignores the time "
+           "spent waiting for a core, so it is the load-robust measure of the work done.", ""]
+          if args.clock == "process" else []),
     ]
     body: list[str] = []
     for section in sections:

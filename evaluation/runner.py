@@ -89,7 +89,7 @@ def check_options(options: EvalOptions) -> None:
     if options.batch_size is not None:  # the smallest input any row is evaluated at
         check_batch("--batch-size", options.batch_size, (224, 224))
     if options.metric_backend is not None:
-        from vzoo.evaluation.coco_scoring import check_backend
+        from vzoo.evaluation.detection import check_backend
 
         check_backend(options.metric_backend)
     check_launcher_environment(options.launcher)

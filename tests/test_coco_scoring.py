@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vzoo.evaluation.coco_scoring import SCORING_BACKENDS, score_detections, stat_names
+from vzoo.evaluation.detection import SCORING_BACKENDS, score_detections, stat_names
 
 # One image, three 100x100 ground-truth boxes (COCO "large": area > 96²), one category.
 # Detections by score: A found exactly (IoU 1), B found at IoU 0.64 (a 100x64 box inside it),

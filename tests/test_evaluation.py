@@ -16,8 +16,8 @@ import torch
 from vzoo.core.errors import UserInputError
 from vzoo.core.registry import load_registry
 from vzoo.core.results import ResultStore
-from vzoo.evaluation.coco_scoring import score_detections
 from vzoo.evaluation.datasets import coco_layout
+from vzoo.evaluation.detection import score_detections
 from vzoo.evaluation.runner import EvalOptions, evaluate
 from vzoo.evaluation.synthetic import write_synthetic_coco
 
