@@ -15,7 +15,6 @@ from typing import Any
 
 from vzoo import settings
 from vzoo.core.errors import UserInputError, quote, shorten
-from vzoo.core.files import sha256_file
 from vzoo.core.tasks import dataset_dirs
 
 # the files of an ImageNet class folder the classifiers' loader reads as images
@@ -233,11 +232,6 @@ def ade20k_layout(root: Path) -> Ade20kLayout:
     _require(img, "ADE20K image directory", hint)
     _require(ann, "ADE20K annotation directory", hint)
     return Ade20kLayout(root=root, img_dir=img, ann_dir=ann)
-
-
-def file_fingerprint(path: Path) -> str:
-    """sha256 of a file (the annotation file identifies a COCO split)."""
-    return sha256_file(path)
 
 
 def tree_fingerprint(root: Path) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from vzoo.core.cards import card_methods, find_card
 from vzoo.core.errors import UserInputError
-from vzoo.core.files import write_text_atomic
+from vzoo.core.files import sha256_file, write_text_atomic
 from vzoo.core.registry import Row
 from vzoo.core.tasks import generic_methods
 from vzoo.evaluation import datasets
@@ -228,8 +228,9 @@ def find_data(root: Path, ann_file: str | None = None, *, quick: bool = False) -
 
 
 def data_fingerprint(layout: CocoLayout) -> str:
-    """The annotation file's fingerprint, as stored with each result."""
-    return "coco:" + datasets.file_fingerprint(layout.ann_file)[:16]
+    """The annotation file's fingerprint (its sha256: it identifies a COCO split), as stored with
+    each result."""
+    return "coco:" + sha256_file(layout.ann_file)[:16]
 
 
 def measured_metrics(row: Row, tta: bool) -> tuple[str, ...]:
