@@ -49,16 +49,15 @@ def list_rows(
 ) -> None:
     """List registry rows (the packaged rows, mmdet baselines, plugins' rows, overlays)."""
     from vzoo.core import mmdet_index
-    from vzoo.core.registry import Registry, families
+    from vzoo.core.registry import families, mmdet_registry
 
     check_task(task)
     if source not in (None, mmdet_index.SOURCE):
         raise UserInputError(f"unknown source '{source}'; choose {mmdet_index.SOURCE}")
     if source == mmdet_index.SOURCE:
-        index = mmdet_index.index_rows()
-        if not index:
+        reg = mmdet_registry()
+        if reg is None:
             raise UserInputError("mmdet is not installed: pip install mmdet==3.3.0")
-        reg = Registry(index, mmdet_index.mim_root() / "model-index.yml")
     else:
         reg = load_rows(registry)
     known = dict.fromkeys([*families(), *(r.family for r in reg)])

@@ -18,10 +18,7 @@ import reprlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-if TYPE_CHECKING:
-    from vzoo.core.registry import Row
+from typing import Generic, Protocol, TypeVar
 
 
 class VzooError(Exception):
@@ -106,14 +103,22 @@ def warn(message: str) -> None:
 
 
 # ------------------------------------------------------------------ many rows, one policy
+class IdentifiedRow(Protocol):
+    """What the policy needs of a row (a registry `Row`): the id its failure line names."""
+
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=IdentifiedRow)
 T = TypeVar("T")
 
 
 @dataclass
-class RowAttempt:
+class RowAttempt(Generic[R]):
     """One row's try: `reason` is set (what went wrong, one line) when it failed."""
 
-    row: Row
+    row: R
     reason: str | None = None
 
     @property
@@ -134,7 +139,7 @@ class RowsRun(Generic[T]):
     failed_rows: list[str] = field(default_factory=list)  # their ids
 
     @contextmanager
-    def attempt(self, row: Row, *, alone: bool) -> Iterator[RowAttempt]:
+    def attempt(self, row: R, *, alone: bool) -> Iterator[RowAttempt[R]]:
         """Work on one row inside this block. A failure is recorded as one line naming the row
         (`failures`) and swallowed; raised as is when the row is `alone` (the only one asked for)
         or the input is bad."""
@@ -162,10 +167,10 @@ def raise_if_failed(failed_rows: Sequence[str], total: int, what: str) -> None:
 
 
 def measure_rows(
-    rows: Sequence[Row],
-    measure: Callable[[Row], T],
+    rows: Sequence[R],
+    measure: Callable[[R], T],
     *,
-    on_row: Callable[[Row], None] | None = None,
+    on_row: Callable[[R], None] | None = None,
     on_result: Callable[[T], None] | None = None,
 ) -> RowsRun[T]:
     """`measure` each row in turn under `RowsRun.attempt`; `on_result` sees each result as soon as

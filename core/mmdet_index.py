@@ -3,7 +3,9 @@
 mmdet ships `mmdet/.mim/model-index.yml`, which imports one `configs/<collection>/metafile.yml`
 per collection; each model there has a `Name`, its `Config` (inside the same `.mim` tree), its
 `Weights` URL and published results (`box AP`, `mask AP`). Nothing is copied into vzoo: the rows
-are built from whatever mmdet is installed, without importing it (no torch at CLI start).
+are built from whatever mmdet is installed, without importing it (no torch at CLI start). This
+module reads the index into a row's fields, as plain data; the registry makes them `Row`s (the
+registry reads this module, never the other way round).
 
 A curated set (`BASELINES`: the Mask R-CNN baselines every paper in the zoo compares against)
 is part of the default registry, flagged `baseline`, so listings, reports and plots show the new
@@ -94,9 +96,8 @@ def _slug(collection: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", collection.lower().replace("r-cnn", "rcnn")).strip("-")
 
 
-def _row(model: dict[str, Any], papers: dict[str, str], metafile: str) -> Any:
-    from vzoo.core.registry import Provenance, Row, Weights
-
+def _row(model: dict[str, Any], papers: dict[str, str], metafile: str) -> dict[str, Any]:
+    """One model's row fields (`weights` and `provenance` as mappings of their fields)."""
     name = model["Name"]
     published: dict[str, float] = {}
     printed: dict[str, str] = {}
@@ -116,7 +117,7 @@ def _row(model: dict[str, Any], papers: dict[str, str], metafile: str) -> Any:
     config = model["Config"].removeprefix("configs/")
     weights = model.get("Weights")
     urls = tuple(u for u in (weights if isinstance(weights, list) else [weights]) if _is_url(u))
-    return Row(
+    return dict(
         id=PREFIX + name,
         family=SOURCE,
         arch=name.split("_")[1] if "_" in name else name,
@@ -125,11 +126,11 @@ def _row(model: dict[str, Any], papers: dict[str, str], metafile: str) -> Any:
         method=_slug(collection),
         schedule=schedule,
         config=CONFIG_PREFIX + config,
-        weights=Weights(urls=urls, filename=urls[0].rsplit("/", 1)[-1]) if urls else None,
+        weights=dict(urls=urls, filename=urls[0].rsplit("/", 1)[-1]) if urls else None,
         pretrain=None,
         published=published,
         flops_input=(3, 1280, 800),
-        provenance=Provenance(
+        provenance=dict(
             seed=f"mmdet/.mim/{metafile}",
             repo="open-mmlab/mmdetection",
             paper=paper,
@@ -143,7 +144,7 @@ def _row(model: dict[str, Any], papers: dict[str, str], metafile: str) -> Any:
 
 
 @functools.lru_cache(maxsize=4)
-def _read(root: Path, metafiles: tuple[str, ...] | None) -> tuple[Any, ...]:
+def _read(root: Path, metafiles: tuple[str, ...] | None) -> tuple[dict[str, Any], ...]:
     paths = [root / m for m in metafiles] if metafiles is not None else _metafiles(root)
     rows = []
     for path in paths:
@@ -160,29 +161,29 @@ def _read(root: Path, metafiles: tuple[str, ...] | None) -> tuple[Any, ...]:
             ):
                 rows.append(_row(model, papers, rel))
     # a few names are listed twice (same model, same config): the first one stands
-    first: dict[str, Any] = {}
+    first: dict[str, dict[str, Any]] = {}
     for row in rows:
-        first.setdefault(row.id, row)
+        first.setdefault(row["id"], row)
     return tuple(first.values())
 
 
-def index_rows() -> list[Any]:
-    """Every model of the installed mmdet's index ([] without mmdet)."""
+def index_rows() -> list[dict[str, Any]]:
+    """Every model of the installed mmdet's index, its row fields ([] without mmdet)."""
     root = mim_root()
     return [] if root is None else list(_read(root, None))
 
 
-def baseline_rows() -> list[Any]:
-    """The curated baselines, in `BASELINES` order ([] without mmdet)."""
+def baseline_rows() -> list[dict[str, Any]]:
+    """The curated baselines' row fields, in `BASELINES` order ([] without mmdet)."""
     root = mim_root()
     if root is None:
         return []
-    by_name = {r.id: r for r in _read(root, _BASELINE_METAFILES)}
+    by_name = {r["id"]: r for r in _read(root, _BASELINE_METAFILES)}
     return [by_name[PREFIX + n] for n in BASELINES if PREFIX + n in by_name]
 
 
-def lookup(row_id: str) -> Any | None:
-    """The index row `mmdet:<Name>`, or None."""
+def lookup(row_id: str) -> dict[str, Any] | None:
+    """The row fields of the index model `mmdet:<Name>`, or None."""
     if not row_id.startswith(PREFIX):
         return None
-    return next((r for r in index_rows() if r.id == row_id), None)
+    return next((r for r in index_rows() if r["id"] == row_id), None)

@@ -153,7 +153,9 @@ class Registry:
         row = self._listed.get(row_id)
         if row is None and row_id.startswith(mmdet_index.PREFIX):
             # a baseline, else any model of mmdet's index, listed or not
-            row = self._rows.get(row_id) or mmdet_index.lookup(row_id)
+            row = self._rows.get(row_id)
+            if row is None and (fields := mmdet_index.lookup(row_id)) is not None:
+                row = index_row(fields)
         if row is None:
             raise UnknownRowError(row_id, self.closest(row_id))
         return row
@@ -161,7 +163,7 @@ class Registry:
     def closest(self, row_id: str, n: int = 3) -> list[str]:
         ids = self.ids
         if row_id.startswith(mmdet_index.PREFIX):
-            ids = [r.id for r in mmdet_index.index_rows()]
+            ids = [r["id"] for r in mmdet_index.index_rows()]
         matches = difflib.get_close_matches(row_id, ids, n=n, cutoff=0.5)
         if not matches:  # a prefix like "mlla" should still suggest something
             matches = [i for i in ids if i.startswith(row_id)][:n]
@@ -185,6 +187,29 @@ class Registry:
         if family is not None:
             rows = [r for r in rows if r.family == family]
         return rows
+
+
+def index_row(fields: dict[str, Any]) -> Row:
+    """A row of mmdet's model index, from the fields `mmdet_index` reads."""
+    weights, provenance = fields["weights"], fields["provenance"]
+    return Row(**{
+        **fields,
+        "weights": Weights(**weights) if weights is not None else None,
+        "provenance": Provenance(**provenance),
+    })  # fmt: skip
+
+
+def index_rows(read: Callable[[], list[dict[str, Any]]]) -> list[Row]:
+    """The rows of what `read` (`mmdet_index.index_rows`, `baseline_rows`) reads."""
+    return [index_row(fields) for fields in read()]
+
+
+def mmdet_registry() -> Registry | None:
+    """Every model of the installed mmdet's index (`vzoo list --source mmdet`); None without
+    mmdet."""
+    rows = index_rows(mmdet_index.index_rows)
+    root = mmdet_index.mim_root()
+    return Registry(rows, root / "model-index.yml") if rows and root is not None else None
 
 
 def is_row_id(text: str) -> bool:
@@ -301,10 +326,11 @@ def _load_cached(files: tuple[tuple[Path, int], ...], with_baselines: bool, task
         # no pin names one of mmdet's baselines: they are read when something needs them
         return Registry(
             _apply_pins(rows, pins, every_row=True), docs[0][0], sources,
-            baselines=mmdet_index.baseline_rows, baselines_at=baselines_at,
+            baselines=functools.partial(index_rows, mmdet_index.baseline_rows),
+            baselines_at=baselines_at,
         )  # fmt: skip
     if with_baselines:
-        rows[baselines_at:baselines_at] = mmdet_index.baseline_rows()
+        rows[baselines_at:baselines_at] = index_rows(mmdet_index.baseline_rows)
     rows = _apply_pins(rows, pins, every_row=with_baselines)
     return Registry(rows, docs[0][0], sources)
 
