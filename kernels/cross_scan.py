@@ -67,7 +67,9 @@ def cross_selective_scan(
     if (
         k == 4
         and n == 1
-        and token_kernel_applies(name, x, x, A, x_proj_weight, None, D, delta_bias, True)
+        and token_kernel_applies(
+            name, A, True, (x, x_proj_weight, dt_projs_weight), (D, delta_bias)
+        )
     ):
         from vzoo.kernels.scan_simd import cross_scan_simd_tokens
 

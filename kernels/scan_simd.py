@@ -389,13 +389,7 @@ def scan_simd(
         _np2(D if D is not None else vec, 1)[0], dim, groups, C is None, z is not None,
         out.view(rows, length).numpy(), last.view(rows).numpy(),
     )  # fmt: skip
-    bounds = _row_ranges(rows, length, torch.get_num_threads())
-    if len(bounds) == 1:
-        _scan_rows(*args, 0, rows)
-    else:  # the kernel releases the GIL: one Python thread per range of rows
-        pool = _pool(len(bounds))
-        for job in [pool.submit(_scan_rows, *args, lo, hi) for lo, hi in bounds]:
-            job.result()
+    _run_on_threads(_scan_rows, args, _row_ranges(rows, length, torch.get_num_threads()))
     return last
 
 
@@ -409,6 +403,22 @@ def _row_ranges(rows: int, length: int, threads: int) -> list[tuple[int, int]]:
     parts = max(1, min(threads, groups, rows * length // MIN_ELEMENTS_PER_THREAD))
     cuts = [min(rows, 8 * (groups * i // parts)) for i in range(parts + 1)]
     return [(lo, hi) for lo, hi in itertools.pairwise(cuts) if hi > lo]
+
+
+def _run_on_threads(kernel: Any, args: tuple[Any, ...], units: list[tuple[int, ...]]) -> None:
+    """kernel(*args, *unit) for every unit of work: inline for one, else one Python thread per
+    unit (the kernels release the GIL)."""
+    if len(units) == 1:
+        kernel(*args, *units[0])
+        return
+    pool = _pool(len(units))
+    for job in [pool.submit(kernel, *args, *unit) for unit in units]:
+        job.result()
+
+
+def _f32(t: Tensor) -> np.ndarray:
+    """t as a C-contiguous float32 array (a view when it already is one)."""
+    return t.detach().to(torch.float32).contiguous().numpy()
 
 
 @functools.cache
@@ -515,22 +525,13 @@ def scan_simd_tokens(
     last = torch.empty(bsz, dim, dtype=torch.float32)
     zeros = A.new_zeros(dim)
 
-    def arr(t: Tensor) -> np.ndarray:
-        return t.detach().to(torch.float32).contiguous().numpy()
-
     args = (
-        arr(delta), arr(u), arr(B.reshape(bsz, length)),
-        arr(C.reshape(bsz, length)) if C is not None else np.zeros((1, 0), np.float32),
-        arr(delta_bias if delta_bias is not None else zeros), arr(A[:, 0]),
-        arr(D if D is not None else zeros), C is None, out.numpy(), last.numpy(),
+        _f32(delta), _f32(u), _f32(B.reshape(bsz, length)),
+        _f32(C.reshape(bsz, length)) if C is not None else np.zeros((1, 0), np.float32),
+        _f32(delta_bias if delta_bias is not None else zeros), _f32(A[:, 0]),
+        _f32(D if D is not None else zeros), C is None, out.numpy(), last.numpy(),
     )  # fmt: skip
-    units = _token_ranges(bsz, dim, length, torch.get_num_threads())
-    if len(units) == 1:
-        _scan_tokens(*args, *units[0])
-    else:  # the kernel releases the GIL: one Python thread per unit
-        pool = _pool(len(units))
-        for job in [pool.submit(_scan_tokens, *args, *unit) for unit in units]:
-            job.result()
+    _run_on_threads(_scan_tokens, args, _token_ranges(bsz, dim, length, torch.get_num_threads()))
     return (out.unsqueeze(-1) if C is None else out), last.unsqueeze(-1)
 
 
@@ -629,18 +630,10 @@ def cross_scan_simd_tokens(
     out = torch.empty(bsz, length, dim, dtype=torch.float32)
     tmp = torch.empty_like(out)
 
-    def arr(t: Tensor) -> np.ndarray:
-        return t.detach().to(torch.float32).contiguous().numpy()
-
     args = (
-        arr(x_dbl), arr(dt_projs_weight.transpose(1, 2)), arr(u), arr(delta_bias), arr(A[:, 0]),
-        arr(D), height, width, out.numpy(), tmp.numpy(),
+        _f32(x_dbl), _f32(dt_projs_weight.transpose(1, 2)), _f32(u), _f32(delta_bias),
+        _f32(A[:, 0]), _f32(D), height, width, out.numpy(), tmp.numpy(),
     )  # fmt: skip
     units = _token_ranges(bsz, dim, 4 * length, torch.get_num_threads())
-    if len(units) == 1:
-        _cross_scan_tokens(*args, *units[0])
-    else:  # the kernel releases the GIL: one Python thread per unit
-        pool = _pool(len(units))
-        for job in [pool.submit(_cross_scan_tokens, *args, *unit) for unit in units]:
-            job.result()
+    _run_on_threads(_cross_scan_tokens, args, units)
     return out

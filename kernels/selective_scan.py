@@ -275,11 +275,9 @@ def selective_scan_tokens(
     `selective_scan` on transposed views.
     """
     name = resolve_backend(backend, u.device)
-    if token_kernel_applies(name, u, delta, A, B, C, D, delta_bias, delta_softplus):
+    if C.dim() == 3 and _token_path(name, u, delta, A, B, C, D, delta_bias, delta_softplus):
         from vzoo.kernels.scan_simd import scan_simd_tokens
 
-        _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2),
-                 C.transpose(1, 2), D, delta_bias=delta_bias)  # fmt: skip
         return scan_simd_tokens(u, delta, A, B, C, D, delta_bias)[0].to(u.dtype)
     y = selective_scan(
         u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2).contiguous(),
@@ -302,11 +300,9 @@ def selective_scan_states_tokens(
     """`selective_scan_states` for token-major tensors: u, delta (batch, L, D), B (batch, L, N)
     -> every hidden state (batch, L, D, N), the same numbers (see `selective_scan_tokens`)."""
     name = resolve_backend(backend, u.device)
-    if token_kernel_applies(name, u, delta, A, B, None, None, delta_bias, delta_softplus):
+    if _token_path(name, u, delta, A, B, None, None, delta_bias, delta_softplus):
         from vzoo.kernels.scan_simd import scan_simd_tokens
 
-        _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), None,
-                 delta_bias=delta_bias)  # fmt: skip
         return scan_simd_tokens(u, delta, A, B, None, None, delta_bias)[0]
     states = selective_scan_states(
         u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2).contiguous(), delta_bias,
@@ -315,24 +311,41 @@ def selective_scan_states_tokens(
     return states.permute(0, 3, 1, 2)
 
 
-def token_kernel_applies(
+def _token_path(
     backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor | None,
     D: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
 ) -> bool:  # fmt: skip
-    """The token-major numba kernel runs: CPU inference outside a trace, float32 u, delta, B
-    and C of one group and one state, softplus, A <= 0 (see `scan_simd.applicable`)."""
+    """The token-major kernel runs for these arguments (then they are checked as
+    `selective_scan` checks its own, on the transposed views)."""
+    if B.dim() != 3 or not token_kernel_applies(
+        backend, A, delta_softplus, (u, delta, B, C), (D, delta_bias)
+    ):
+        return False
+    _checked(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2),
+             C.transpose(1, 2) if C is not None else None, D, delta_bias=delta_bias)  # fmt: skip
+    return True
+
+
+def token_kernel_applies(
+    backend: str,
+    A: Tensor,
+    delta_softplus: bool,
+    inputs: tuple[Tensor | None, ...],
+    parameters: tuple[Tensor | None, ...] = (),
+) -> bool:
+    """A token-major numba kernel runs: CPU inference outside a trace, float32 `inputs` (None:
+    absent), d_state 1 with softplus and A <= 0 (`scan_simd.applicable`); `parameters` only
+    must not need gradients."""
     from vzoo.kernels import scan_simd
 
-    tensors = (u, delta, A, B, C, D, delta_bias)
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    data = [t for t in inputs if t is not None]
+    every = [A, *data, *(t for t in parameters if t is not None)]
     return (
         backend == "torch"
-        and u.device.type == "cpu"
+        and A.device.type == "cpu"
         and not torch.jit.is_tracing()
-        and not needs_grad
-        and all(t.dtype == torch.float32 for t in (u, delta, B) + ((C,) if C is not None else ()))
-        and B.dim() == 3
-        and (C is None or C.dim() == 3)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in every))
+        and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in data)
         and scan_ops.numba_enabled()
         and scan_simd.enabled()
         and scan_simd.applicable(A, delta_softplus)
